@@ -1,0 +1,16 @@
+"""netspec: a compiler and shape checker for convolutional networks written as `.net` files.
+
+    import netspec
+    net = netspec.load("examples/lenet5.net")
+    print(net.summary())
+    model = net.compile()          # or compile(weights="w.npz")
+    y = model(x)                   # x: N x C x H x W float32
+"""
+from __future__ import annotations
+
+from .diagnostics import Diagnostic, render_text
+from .network import Network, SpecError, load, loads
+
+__version__ = "0.1.0"
+
+__all__ = ["Network", "SpecError", "Diagnostic", "load", "loads", "render_text", "__version__"]

@@ -1,0 +1,62 @@
+"""What the user wrote: statements with their arguments and spans.
+
+Nothing here knows what a layer is; meaning is given by `netspec.build`.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Union
+
+from .source import Span
+
+
+@dataclass(frozen=True)
+class Value:
+    """One argument value as written: `number` (incl. sizes like 3x5), `word`, or `list` (1,2,0,1)."""
+
+    kind: str
+    text: str
+    span: Span
+
+
+@dataclass(frozen=True)
+class Positional:
+    value: Value
+
+    @property
+    def span(self) -> Span:
+        return self.value.span
+
+
+@dataclass(frozen=True)
+class Keyword:
+    key: str
+    key_span: Span
+    value: Value
+
+    @property
+    def span(self) -> Span:
+        return self.key_span.to(self.value.span)
+
+
+Argument = Union[Positional, Keyword]
+
+
+@dataclass(frozen=True)
+class Statement:
+    label: str | None
+    label_span: Span | None
+    keyword: str
+    keyword_span: Span
+    arguments: tuple[Argument, ...]
+
+    @property
+    def span(self) -> Span:
+        start = self.label_span or self.keyword_span
+        end = self.arguments[-1].span if self.arguments else self.keyword_span
+        return start.to(end)
+
+
+@dataclass(frozen=True)
+class Program:
+    statements: tuple[Statement, ...]

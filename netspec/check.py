@@ -1,0 +1,90 @@
+"""Shape inference and validation over the IR graph.
+
+Walks the graph in order, applies each layer's shape rule from the registry,
+and counts parameters and multiply-accumulates. Problems become diagnostics;
+a layer whose input shape is unknown (an earlier error) is skipped silently so
+one mistake is reported once.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from .diagnostics import Diagnostic, has_errors
+from .ir import INPUT, Graph, Node, Shape
+from .ops import OPS
+
+
+@dataclass(frozen=True)
+class Layer:
+    node: Node
+    attrs: Any  # with input-dependent choices resolved (e.g. `padding=same`)
+    input_shape: Shape
+    output_shape: Shape | None  # None when no shape could be inferred
+    params: int
+    macs: int
+    failed: bool
+
+
+@dataclass(frozen=True)
+class CheckedNetwork:
+    graph: Graph
+    layers: tuple[Layer, ...]
+    diagnostics: tuple[Diagnostic, ...]
+
+    @property
+    def ok(self) -> bool:
+        return not has_errors(self.diagnostics)
+
+    @property
+    def name(self) -> str:
+        return self.graph.name
+
+    @property
+    def input_shape(self) -> Shape:
+        return self.graph.input_shape
+
+    @property
+    def output_shape(self) -> Shape | None:
+        return self.layers[-1].output_shape if self.ok else None
+
+    @property
+    def params(self) -> int:
+        return sum(layer.params for layer in self.layers)
+
+    @property
+    def macs(self) -> int:
+        return sum(layer.macs for layer in self.layers)
+
+    def layer(self, name: str) -> Layer:
+        return next(layer for layer in self.layers if layer.node.name == name)
+
+
+def _check_node(node: Node, input_shape: Shape) -> tuple[Layer, tuple[Diagnostic, ...]]:
+    op = OPS[node.kind]
+    inference = op.infer(node, input_shape)
+    # A layer with an error still passes its shape on when the shape is certain
+    # (dense on an unflattened input), so the layers after it keep being checked.
+    output = inference.output
+    params = op.count_params(inference.attrs, input_shape) if output else 0
+    macs = op.macs(inference.attrs, input_shape, output) if output else 0
+    failed = output is None or has_errors(inference.diagnostics)
+    return Layer(node, inference.attrs, input_shape, output, params, macs, failed), inference.diagnostics
+
+
+def check(graph: Graph) -> CheckedNetwork:
+    shapes: dict[str, Shape | None] = {INPUT: graph.input_shape}
+    layers: list[Layer] = []
+    diagnostics: list[Diagnostic] = []
+    for node in graph.nodes:
+        input_shape = shapes.get(node.inputs[0])
+        if input_shape is None or node.attrs is None:
+            shapes[node.name] = None
+            if input_shape is not None:  # invalid statement: its errors came from the builder
+                layers.append(Layer(node, None, input_shape, None, 0, 0, True))
+            continue
+        layer, found = _check_node(node, input_shape)
+        diagnostics.extend(found)
+        layers.append(layer)
+        shapes[node.name] = layer.output_shape
+    return CheckedNetwork(graph, tuple(layers), tuple(diagnostics))

@@ -1,0 +1,102 @@
+"""Diagnostics as values, and their rendering as compiler-style text or JSON.
+
+Stages return diagnostics; only the command line decides how to show them.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import Enum
+
+from .source import Span
+
+
+class Severity(str, Enum):
+    ERROR = "error"
+    WARNING = "warning"
+
+
+@dataclass(frozen=True)
+class Note:
+    """A secondary location with a label, e.g. where a duplicate name was first defined."""
+
+    span: Span
+    message: str
+
+
+@dataclass(frozen=True)
+class Diagnostic:
+    severity: Severity
+    message: str
+    span: Span | None
+    help: str | None = None
+    notes: tuple[Note, ...] = ()
+
+    @property
+    def is_error(self) -> bool:
+        return self.severity is Severity.ERROR
+
+
+def error(message: str, span: Span | None, help: str | None = None, notes: tuple[Note, ...] = ()) -> Diagnostic:
+    return Diagnostic(Severity.ERROR, message, span, help, notes)
+
+
+def warning(message: str, span: Span | None, help: str | None = None) -> Diagnostic:
+    return Diagnostic(Severity.WARNING, message, span, help)
+
+
+def has_errors(diagnostics) -> bool:
+    return any(d.is_error for d in diagnostics)
+
+
+# A line this long is shown cut around the caret: a 10 MB line must not flood the terminal.
+_MAX_SHOWN_LINE = 200
+
+
+def _excerpt(span: Span) -> list[str]:
+    text = span.source.line(span.line).replace("\t", " ")
+    start = span.column - 1
+    width = max(1, min(span.end_column, len(text) + 1) - span.column)
+    if len(text) > _MAX_SHOWN_LINE:
+        left = max(0, start - _MAX_SHOWN_LINE // 2)
+        text = ("..." if left else "") + text[left:left + _MAX_SHOWN_LINE] + "..."
+        start = start - left + (3 if left else 0)
+        width = min(width, _MAX_SHOWN_LINE)
+    gutter = str(span.line)
+    pad = " " * len(gutter)
+    return [f" {gutter} | {text}", f" {pad} | {' ' * start}{'^' * width}"]
+
+
+def _location(span: Span | None) -> str:
+    return f"{span.path}:{span.line}:{span.column}: " if span else ""
+
+
+def render_text(diagnostic: Diagnostic) -> str:
+    """`FILE:LINE:COL: error: MESSAGE`, the source line with a caret, notes, then `help:`."""
+    lines = [f"{_location(diagnostic.span)}{diagnostic.severity.value}: {diagnostic.message}"]
+    if diagnostic.span:
+        lines += _excerpt(diagnostic.span)
+    for note in diagnostic.notes:
+        lines.append(f"{_location(note.span)}note: {note.message}")
+        lines += _excerpt(note.span)
+    if diagnostic.help:
+        lines.append(f"help: {diagnostic.help}")
+    return "\n".join(lines)
+
+
+def to_json(diagnostic: Diagnostic) -> dict:
+    span = diagnostic.span
+    record = {
+        "file": span.path if span else None,
+        "line": span.line if span else None,
+        "column": span.column if span else None,
+        "severity": diagnostic.severity.value,
+        "message": diagnostic.message,
+    }
+    if diagnostic.help:
+        record["help"] = diagnostic.help
+    if diagnostic.notes:
+        record["notes"] = [
+            {"file": n.span.path, "line": n.span.line, "column": n.span.column, "message": n.message}
+            for n in diagnostic.notes
+        ]
+    return record

@@ -1,0 +1,53 @@
+"""The network as a graph of named tensors.
+
+Each node reads named tensors and produces the tensor carrying its own name;
+the input is the tensor `input`. Sequential specs are the special case where
+each node reads its predecessor, so branches and joins need no new structure.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from .source import Span
+
+Shape = tuple[int, ...]
+
+INPUT = "input"
+
+
+@dataclass(frozen=True)
+class Node:
+    name: str
+    kind: str
+    inputs: tuple[str, ...]
+    # The op's frozen attribute record, or None when the statement was invalid
+    # (its errors are already reported; checking stops at this node's output).
+    attrs: Any
+    span: Span
+    keyword_span: Span
+    param_spans: tuple[tuple[str, Span], ...] = ()
+
+    @property
+    def line(self) -> int:
+        return self.span.line
+
+    def span_of(self, param: str) -> Span:
+        """Where `param` was written, or the layer keyword when it took its default."""
+        return dict(self.param_spans).get(param, self.keyword_span)
+
+
+@dataclass(frozen=True)
+class Graph:
+    name: str
+    input_shape: Shape
+    input_span: Span
+    nodes: tuple[Node, ...]
+    output: str
+
+    def node(self, name: str) -> Node | None:
+        return next((n for n in self.nodes if n.name == name), None)
+
+
+def format_shape(shape: Shape) -> str:
+    return "x".join(str(d) for d in shape)

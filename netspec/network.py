@@ -1,0 +1,98 @@
+"""The public face of a spec: text -> parse -> build -> check, in one call.
+
+`check_source` returns diagnostics as values (for the command line);
+`load`/`loads` raise `SpecError` so Python users cannot miss a broken spec.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+
+from .build import build
+from .check import CheckedNetwork, check
+from .diagnostics import Diagnostic, error, has_errors, render_text
+from .parse import parse
+from .source import Source, read_source
+from .table import layer_table
+
+
+@dataclass(frozen=True)
+class CheckResult:
+    source: Source
+    network: CheckedNetwork | None  # None when the spec did not get as far as shapes
+    diagnostics: tuple[Diagnostic, ...]
+
+    @property
+    def ok(self) -> bool:
+        return self.network is not None and not has_errors(self.diagnostics)
+
+
+def check_source(source: Source) -> CheckResult:
+    program, syntax = parse(source)
+    if program is None:
+        return CheckResult(source, None, syntax)
+    graph, problems = build(program, source)
+    if graph is None:
+        return CheckResult(source, None, problems)
+    checked = check(graph)
+    ordered = tuple(sorted(problems + checked.diagnostics, key=lambda d: (d.span.line, d.span.column) if d.span else (0, 0)))
+    return CheckResult(source, replace(checked, diagnostics=ordered), ordered)
+
+
+class SpecError(ValueError):
+    """A spec, weight file or input that netspec refuses; carries the diagnostics."""
+
+    def __init__(self, diagnostics: tuple[Diagnostic, ...]):
+        self.diagnostics = tuple(diagnostics)
+        super().__init__("\n".join(render_text(d) for d in self.diagnostics if d.is_error))
+
+
+class Network:
+    """A checked network, ready to summarise or compile."""
+
+    def __init__(self, checked: CheckedNetwork):
+        self.checked = checked
+
+    @property
+    def name(self) -> str:
+        return self.checked.name
+
+    @property
+    def input_shape(self):
+        return self.checked.input_shape
+
+    @property
+    def output_shape(self):
+        return self.checked.output_shape
+
+    @property
+    def warnings(self) -> tuple[Diagnostic, ...]:
+        return tuple(d for d in self.checked.diagnostics if not d.is_error)
+
+    def summary(self) -> str:
+        return layer_table(self.checked)
+
+    def compile(self, weights=None, seed: int = 0):
+        """Compile to native code; `weights` is a .npz path, a mapping of arrays, or None for seeded init."""
+        from .runtime import compile_network
+
+        return compile_network(self.checked, weights=weights, seed=seed)
+
+
+def _network(result: CheckResult) -> Network:
+    if not result.ok:
+        raise SpecError(tuple(d for d in result.diagnostics if d.is_error))
+    return Network(result.network)
+
+
+def load(path: str) -> Network:
+    """Read, check and return the network in a `.net` file; raises SpecError if it is invalid."""
+    try:
+        source = read_source(str(path))
+    except OSError as exc:
+        raise SpecError((error(f"cannot read {path}: {exc.strerror or exc}", None),)) from None
+    return _network(check_source(source))
+
+
+def loads(text: str, path: str = "<string>") -> Network:
+    """Check a spec given as text."""
+    return _network(check_source(Source(path, text)))

@@ -1,0 +1,76 @@
+"""The layer registry: every layer kind is described once, here and in its module.
+
+An `OpDef` holds a kind's parameters with their defaults, its shape rule, its
+weights and its multiply-accumulate count; the builder, the checker, the weight
+loader and the code generator all read the same description.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from math import prod
+from typing import Any, Callable
+
+from ..ast import Value
+from ..diagnostics import Diagnostic
+from ..ir import Node, Shape
+
+REQUIRED = object()
+
+
+@dataclass(frozen=True)
+class Param:
+    name: str
+    parse: Callable[[Value], Any]
+    default: Any = REQUIRED
+    positional: bool = False
+
+
+@dataclass(frozen=True)
+class Inference:
+    """A shape rule's answer: the output shape (None if it cannot be known), the
+    attributes with everything input-dependent resolved (e.g. `padding=same`),
+    and the problems found."""
+
+    output: Shape | None
+    attrs: Any
+    diagnostics: tuple[Diagnostic, ...] = ()
+
+
+@dataclass(frozen=True)
+class NoAttrs:
+    """The attributes of a layer kind that takes no parameters."""
+
+
+def _no_weights(attrs, input_shape: Shape) -> dict[str, Shape]:
+    return {}
+
+
+def _no_macs(attrs, input_shape: Shape, output_shape: Shape) -> int:
+    return 0
+
+
+@dataclass(frozen=True)
+class OpDef:
+    kind: str
+    usage: str
+    params: tuple[Param, ...]
+    attrs: type
+    infer: Callable[[Node, Shape], Inference]
+    weight_shapes: Callable[[Any, Shape], dict[str, Shape]] = _no_weights
+    macs: Callable[[Any, Shape, Shape], int] = _no_macs
+
+    def param(self, name: str) -> Param | None:
+        return next((p for p in self.params if p.name == name), None)
+
+    def count_params(self, attrs, input_shape: Shape) -> int:
+        return sum(prod(shape) for shape in self.weight_shapes(attrs, input_shape).values())
+
+
+def _registry() -> dict[str, OpDef]:
+    from . import activation, conv, dense, flatten, pool
+
+    ops = [conv.OP, pool.MAXPOOL, pool.AVGPOOL, flatten.OP, dense.OP, *activation.OPS]
+    return {op.kind: op for op in ops}
+
+
+OPS: dict[str, OpDef] = _registry()

@@ -1,0 +1,61 @@
+"""`dense OUT [bias=true|false]`: a fully connected layer on a flat vector.
+
+Its weight is out x in (PyTorch's `nn.Linear` layout).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from math import prod
+
+from ..diagnostics import error
+from ..ir import Node, Shape, format_shape
+from . import OpDef, Param, Inference, params
+
+
+@dataclass(frozen=True)
+class DenseAttrs:
+    out_features: int
+    bias: bool
+
+
+def needs_flat(node: Node, input_shape: Shape):
+    """`dense`/`softmax` on CxHxW is surely a missing `flatten`."""
+    if len(input_shape) == 1:
+        return None
+    return error(
+        f"{node.name}: {node.kind} needs a flat vector, but its input is {format_shape(input_shape)}",
+        node.keyword_span,
+        help=f"insert `flatten` before `{node.kind}` (it gives {prod(input_shape)} features)",
+    )
+
+
+def infer(node: Node, input_shape: Shape) -> Inference:
+    a: DenseAttrs = node.attrs
+    # The output shape does not depend on the mistake, so checking goes on past it.
+    problem = needs_flat(node, input_shape)
+    return Inference((a.out_features,), a, (problem,) if problem else ())
+
+
+def weight_shapes(a: DenseAttrs, input_shape: Shape) -> dict[str, Shape]:
+    shapes = {"weight": (a.out_features, prod(input_shape))}
+    if a.bias:
+        shapes["bias"] = (a.out_features,)
+    return shapes
+
+
+def macs(a: DenseAttrs, input_shape: Shape, output_shape: Shape) -> int:
+    return a.out_features * prod(input_shape)
+
+
+OP = OpDef(
+    kind="dense",
+    usage="dense OUT [bias=true|false]",
+    params=(
+        Param("out_features", params.count("output features"), positional=True),
+        Param("bias", params.boolean, default=True),
+    ),
+    attrs=DenseAttrs,
+    infer=infer,
+    weight_shapes=weight_shapes,
+    macs=macs,
+)

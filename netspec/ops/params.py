@@ -1,0 +1,137 @@
+"""Parameter types of layer statements: how a written value becomes a typed value.
+
+A parser returns the value, or raises `ParamError` with the message and a help
+line; the builder turns that into a diagnostic at the value's span.
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Callable
+
+from ..ast import Value
+
+# Larger sizes cannot describe a network that fits in memory; refusing them
+# early keeps every later product of sizes far inside 64-bit arithmetic.
+MAX_SIZE = 2**31 - 1
+
+_INT = re.compile(r"[-+]?\d+")
+
+
+class ParamError(Exception):
+    def __init__(self, message: str, help: str | None = None):
+        super().__init__(message)
+        self.message = message
+        self.help = help
+
+
+@dataclass(frozen=True)
+class Padding:
+    """Rows added at top and bottom, columns added at left and right."""
+
+    top: int
+    bottom: int
+    left: int
+    right: int
+
+    @property
+    def rows(self) -> int:
+        return self.top + self.bottom
+
+    @property
+    def columns(self) -> int:
+        return self.left + self.right
+
+    def is_symmetric(self) -> bool:
+        return self.top == self.bottom and self.left == self.right
+
+
+@dataclass(frozen=True)
+class SamePadding:
+    """`padding=same`: resolved by the checker so that out = ceil(n / s)."""
+
+
+def _integer(text: str, what: str) -> int:
+    if not _INT.fullmatch(text):
+        raise ParamError(f"{what} must be an integer, got '{text}'")
+    value = int(text)
+    if value > MAX_SIZE:
+        raise ParamError(f"{what} {text} is too large (at most {MAX_SIZE})")
+    return value
+
+
+def _positive(text: str, what: str) -> int:
+    value = _integer(text, what)
+    if value < 1:
+        raise ParamError(f"{what} must be positive, got {value}", help=f"use {what}=1 or more")
+    return value
+
+
+def _non_negative(text: str, what: str) -> int:
+    value = _integer(text, what)
+    if value < 0:
+        raise ParamError(f"{what} must not be negative, got {value}", help=f"use {what}=0 for no padding")
+    return value
+
+
+def count(what: str) -> Callable[[Value], int]:
+    """A positive integer such as a number of channels or features."""
+
+    def parse(value: Value) -> int:
+        if value.kind != "number":
+            raise ParamError(f"{what} must be a positive integer, got '{value.text}'")
+        return _positive(value.text, what)
+
+    return parse
+
+
+def _pair_parts(value: Value, what: str) -> list[str]:
+    parts = value.text.split("x") if value.kind == "number" else []
+    if len(parts) not in (1, 2) or not all(parts):
+        raise ParamError(f"{what} must be an integer K or HxW, got '{value.text}'", help=f"e.g. {what}=3 or {what}=3x5")
+    return parts
+
+
+def size_pair(what: str) -> Callable[[Value], tuple[int, int]]:
+    """A positive size for height and width: `K` or `HxW` (kernel, stride)."""
+
+    def parse(value: Value) -> tuple[int, int]:
+        parts = _pair_parts(value, what)
+        sizes = [_positive(p, what) for p in parts]
+        return (sizes[0], sizes[-1])
+
+    return parse
+
+
+def padding(value: Value) -> Padding | SamePadding:
+    """`P`, `PHxPW`, `TOP,BOTTOM,LEFT,RIGHT`, `same` or `valid`."""
+    if value.kind == "word":
+        if value.text == "same":
+            return SamePadding()
+        if value.text == "valid":
+            return Padding(0, 0, 0, 0)
+        raise ParamError(
+            f"padding must be a number, HxW, TOP,BOTTOM,LEFT,RIGHT, 'same' or 'valid', got '{value.text}'"
+        )
+    if value.kind == "list":
+        parts = value.text.split(",")
+        if len(parts) != 4:
+            raise ParamError(
+                f"asymmetric padding takes four numbers TOP,BOTTOM,LEFT,RIGHT, got {len(parts)}",
+                help="e.g. padding=0,1,0,1 adds one row at the bottom and one column at the right",
+            )
+        top, bottom, left, right = (_non_negative(p, "padding") for p in parts)
+        return Padding(top, bottom, left, right)
+    return _symmetric(value)
+
+
+def _symmetric(value: Value) -> Padding:
+    sizes = [_non_negative(p, "padding") for p in _pair_parts(value, "padding")]
+    rows, columns = sizes[0], sizes[-1]
+    return Padding(rows, rows, columns, columns)
+
+
+def boolean(value: Value) -> bool:
+    if value.kind == "word" and value.text in ("true", "false"):
+        return value.text == "true"
+    raise ParamError(f"expected true or false, got '{value.text}'")

@@ -1,0 +1,71 @@
+"""`maxpool` and `avgpool kernel=K [stride=S] [padding=P]`: per-channel windows.
+
+Stride defaults to the kernel. As in PyTorch, max pads with -inf and avg counts
+the padded zeros, and padding may be at most half the kernel.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from ..diagnostics import error
+from ..ir import Node, Shape
+from . import OpDef, Param, Inference, params
+from .spatial import needs_image, slide
+
+
+@dataclass(frozen=True)
+class PoolAttrs:
+    kernel: tuple[int, int]
+    stride: tuple[int, int] | None  # None: the kernel size
+    padding: params.Padding | params.SamePadding
+
+    @property
+    def step(self) -> tuple[int, int]:
+        return self.stride or self.kernel
+
+
+def _padding_too_large(node: Node, a: PoolAttrs, padding: params.Padding):
+    limits = (a.kernel[0] // 2, a.kernel[1] // 2)
+    sides = [("top", padding.top, 0), ("bottom", padding.bottom, 0), ("left", padding.left, 1), ("right", padding.right, 1)]
+    bad = [(side, p, limits[axis]) for side, p, axis in sides if p > limits[axis]]
+    if not bad:
+        return None
+    side, p, limit = bad[0]
+    fixed = limits[0] if limits[0] == limits[1] else f"{limits[0]}x{limits[1]}"
+    return error(
+        f"{node.name}: padding {p} ({side}) is more than half the kernel {a.kernel[0]}x{a.kernel[1]} "
+        f"(at most {limit}): a window could then cover only padding",
+        node.span_of("padding"),
+        help=f"use padding={fixed} or less, or a larger kernel",
+    )
+
+
+def infer(node: Node, input_shape: Shape) -> Inference:
+    a: PoolAttrs = node.attrs
+    wrong_rank = needs_image(node, input_shape)
+    if wrong_rank:
+        return Inference(None, a, (wrong_rank,))
+    out_hw, padding, diagnostics = slide(node, input_shape, a.kernel, a.step, a.padding)
+    resolved = PoolAttrs(a.kernel, a.step, padding)
+    too_much = _padding_too_large(node, a, padding)
+    if too_much:
+        return Inference(None, resolved, (too_much, *diagnostics))
+    return Inference((input_shape[0], *out_hw) if out_hw else None, resolved, diagnostics)
+
+
+def _pool(kind: str) -> OpDef:
+    return OpDef(
+        kind=kind,
+        usage=f"{kind} kernel=K [stride=S] [padding=P|HxW|T,B,L,R|same|valid]",
+        params=(
+            Param("kernel", params.size_pair("kernel")),
+            Param("stride", params.size_pair("stride"), default=None),
+            Param("padding", params.padding, default=params.Padding(0, 0, 0, 0)),
+        ),
+        attrs=PoolAttrs,
+        infer=infer,
+    )
+
+
+MAXPOOL = _pool("maxpool")
+AVGPOOL = _pool("avgpool")

@@ -1,0 +1,118 @@
+"""The sliding-window rule shared by convolution and pooling.
+
+Per spatial axis, out = floor((n - k + p + s) / s) with p the total padding on
+that axis (the lecture's rule); this module applies it, resolves `padding=same`,
+and turns violations into diagnostics that carry the computed fix.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from ..diagnostics import Diagnostic, error, warning
+from ..ir import Node
+from .params import Padding, SamePadding
+
+
+def output_size(n: int, k: int, p: int, s: int) -> int:
+    return (n - k + p + s) // s
+
+
+@dataclass(frozen=True)
+class Axis:
+    name: str  # "height" or "width"
+    unit: str  # "row" or "column"
+    n: int
+    k: int
+    s: int
+    before: int
+    after: int
+
+    @property
+    def p(self) -> int:
+        return self.before + self.after
+
+    @property
+    def out(self) -> int:
+        return output_size(self.n, self.k, self.p, self.s)
+
+    def rule(self, p: int | None = None) -> str:
+        p = self.p if p is None else p
+        return (f"floor((n - k + p + s) / s) = floor(({self.n} - {self.k} + {p} + {self.s}) / {self.s})"
+                f" = {output_size(self.n, self.k, p, self.s)}")
+
+
+def resolve_padding(padding: Padding | SamePadding, n_h: int, n_w: int, kernel, stride) -> Padding:
+    """`same` pads so that out = ceil(n / s); an odd total puts the extra row/column at bottom/right."""
+    if isinstance(padding, Padding):
+        return padding
+    totals = [max((-(-n // s) - 1) * s + k - n, 0) for n, k, s in zip((n_h, n_w), kernel, stride)]
+    return Padding(totals[0] // 2, totals[0] - totals[0] // 2, totals[1] // 2, totals[1] - totals[1] // 2)
+
+
+def axes(n_h: int, n_w: int, kernel, stride, padding: Padding) -> tuple[Axis, Axis]:
+    return (
+        Axis("height", "row", n_h, kernel[0], stride[0], padding.top, padding.bottom),
+        Axis("width", "column", n_w, kernel[1], stride[1], padding.left, padding.right),
+    )
+
+
+def _pair(values) -> str:
+    return str(values[0]) if values[0] == values[1] else f"{values[0]}x{values[1]}"
+
+
+def _smallest_padding(axis: Axis) -> int:
+    """Smallest symmetric padding P with n + 2P >= k, i.e. at least one window fits."""
+    return max(0, -(-(axis.k - axis.n) // 2))
+
+
+def kernel_fits(node: Node, both: tuple[Axis, Axis]) -> Diagnostic | None:
+    """Error when a kernel is larger than the padded input on some axis, with the
+    smallest padding or kernel that fixes it. The padding found, ceil((k - n) / 2),
+    never exceeds k // 2, so it is also valid for pooling."""
+    failing = [a for a in both if a.out < 1]
+    if not failing:
+        return None
+    details = "; ".join(
+        f"{name}: {a.n} + {a.p} padding = {a.n + a.p} < kernel {a.k}, out = {a.rule()}"
+        for name, a in _named_groups(failing)
+    )
+    message = (f"{node.name}: kernel {_pair((both[0].k, both[1].k))} is larger than the padded input "
+               f"{both[0].n + both[0].p}x{both[1].n + both[1].p} ({details})")
+    new_padding = [(_smallest_padding(a) if a.out < 1 else a.before) for a in both]
+    fixed = [Axis(a.name, a.unit, a.n, a.k, a.s, p, p) for a, p in zip(both, new_padding)]
+    worked = "; ".join(f"{name}: out = {a.rule()}" for name, a in _named_groups([f for f, a in zip(fixed, both) if a.out < 1]))
+    kernel = _pair([min(a.k, a.n + a.p) for a in both])
+    return error(message, node.span_of("kernel"),
+                 help=f"use padding={_pair(new_padding)} ({worked}) or use kernel={kernel} (the largest that fits)")
+
+
+def _named_groups(axes_: list[Axis]) -> list[tuple[str, Axis]]:
+    """Axes to describe, merging height and width when their numbers are the same."""
+    if len(axes_) == 2 and (axes_[0].n, axes_[0].k, axes_[0].p, axes_[0].s) == (axes_[1].n, axes_[1].k, axes_[1].p, axes_[1].s):
+        return [("height and width", axes_[0])]
+    return [(a.name, a) for a in axes_]
+
+
+def _read_count(x: int, k: int, s: int) -> int:
+    """How many of the padded rows [0, x) lie inside some window (windows start at multiples of s)."""
+    return (x // s) * k + min(x % s, k) if s > k else x
+
+
+def unread_warning(node: Node, axis: Axis) -> Diagnostic | None:
+    """Warn when the stride leaves input rows/columns (not padding) that no window reads."""
+    last = (axis.out - 1) * axis.s + axis.k  # one past the last padded row any window reads
+    real_start, real_end = axis.before, axis.before + axis.n
+    end = min(real_end, last)
+    read = max(0, _read_count(end, axis.k, axis.s) - _read_count(real_start, axis.k, axis.s)) if end > real_start else 0
+    unread = axis.n - read
+    if unread <= 0:
+        return None
+    verb = "is" if unread == 1 else "are"
+    message = (f"{node.name}: with kernel {axis.k} and stride {axis.s}, {unread} of the {axis.n} input "
+               f"{axis.unit}s {verb} never read ({axis.name}: out = {axis.rule()})")
+    if axis.s > axis.k:
+        hint = f"the stride is larger than the kernel, so windows skip {axis.unit}s between them; use stride <= {axis.k}"
+    else:
+        hint = (f"the last {unread} {axis.unit}(s) lie past the last window; padding or a stride that divides "
+                f"n - k + p = {axis.n - axis.k + axis.p} reads every {axis.unit}")
+    return warning(message, node.span_of("stride"), help=hint)

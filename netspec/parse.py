@@ -1,0 +1,147 @@
+"""Text -> AST. Syntax errors become diagnostics pointing at file:line:col.
+
+Nothing past this module sees a Lark tree or a Lark exception.
+"""
+from __future__ import annotations
+
+from functools import lru_cache
+from importlib import resources
+from pathlib import Path
+
+from lark import Lark, Token, Transformer, v_args
+from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken
+
+from . import ast
+from .diagnostics import Diagnostic, error
+from .source import Source, Span
+
+# One run reports this many syntax errors at most; each is found by re-parsing
+# with the bad line blanked out, so the bound also bounds the time spent.
+MAX_SYNTAX_ERRORS = 20
+
+_TERMINAL_NAMES = {
+    "WORD": "a name",
+    "NUMBER": "a number",
+    "EQUAL": "'='",
+    "COLON": "':'",
+    "COMMA": "','",
+    "_NL": "the end of the line",
+    "$END": "the end of the file",
+}
+
+
+def _grammar_text() -> str:
+    try:
+        return resources.files("netspec.grammar").joinpath("netspec.lark").read_text()
+    except ModuleNotFoundError:  # running from a source checkout that was not installed
+        return (Path(__file__).resolve().parent.parent / "grammar" / "netspec.lark").read_text()
+
+
+@lru_cache(maxsize=1)
+def _parser() -> Lark:
+    return Lark(_grammar_text(), parser="lalr", maybe_placeholders=False, cache=True)
+
+
+def _span(source: Source, token: Token) -> Span:
+    return Span(source, token.line, token.column, token.end_column)
+
+
+class _ToAst(Transformer):
+    """One method per grammar rule, building `netspec.ast` values."""
+
+    def __init__(self, source: Source):
+        super().__init__()
+        self.source = source
+
+    def start(self, statements):
+        return ast.Program(tuple(statements))
+
+    def label(self, children):
+        return children[0]
+
+    def statement(self, children):
+        label = None
+        if len(children) >= 2 and isinstance(children[0], Token) and isinstance(children[1], Token):
+            label, children = children[0], children[1:]
+        keyword, arguments = children[0], children[1:]
+        return ast.Statement(
+            label=str(label) if label is not None else None,
+            label_span=_span(self.source, label) if label is not None else None,
+            keyword=str(keyword),
+            keyword_span=_span(self.source, keyword),
+            arguments=tuple(a if isinstance(a, ast.Keyword) else ast.Positional(a) for a in arguments),
+        )
+
+    def keyword_argument(self, children):
+        key, value = children
+        return ast.Keyword(str(key), _span(self.source, key), value)
+
+    @v_args(inline=True)
+    def number(self, token):
+        return ast.Value("number", str(token), _span(self.source, token))
+
+    @v_args(inline=True)
+    def word(self, token):
+        return ast.Value("word", str(token), _span(self.source, token))
+
+    def number_list(self, tokens):
+        span = _span(self.source, tokens[0]).to(_span(self.source, tokens[-1]))
+        return ast.Value("list", ",".join(str(t) for t in tokens), span)
+
+
+def _describe_expected(expected) -> str:
+    names = sorted({_TERMINAL_NAMES.get(name, repr(name.lower())) for name in expected})
+    return " or ".join(names) if names else "something else"
+
+
+def _describe_token(token: Token) -> str:
+    if token.type == "$END":
+        return "end of file"
+    if token.type == "_NL":
+        return "end of line"
+    return f"'{token}'"
+
+
+def _syntax_diagnostic(source: Source, text: str, exc: UnexpectedInput) -> Diagnostic:
+    line, column = max(exc.line, 1), max(exc.column, 1)
+    if isinstance(exc, UnexpectedCharacters):
+        char = text[exc.pos_in_stream] if exc.pos_in_stream < len(text) else ""
+        shown = repr(char) if char.isprintable() and char != "\ufffd" else f"byte/character {char!r}"
+        note = " (the file is not valid UTF-8 text)" if char == "\ufffd" else ""
+        return error(
+            f"syntax error: unexpected character {shown}{note}",
+            Span(source, line, column, column + 1),
+            help="a statement looks like `name: conv 6 kernel=5 padding=2` (name optional), one per line",
+        )
+    token = getattr(exc, "token", None)
+    if isinstance(exc, UnexpectedToken) and token is not None and token.type not in ("$END",):
+        width = max(1, len(str(token))) if token.type != "_NL" else 1
+        message = f"syntax error: unexpected {_describe_token(token)}; expected {_describe_expected(exc.expected)}"
+        hint = "write `key=value` with a value after '='" if token.type == "_NL" and "NUMBER" in exc.expected else None
+        return error(message, Span(source, line, column, column + width), help=hint)
+    return error("syntax error: unexpected end of file", Span(source, line, column, column + 1))
+
+
+def _blank_line(text: str, line: int) -> str:
+    lines = text.split("\n")
+    if 1 <= line <= len(lines):
+        lines[line - 1] = ""
+    return "\n".join(lines)
+
+
+def parse(source: Source) -> tuple[ast.Program | None, tuple[Diagnostic, ...]]:
+    """Parse a whole spec; on syntax errors return every one found (up to a bound) and no program."""
+    diagnostics: list[Diagnostic] = []
+    text = source.text
+    while True:
+        try:
+            tree = _parser().parse(text)
+        except (UnexpectedCharacters, UnexpectedToken, UnexpectedEOF) as exc:
+            diagnostics.append(_syntax_diagnostic(source, text, exc))
+            if len(diagnostics) >= MAX_SYNTAX_ERRORS or exc.line < 1:
+                return None, tuple(diagnostics)
+            text = _blank_line(text, exc.line)
+            continue
+        if diagnostics:
+            return None, tuple(diagnostics)
+        return _ToAst(source).transform(tree), ()

@@ -1,0 +1,48 @@
+from netspec import ast
+from netspec.parse import parse
+from netspec.source import Source
+
+
+def parse_text(text):
+    return parse(Source("t.net", text))
+
+
+def test_statement_with_label_positional_and_keywords():
+    program, diagnostics = parse_text("network n\ninput 1x28x28\nc1: conv 6 kernel=5 padding=2  # note\n")
+    assert diagnostics == ()
+    conv = program.statements[2]
+    assert (conv.label, conv.keyword) == ("c1", "conv")
+    assert conv.arguments[0] == ast.Positional(conv.arguments[0].value)
+    assert conv.arguments[0].value.text == "6"
+    assert [(a.key, a.value.text) for a in conv.arguments[1:]] == [("kernel", "5"), ("padding", "2")]
+    assert (conv.arguments[1].value.span.line, conv.arguments[1].value.span.column) == (3, 19)
+
+
+def test_comments_blank_lines_and_indentation_are_free():
+    program, diagnostics = parse_text("\n\n  # only a comment\n\tnetwork n   \n\n   input 4\n      dense 2\n# end")
+    assert diagnostics == ()
+    assert [s.keyword for s in program.statements] == ["network", "input", "dense"]
+
+
+def test_sizes_lists_and_words_are_kept_as_written():
+    program, _ = parse_text("conv 6 kernel=3x5 padding=0,1,0,1 bias=false")
+    values = [a.value for a in program.statements[0].arguments]
+    assert [(v.kind, v.text) for v in values] == [("number", "6"), ("number", "3x5"), ("list", "0,1,0,1"), ("word", "false")]
+
+
+def test_syntax_error_points_at_line_and_column():
+    _, diagnostics = parse_text("network n\ninput 1x3x3\nconv 6 kernel=\n")
+    assert len(diagnostics) == 1
+    d = diagnostics[0]
+    assert (d.span.line, d.span.column) == (3, 15)
+    assert d.message.startswith("syntax error: unexpected end of line")
+
+
+def test_every_bad_line_is_reported():
+    _, diagnostics = parse_text("network n\nconv @\ninput 1x3x3\ndense = 3\n")
+    assert [(d.span.line, d.span.column) for d in diagnostics] == [(2, 6), (4, 7)]
+
+
+def test_invalid_utf8_is_reported_not_raised():
+    _, diagnostics = parse_text(b"network n\n\xff\xfe\n".decode("utf-8", errors="replace"))
+    assert "not valid UTF-8" in diagnostics[0].message
