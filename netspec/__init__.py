@@ -9,8 +9,9 @@
 from __future__ import annotations
 
 from .diagnostics import Diagnostic, render_text
-from .network import Network, SpecError, load, loads
+from .errors import DataError, SpecError
+from .network import Network, load, loads
 
 __version__ = "0.1.0"
 
-__all__ = ["Network", "SpecError", "Diagnostic", "load", "loads", "render_text", "__version__"]
+__all__ = ["Network", "SpecError", "DataError", "Diagnostic", "load", "loads", "render_text", "__version__"]

@@ -7,12 +7,15 @@ from __future__ import annotations
 
 import json
 import sys
+import time
 
 import click
+import numpy as np
 
 from . import __version__
 from .diagnostics import error, render_text
-from .network import CheckResult, check_source
+from .errors import DataError
+from .network import CheckResult, Network, check_source
 from .report import check_record
 from .source import Source, read_source
 from .table import layer_table
@@ -69,3 +72,179 @@ def check(files, as_json):
             elif result.network is not None:
                 click.echo(layer_table(result.network), err=True)
     sys.exit(0 if all(r.ok for r in results) else 1)
+
+
+def _fail(message: str) -> None:
+    click.echo(f"error: {message}", err=True)
+    sys.exit(1)
+
+
+def _network(path: str) -> Network:
+    """A valid network, or its diagnostics on stderr and exit 1."""
+    result = _read(path)
+    _echo_diagnostics(result)
+    if not result.ok:
+        if result.network is not None:
+            click.echo(layer_table(result.network), err=True)
+        sys.exit(1)
+    return Network(result.network)
+
+
+def _load_input(path: str) -> np.ndarray:
+    try:
+        array = np.load(path, allow_pickle=False)
+    except FileNotFoundError:
+        raise DataError(f"input file {path} does not exist") from None
+    except ValueError as exc:
+        if "pickle" in str(exc).lower():
+            raise DataError(f"input file {path} contains pickled Python objects; netspec only loads numeric arrays") from None
+        raise DataError(f"input file {path} is not a valid .npy array ({exc})") from None
+    except (OSError, EOFError) as exc:
+        raise DataError(f"input file {path} is truncated or not a .npy array ({exc})") from None
+    if not isinstance(array, np.ndarray):
+        raise DataError(f"input file {path} is a .npz archive; save the input with numpy.save as one .npy array")
+    return array
+
+
+def _top_classes(scores: np.ndarray, count: int) -> str:
+    order = np.argsort(-scores, kind="stable")[:count]
+    return ", ".join(f"{int(i)} ({scores[i]:.4f})" for i in order)
+
+
+def _report(model, output: np.ndarray, seconds: float, top: int) -> None:
+    network = model.network
+    batch = output.shape[0]
+    how = "loaded from cache" if model.from_cache else "compiled"
+    click.echo(f"{how} in {model.compile_seconds * 1e3:.1f} ms; ran {batch} example{'s' * (batch != 1)} "
+               f"in {seconds * 1e3:.3f} ms ({batch / seconds:,.0f} images/s)")
+    click.echo(f"output: {'x'.join(map(str, output.shape))}")
+    if len(network.output_shape) == 1:
+        shown = min(batch, 10)
+        for n in range(shown):
+            click.echo(f"  example {n}: top classes {_top_classes(output[n], min(top, output.shape[1]))}")
+        if batch > shown:
+            click.echo(f"  ... {batch - shown} more")
+
+
+@main.command()
+@click.argument("file")
+@click.option("--input", "input_path", metavar="X.npy", help="Input batch NxCxHxW (or one CxHxW example).")
+@click.option("--weights", "weights_path", metavar="W.npz", help="Weights, keyed NAME.weight and NAME.bias.")
+@click.option("--output", "output_path", metavar="Y.npy", help="Write the outputs (N x ...) here.")
+@click.option("--batch", type=click.IntRange(min=1), help="Size of the random input batch (default 1).")
+@click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True,
+              help="Seed for untrained weights and the random input.")
+@click.option("--top", type=click.IntRange(min=1), default=3, show_default=True, help="Classes shown per example.")
+def run(file, input_path, weights_path, output_path, batch, seed, top):
+    """Compile FILE to native code and run it.
+
+    Without --weights the weights are initialised from --seed (PyTorch's default
+    bounds), so outputs come from an untrained network. Without --input a
+    deterministic random batch (uniform in [0, 1)) of --batch examples is used.
+
+    \b
+    Example:
+      netspec run examples/lenet5.net
+      netspec run examples/lenet5.net --input x.npy --weights w.npz --output y.npy
+    """
+    if input_path and batch:
+        raise click.UsageError("--batch sets the size of the random input; it cannot be combined with --input")
+    network = _network(file)
+    try:
+        if input_path:
+            x = _load_input(input_path)
+        else:
+            generator = np.random.Generator(np.random.PCG64(seed))
+            x = generator.random((batch or 1, *network.input_shape), dtype=np.float32)
+        model = network.compile(weights=weights_path, seed=seed)
+        started = time.perf_counter()
+        output, notes = model.run(x)
+        seconds = time.perf_counter() - started
+        if output_path:
+            _save(output_path, output)
+    except DataError as problem:
+        _fail(str(problem))
+    for note in notes:
+        click.echo(f"note: {note}", err=True)
+    click.echo(f"network {network.name}: input {'x'.join(map(str, network.input_shape))}, "
+               f"{network.checked.params:,} parameters, {network.checked.macs:,} MACs per example")
+    if model.untrained:
+        click.echo(f"note: untrained weights (initialised from seed {seed}); the outputs are not predictions")
+    _report(model, output, seconds, top)
+    if output_path:
+        click.echo(f"wrote {output_path}")
+
+
+def _save(path: str, array: np.ndarray) -> None:
+    try:
+        with open(path, "wb") as handle:
+            np.save(handle, array)
+    except OSError as exc:
+        raise DataError(f"cannot write {path}: {exc.strerror or exc}") from None
+
+
+@main.command()
+@click.argument("file")
+@click.option("-o", "--output", "output_path", required=True, metavar="W.npz", help="Where to write the weights.")
+@click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True)
+def init(file, output_path, seed):
+    """Write FILE's weights, initialised from --seed, as a .npz file.
+
+    Shows the exact keys and shapes a trained weight file must have.
+
+    \b
+    Example:
+      netspec init examples/lenet5.net -o lenet5-weights.npz
+    """
+    from .weights import initial_weights
+
+    network = _network(file)
+    arrays = initial_weights(network.checked, seed)
+    try:
+        with open(output_path, "wb") as handle:
+            np.savez(handle, **arrays)
+    except OSError as exc:
+        _fail(f"cannot write {output_path}: {exc.strerror or exc}")
+    for key, array in arrays.items():
+        click.echo(f"{key:24} {'x'.join(map(str, array.shape))}")
+    click.echo(f"wrote {output_path} ({len(arrays)} arrays, seed {seed})")
+
+
+@main.command()
+@click.argument("file")
+@click.option("--optimized", is_flag=True, help="Show the IR after LLVM's optimizations.")
+def compile(file, optimized):
+    """Print the LLVM IR that netspec generates for FILE.
+
+    \b
+    Example:
+      netspec compile examples/lenet5.net | less
+    """
+    from . import jit
+    from .runtime import llvm_ir
+
+    network = _network(file)
+    text = llvm_ir(network.checked)
+    click.echo(str(jit.optimize(text)) if optimized else text)
+
+
+@main.command()
+@click.option("--clear", is_flag=True, help="Delete every cached compiled network.")
+def cache(clear):
+    """Show (or clear) the cache of compiled networks.
+
+    The cache lives in $NETSPEC_CACHE_DIR, else $XDG_CACHE_HOME/netspec, else ~/.cache/netspec.
+
+    \b
+    Example:
+      netspec cache --clear
+    """
+    from . import jit
+
+    directory = jit.cache_dir()
+    if clear:
+        click.echo(f"removed {jit.clear_cache()} entries from {directory}")
+        return
+    entries = list(directory.glob("*.o"))
+    size = sum(entry.stat().st_size for entry in entries)
+    click.echo(f"{directory}: {len(entries)} entries, {size / 1024:.0f} KiB (limit {jit.CACHE_LIMIT_BYTES // 2**20} MiB)")

@@ -9,7 +9,8 @@ from dataclasses import dataclass, replace
 
 from .build import build
 from .check import CheckedNetwork, check
-from .diagnostics import Diagnostic, error, has_errors, render_text
+from .diagnostics import Diagnostic, error, has_errors
+from .errors import SpecError
 from .parse import parse
 from .source import Source, read_source
 from .table import layer_table
@@ -36,14 +37,6 @@ def check_source(source: Source) -> CheckResult:
     checked = check(graph)
     ordered = tuple(sorted(problems + checked.diagnostics, key=lambda d: (d.span.line, d.span.column) if d.span else (0, 0)))
     return CheckResult(source, replace(checked, diagnostics=ordered), ordered)
-
-
-class SpecError(ValueError):
-    """A spec, weight file or input that netspec refuses; carries the diagnostics."""
-
-    def __init__(self, diagnostics: tuple[Diagnostic, ...]):
-        self.diagnostics = tuple(diagnostics)
-        super().__init__("\n".join(render_text(d) for d in self.diagnostics if d.is_error))
 
 
 class Network:

@@ -49,6 +49,10 @@ def _no_macs(attrs, input_shape: Shape, output_shape: Shape) -> int:
     return 0
 
 
+def _no_scratch(layer) -> int:
+    return 0
+
+
 @dataclass(frozen=True)
 class OpDef:
     kind: str
@@ -58,6 +62,10 @@ class OpDef:
     infer: Callable[[Node, Shape], Inference]
     weight_shapes: Callable[[Any, Shape], dict[str, Shape]] = _no_weights
     macs: Callable[[Any, Shape, Shape], int] = _no_macs
+    # Code generation: emits the layer's loop nest (see netspec.codegen.kernel.LayerCode),
+    # and says how many floats of temporary storage that loop nest needs per example.
+    lower: Callable[[Any], None] | None = None
+    scratch_floats: Callable[[Any], int] = _no_scratch
 
     def param(self, name: str) -> Param | None:
         return next((p for p in self.params if p.name == name), None)

@@ -8,6 +8,8 @@ from dataclasses import dataclass
 
 from ..ir import Node, Shape
 from . import OpDef, Param, Inference, params
+from ..codegen.kernel import real
+from .lowering import activate_in_place, copy_padded
 from .spatial import needs_image, slide
 
 
@@ -42,6 +44,47 @@ def macs(a: ConvAttrs, input_shape: Shape, output_shape: Shape) -> int:
     return c_o * input_shape[0] * a.kernel[0] * a.kernel[1] * o_h * o_w
 
 
+def _padded(a: ConvAttrs) -> bool:
+    return bool(a.padding.rows or a.padding.columns)
+
+
+def scratch_floats(layer) -> int:
+    c_i, n_h, n_w = layer.input_shape
+    a = layer.attrs
+    return c_i * (n_h + a.padding.rows) * (n_w + a.padding.columns) if _padded(a) else 0
+
+
+def lower(c) -> None:
+    """out[oc, oh, ow] = bias[oc] + sum over ic, kh, kw of w[oc, ic, kh, kw] * x[ic, oh*s_h + kh, ow*s_w + kw]
+    on the padded input. The innermost loop runs along an output row so it vectorizes."""
+    k, a = c.k, c.attrs
+    c_i, n_h, n_w = c.layer.input_shape
+    c_o, o_h, o_w = c.layer.output_shape
+    k_h, k_w = a.kernel
+    s_h, s_w = a.stride
+    source = c.source
+    if _padded(a):
+        n_h, n_w = copy_padded(c, c_i, n_h, n_w, a.padding, 0.0)
+        source = c.scratch
+    weight = c.weights["weight"]
+    with k.loop("oc", 0, c_o) as oc:
+        bias = k.load(c.weights["bias"], oc) if a.bias else 0.0
+        with k.loop("oh", 0, o_h) as oh:
+            row = k.offset((oc, oh), (o_h * o_w, o_w))
+            with k.loop("ow0", 0, o_w) as ow:
+                k.store(real(bias), c.target, k.add(row, ow))
+            with k.loop("ic", 0, c_i) as ic:
+                with k.loop("kh", 0, k_h) as kh:
+                    input_row = k.offset((ic, k.add(k.mul(oh, s_h), kh)), (n_h * n_w, n_w))
+                    with k.loop("kw", 0, k_w) as kw:
+                        w = k.load(weight, k.offset((oc, ic, kh, kw), (c_i * k_h * k_w, k_h * k_w, k_w, 1)))
+                        with k.loop("ow", 0, o_w) as ow:
+                            x = k.load(source, k.add(input_row, kw, k.mul(ow, s_w)))
+                            target = k.add(row, ow)
+                            k.store(k.fadd(k.load(c.target, target), k.fmul(w, x)), c.target, target)
+            activate_in_place(c, row, o_w)
+
+
 OP = OpDef(
     kind="conv",
     usage="conv OUT kernel=K [stride=S] [padding=P|HxW|T,B,L,R|same|valid] [bias=true|false]",
@@ -56,4 +99,6 @@ OP = OpDef(
     infer=infer,
     weight_shapes=weight_shapes,
     macs=macs,
+    lower=lower,
+    scratch_floats=scratch_floats,
 )

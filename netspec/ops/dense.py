@@ -7,6 +7,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from math import prod
 
+from ..codegen import mathfn
 from ..diagnostics import error
 from ..ir import Node, Shape, format_shape
 from . import OpDef, Param, Inference, params
@@ -47,6 +48,20 @@ def macs(a: DenseAttrs, input_shape: Shape, output_shape: Shape) -> int:
     return a.out_features * prod(input_shape)
 
 
+def lower(c) -> None:
+    """out[o] = act(bias[o] + sum over i of w[o, i] * x[i])."""
+    k, a = c.k, c.attrs
+    inputs = prod(c.layer.input_shape)
+    weight = c.weights["weight"]
+    with k.loop("o", 0, a.out_features) as o:
+        accumulator = k.variable("acc", k.load(c.weights["bias"], o) if a.bias else 0.0)
+        row = k.mul(o, inputs)
+        with k.loop("i", 0, inputs) as i:
+            product = k.fmul(k.load(weight, k.add(row, i)), k.load(c.source, i))
+            k.b.store(k.fadd(k.b.load(accumulator), product), accumulator)
+        k.store(mathfn.apply(k, c.activation, k.b.load(accumulator)), c.target, o)
+
+
 OP = OpDef(
     kind="dense",
     usage="dense OUT [bias=true|false]",
@@ -58,4 +73,5 @@ OP = OpDef(
     infer=infer,
     weight_shapes=weight_shapes,
     macs=macs,
+    lower=lower,
 )

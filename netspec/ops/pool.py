@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from ..codegen.kernel import index
 from ..diagnostics import error
 from ..ir import Node, Shape
 from . import OpDef, Param, Inference, params
@@ -53,7 +54,42 @@ def infer(node: Node, input_shape: Shape) -> Inference:
     return Inference((input_shape[0], *out_hw) if out_hw else None, resolved, diagnostics)
 
 
-def _pool(kind: str) -> OpDef:
+def _lower(c, combine, initial: float, finish) -> None:
+    """out[ch, oh, ow] = finish(combine over the window's in-bounds inputs); each
+    window's row and column ranges are clipped to the input, so nothing is read
+    out of bounds and padding contributes only `initial`."""
+    k, a = c.k, c.attrs
+    channels, n_h, n_w = c.layer.input_shape
+    _, o_h, o_w = c.layer.output_shape
+    (k_h, k_w), (s_h, s_w), padding = a.kernel, a.step, a.padding
+    with k.loop("c", 0, channels) as ch:
+        with k.loop("oh", 0, o_h) as oh:
+            top = k.b.sub(k.mul(oh, s_h), index(padding.top))  # first input row of the window, may be < 0
+            rows = (k.smax(0, top), k.smin(n_h, k.add(top, k_h)))
+            with k.loop("ow", 0, o_w) as ow:
+                left = k.b.sub(k.mul(ow, s_w), index(padding.left))
+                columns = (k.smax(0, left), k.smin(n_w, k.add(left, k_w)))
+                accumulator = k.variable("acc", initial)
+                with k.loop("ih", *rows) as ih:
+                    row = k.offset((ch, ih), (n_h * n_w, n_w))
+                    with k.loop("iw", *columns) as iw:
+                        value = k.load(c.source, k.add(row, iw))
+                        k.b.store(combine(k, k.b.load(accumulator), value), accumulator)
+                result = finish(k, k.b.load(accumulator), k_h * k_w)
+                k.store(result, c.target, k.offset((ch, oh, ow), (o_h * o_w, o_w, 1)))
+
+
+def _lower_max(c) -> None:
+    _lower(c, lambda k, acc, x: k.fmaximum(acc, x), float("-inf"), lambda k, acc, size: acc)
+
+
+def _lower_avg(c) -> None:
+    # Padded zeros count, as with PyTorch's default count_include_pad=True; windows
+    # never extend past the padded input, so the divisor is always k_h * k_w.
+    _lower(c, lambda k, acc, x: k.fadd(acc, x), 0.0, lambda k, acc, size: k.fdiv(acc, float(size)))
+
+
+def _pool(kind: str, lower) -> OpDef:
     return OpDef(
         kind=kind,
         usage=f"{kind} kernel=K [stride=S] [padding=P|HxW|T,B,L,R|same|valid]",
@@ -64,8 +100,9 @@ def _pool(kind: str) -> OpDef:
         ),
         attrs=PoolAttrs,
         infer=infer,
+        lower=lower,
     )
 
 
-MAXPOOL = _pool("maxpool")
-AVGPOOL = _pool("avgpool")
+MAXPOOL = _pool("maxpool", _lower_max)
+AVGPOOL = _pool("avgpool", _lower_avg)

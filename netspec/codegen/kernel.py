@@ -1,0 +1,160 @@
+"""Building blocks for loop nests in LLVM IR: named loops, indexing, float math.
+
+Values and blocks are named after the layer and loop variable (`conv1.oc`) so
+that `--emit-llvm` output can be followed by a person.
+"""
+from __future__ import annotations
+
+from contextlib import contextmanager
+
+from llvmlite import ir
+
+F32 = ir.FloatType()
+I64 = ir.IntType(64)
+I32 = ir.IntType(32)
+F32_PTR = ir.PointerType(F32)
+
+# Reassociation lets LLVM vectorize sums (changing the order of additions, as
+# every BLAS does); contraction allows fused multiply-add. No flag here assumes
+# the absence of NaN or infinity, so IEEE special values propagate unchanged.
+FAST = ("reassoc", "contract")
+
+
+def index(value) -> ir.Value:
+    return value if isinstance(value, ir.Value) else ir.Constant(I64, int(value))
+
+
+def real(value) -> ir.Value:
+    return value if isinstance(value, ir.Value) else ir.Constant(F32, float(value))
+
+
+class Kernel:
+    """An IR builder positioned inside one function, with loop and arithmetic helpers."""
+
+    def __init__(self, function: ir.Function, prefix: str):
+        self.function = function
+        self.prefix = prefix
+        # The entry block holds only stack slots (see `variable`) and jumps to the code.
+        entry = function.append_basic_block(f"{prefix}.entry")
+        start = function.append_basic_block(f"{prefix}.start")
+        self._slots = ir.IRBuilder(entry)
+        self._slots.branch(start)
+        self._slots.position_at_start(entry)
+        self.b = ir.IRBuilder(start)
+
+    def name(self, suffix: str) -> str:
+        return f"{self.prefix}.{suffix}"
+
+    @contextmanager
+    def loop(self, var: str, start, stop, step: int = 1):
+        """for (var = start; var < stop; var += step) — yields the induction variable."""
+        b = self.b
+        before = b.block
+        cond = self.function.append_basic_block(self.name(f"{var}.cond"))
+        body = self.function.append_basic_block(self.name(f"{var}.body"))
+        end = self.function.append_basic_block(self.name(f"{var}.end"))
+        b.branch(cond)
+        b.position_at_end(cond)
+        counter = b.phi(I64, self.name(var))
+        counter.add_incoming(index(start), before)
+        b.cbranch(b.icmp_signed("<", counter, index(stop)), body, end)
+        b.position_at_end(body)
+        yield counter
+        following = b.add(counter, index(step), name=self.name(f"{var}.next"))
+        counter.add_incoming(following, b.block)
+        b.branch(cond)
+        b.position_at_end(end)
+
+    # -- integer index arithmetic (64-bit throughout) ------------------------
+    def add(self, *terms) -> ir.Value:
+        values = [index(t) for t in terms if not (isinstance(t, int) and t == 0)]
+        if not values:
+            return index(0)
+        total = values[0]
+        for v in values[1:]:
+            total = self.b.add(total, v)
+        return total
+
+    def mul(self, a, b) -> ir.Value:
+        if isinstance(b, int) and b == 1:
+            return index(a)
+        if isinstance(a, int) and a == 1:
+            return index(b)
+        return self.b.mul(index(a), index(b))
+
+    def offset(self, indices, strides) -> ir.Value:
+        """sum(index * stride): the flat position of a multi-dimensional index."""
+        return self.add(*[self.mul(i, s) for i, s in zip(indices, strides)])
+
+    def smax(self, a, b) -> ir.Value:
+        a, b = index(a), index(b)
+        return self.b.select(self.b.icmp_signed(">", a, b), a, b)
+
+    def smin(self, a, b) -> ir.Value:
+        a, b = index(a), index(b)
+        return self.b.select(self.b.icmp_signed("<", a, b), a, b)
+
+    # -- memory ---------------------------------------------------------------
+    def at(self, pointer, position) -> ir.Value:
+        return self.b.gep(pointer, [index(position)], inbounds=True)
+
+    def load(self, pointer, position) -> ir.Value:
+        return self.b.load(self.at(pointer, position))
+
+    def store(self, value, pointer, position) -> None:
+        self.b.store(value, self.at(pointer, position))
+
+    def variable(self, name: str, initial) -> ir.Value:
+        """A float accumulator: its slot sits in the entry block, where LLVM promotes it to a register."""
+        slot = self._slots.alloca(F32, name=self.name(name))
+        self.b.store(real(initial), slot)
+        return slot
+
+    def fill(self, var: str, pointer, count: int, value) -> None:
+        with self.loop(var, 0, count) as i:
+            self.store(real(value), pointer, i)
+
+    # -- float arithmetic -------------------------------------------------------
+    def fadd(self, a, b) -> ir.Value:
+        return self.b.fadd(real(a), real(b), flags=FAST)
+
+    def fsub(self, a, b) -> ir.Value:
+        return self.b.fsub(real(a), real(b), flags=FAST)
+
+    def fmul(self, a, b) -> ir.Value:
+        return self.b.fmul(real(a), real(b), flags=FAST)
+
+    def fdiv(self, a, b) -> ir.Value:
+        return self.b.fdiv(real(a), real(b))
+
+    def intrinsic(self, name: str, *args) -> ir.Value:
+        """Call an overloaded float intrinsic such as `llvm.floor` on f32 arguments."""
+        module = self.function.module
+        full_name = f"{name}.f32"
+        function = module.globals.get(full_name)
+        if function is None:
+            function = ir.Function(module, ir.FunctionType(F32, [F32] * len(args)), full_name)
+        return self.b.call(function, list(args))
+
+    def fmaximum(self, a, b) -> ir.Value:
+        """max that propagates NaN, as PyTorch's max pooling does."""
+        return self.intrinsic("llvm.maximum", real(a), real(b))
+
+
+class LayerCode:
+    """What a layer's lowering gets: a builder inside the layer's function, the
+    checked layer, pointers to its input, output, weights and scratch, and the
+    activation to apply as it stores (when the plan fused one into it)."""
+
+    def __init__(self, kernel: Kernel, layer, source, target, weights, scratch, activation):
+        self.k = kernel
+        self.layer = layer
+        self.source = source
+        self.target = target
+        self.weights = weights
+        self.scratch = scratch
+        self.activation = activation
+
+    @property
+    def attrs(self):
+        return self.layer.attrs

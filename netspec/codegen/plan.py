@@ -1,0 +1,162 @@
+"""Where every tensor lives while `forward` runs, and where every weight lives.
+
+Decided entirely at compile time from the checked shapes: views (flatten) and
+fused activations share their producer's storage, the last tensor is written
+straight into the caller's output array, and the remaining tensors get offsets
+in one per-example workspace, reused once a tensor's last reader has run.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from math import prod
+
+from ..check import CheckedNetwork
+from ..ir import INPUT
+from ..ops import OPS
+
+FUSIBLE_PRODUCERS = ("conv", "dense")
+FUSIBLE_ACTIVATIONS = ("relu", "sigmoid", "tanh")
+
+# Workspace offsets are rounded to this many floats (64 bytes, one cache line
+# and one AVX-512 register) so every buffer starts aligned.
+ALIGN_FLOATS = 16
+
+
+@dataclass(frozen=True)
+class Location:
+    """`input`, `output`, or `workspace` at a float offset."""
+
+    area: str
+    offset: int = 0
+
+
+@dataclass(frozen=True)
+class MemoryPlan:
+    locations: dict[str, Location]  # tensor name -> storage
+    scratch: dict[str, Location]  # layer name -> its temporary buffer (e.g. a padded copy)
+    fused: dict[str, str]  # producer layer -> activation applied as it stores
+    views: frozenset[str]  # layers that emit no code: their output is their input's storage
+    workspace_floats: int
+
+
+@dataclass(frozen=True)
+class WeightLayout:
+    offsets: dict[str, int]  # "conv1.weight" -> float offset in the packed weight buffer
+    shapes: dict[str, tuple[int, ...]]
+    total_floats: int
+
+
+def weight_layout(network: CheckedNetwork) -> WeightLayout:
+    offsets, shapes, total = {}, {}, 0
+    for layer in network.layers:
+        for suffix, shape in OPS[layer.node.kind].weight_shapes(layer.attrs, layer.input_shape).items():
+            key = f"{layer.node.name}.{suffix}"
+            offsets[key], shapes[key] = total, shape
+            total += _aligned(prod(shape))
+    return WeightLayout(offsets, shapes, total)
+
+
+def _aligned(count: int) -> int:
+    return -(-count // ALIGN_FLOATS) * ALIGN_FLOATS
+
+
+def _consumers(network: CheckedNetwork) -> dict[str, list[str]]:
+    readers: dict[str, list[str]] = {INPUT: []}
+    for layer in network.layers:
+        readers.setdefault(layer.node.name, [])
+        for name in layer.node.inputs:
+            readers[name].append(layer.node.name)
+    return readers
+
+
+def _fusions(network: CheckedNetwork, readers) -> dict[str, str]:
+    fused = {}
+    for layer in network.layers:
+        node = layer.node
+        source = network.graph.node(node.inputs[0])
+        if (node.kind in FUSIBLE_ACTIVATIONS and source is not None and source.kind in FUSIBLE_PRODUCERS
+                and readers[source.name] == [node.name] and source.name not in fused):
+            fused[source.name] = node.kind
+    return fused
+
+
+def _aliases(network: CheckedNetwork, fused) -> dict[str, str]:
+    """tensor -> the tensor whose storage it shares (views and fused activations)."""
+    alias = {}
+    for layer in network.layers:
+        node = layer.node
+        source = node.inputs[0]
+        if fused.get(source) == node.kind:
+            alias[node.name] = source
+        elif node.kind == "flatten" and not (source == INPUT and node.name == network.graph.output):
+            alias[node.name] = source
+    return alias
+
+
+def _root(alias, name: str) -> str:
+    while name in alias:
+        name = alias[name]
+    return name
+
+
+class _Arena:
+    """First-fit allocation of float ranges with explicit frees."""
+
+    def __init__(self):
+        self.free: list[tuple[int, int]] = []  # (offset, size)
+        self.end = 0
+
+    def allocate(self, size: int) -> int:
+        size = _aligned(max(size, 1))
+        for offset, available in sorted(self.free):
+            if available >= size:
+                self.free.remove((offset, available))
+                if available > size:
+                    self.free.append((offset + size, available - size))
+                return offset
+        offset, self.end = self.end, self.end + size
+        return offset
+
+    def release(self, offset: int, size: int) -> None:
+        self.free.append((offset, _aligned(max(size, 1))))
+
+
+def memory_plan(network: CheckedNetwork) -> MemoryPlan:
+    readers = _consumers(network)
+    fused = _fusions(network, readers)
+    alias = _aliases(network, fused)
+    output_root = _root(alias, network.graph.output)
+    order = [layer.node.name for layer in network.layers]
+    position = {name: i for i, name in enumerate(order)}
+    last_use: dict[str, int] = {}
+    for name in order:
+        for reader in readers[name]:
+            root = _root(alias, name)
+            last_use[root] = max(last_use.get(root, -1), position[reader])
+
+    locations: dict[str, Location] = {INPUT: Location("input")}
+    scratch: dict[str, Location] = {}
+    arena = _Arena()
+    live: dict[str, tuple[int, int]] = {}
+    for layer in network.layers:
+        name = layer.node.name
+        size = OPS[layer.node.kind].scratch_floats(layer)
+        if size:
+            scratch[name] = Location("workspace", arena.allocate(size))
+        if name in alias:
+            locations[name] = locations[alias[name]]
+        elif name == output_root:
+            locations[name] = Location("output")
+        else:
+            floats = prod(layer.output_shape)
+            offset = arena.allocate(floats)
+            locations[name] = Location("workspace", offset)
+            live[name] = (offset, floats)
+        if size:
+            arena.release(scratch[name].offset, size)
+        for root, (offset, floats) in list(live.items()):
+            if last_use.get(root, -1) <= position[name] and root != name:
+                arena.release(offset, floats)
+                del live[root]
+    views = frozenset(alias)
+    return MemoryPlan(locations, scratch, fused, views, arena.end)

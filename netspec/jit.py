@@ -1,0 +1,149 @@
+"""LLVM module -> optimized native code for this CPU, cached on disk, loaded for calling.
+
+The object code of a network is keyed by its canonical form, the backend
+version, llvmlite's LLVM and the host CPU and features; entries carry a
+checksum, are written atomically, and the cache is trimmed to a size bound.
+"""
+from __future__ import annotations
+
+import hashlib
+import os
+import tempfile
+import threading
+import time
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+
+import llvmlite
+import llvmlite.binding as llvm
+
+# Bump when generated code changes meaning or layout, so stale cache entries are never used.
+BACKEND_VERSION = "1"
+CACHE_LIMIT_BYTES = 256 * 2**20
+_MAGIC = b"NETSPEC-OBJ1"
+
+
+def cache_dir() -> Path:
+    """$NETSPEC_CACHE_DIR, else $XDG_CACHE_HOME/netspec, else ~/.cache/netspec."""
+    configured = os.environ.get("NETSPEC_CACHE_DIR")
+    if configured:
+        return Path(configured)
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return Path(base) / "netspec"
+
+
+@lru_cache(maxsize=1)
+def target_machine() -> llvm.TargetMachine:
+    llvm.initialize_native_target()
+    llvm.initialize_native_asmprinter()
+    target = llvm.Target.from_default_triple()
+    return target.create_target_machine(
+        cpu=llvm.get_host_cpu_name(), features=llvm.get_host_cpu_features().flatten(),
+        opt=3, codemodel="jitdefault",
+    )
+
+
+def _host_key() -> str:
+    machine = target_machine()
+    return f"{llvmlite.__version__}|{llvm.llvm_version_info}|{machine.triple}|{llvm.get_host_cpu_name()}|" \
+           f"{llvm.get_host_cpu_features().flatten()}"
+
+
+def cache_key(canonical: str) -> str:
+    return hashlib.sha256(f"{BACKEND_VERSION}\n{_host_key()}\n{canonical}".encode()).hexdigest()
+
+
+def optimize(ir_text: str) -> llvm.ModuleRef:
+    """Parse, verify and optimize at O3 with loop and SLP vectorization for the host CPU."""
+    machine = target_machine()
+    module = llvm.parse_assembly(ir_text)
+    module.triple = machine.triple
+    module.data_layout = str(machine.target_data)
+    module.verify()
+    options = llvm.create_pipeline_tuning_options(speed_level=3)
+    options.loop_vectorization = True
+    options.slp_vectorization = True
+    builder = llvm.create_pass_builder(machine, options)
+    builder.getModulePassManager().run(module, builder)
+    return module
+
+
+def _read_entry(path: Path) -> bytes | None:
+    """The cached object code, or None when absent, truncated, corrupted or foreign."""
+    try:
+        data = path.read_bytes()
+    except OSError:
+        return None
+    header = len(_MAGIC) + 32
+    if len(data) <= header or not data.startswith(_MAGIC):
+        return None
+    digest, payload = data[len(_MAGIC):header], data[header:]
+    return payload if hashlib.sha256(payload).digest() == digest else None
+
+
+def _write_entry(path: Path, payload: bytes) -> None:
+    """Write atomically (temporary file + rename) so concurrent compilers never see half an entry."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
+        with os.fdopen(handle, "wb") as out:
+            out.write(_MAGIC + hashlib.sha256(payload).digest() + payload)
+        os.replace(temporary, path)
+        _trim(path.parent)
+    except OSError:
+        pass  # an unwritable cache only costs a recompile next time
+
+
+def _trim(directory: Path) -> None:
+    entries = sorted(directory.glob("*.o"), key=lambda p: p.stat().st_mtime, reverse=True)
+    total = 0
+    for entry in entries:
+        total += entry.stat().st_size
+        if total > CACHE_LIMIT_BYTES:
+            entry.unlink(missing_ok=True)
+
+
+def clear_cache() -> int:
+    """Delete every cache entry; returns how many were removed."""
+    removed = 0
+    for entry in cache_dir().glob("*.o"):
+        entry.unlink(missing_ok=True)
+        removed += 1
+    return removed
+
+
+@dataclass
+class Compiled:
+    """Native code loaded into this process; keep it alive while its address is used."""
+
+    engine: llvm.ExecutionEngine
+    address: int
+    seconds: float
+    from_cache: bool
+
+
+_loaded: dict[str, Compiled] = {}
+_lock = threading.Lock()
+
+
+def compile_object(canonical: str, emit_ir, symbol: str) -> Compiled:
+    """Native code for `canonical`: from this process, from the disk cache, or by
+    calling `emit_ir()` for LLVM IR text and compiling it."""
+    key = cache_key(canonical)
+    with _lock:
+        if key in _loaded:
+            return _loaded[key]
+        started = time.perf_counter()
+        path = cache_dir() / f"{key}.o"
+        payload = _read_entry(path)
+        from_cache = payload is not None
+        if payload is None:
+            payload = target_machine().emit_object(optimize(emit_ir()))
+            _write_entry(path, payload)
+        engine = llvm.create_mcjit_compiler(llvm.parse_assembly(""), target_machine())
+        engine.add_object_file(llvm.ObjectFileRef.from_data(payload))
+        engine.finalize_object()
+        compiled = Compiled(engine, engine.get_function_address(symbol), time.perf_counter() - started, from_cache)
+        _loaded[key] = compiled
+        return compiled

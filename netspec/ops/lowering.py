@@ -1,0 +1,37 @@
+"""Loop-nest helpers shared by the lowerings of several layer kinds."""
+from __future__ import annotations
+
+from ..codegen import mathfn
+from ..codegen.kernel import LayerCode
+
+
+def copy_padded(c: LayerCode, channels: int, height: int, width: int, padding, fill: float):
+    """Copy the CxHxW input into scratch with `padding` added around each channel,
+    the border filled with `fill`; returns the padded height and width."""
+    k = c.k
+    padded_h, padded_w = height + padding.rows, width + padding.columns
+    k.fill("pad.i", c.scratch, channels * padded_h * padded_w, fill)
+    with k.loop("pad.c", 0, channels) as ch:
+        with k.loop("pad.h", 0, height) as h:
+            source_row = k.offset((ch, h), (height * width, width))
+            target_row = k.offset((ch, k.add(h, padding.top), padding.left), (padded_h * padded_w, padded_w, 1))
+            with k.loop("pad.w", 0, width) as w:
+                k.store(k.load(c.source, k.add(source_row, w)), c.scratch, k.add(target_row, w))
+    return padded_h, padded_w
+
+
+def map_elements(c: LayerCode, count: int, function) -> None:
+    """target[i] = function(source[i]) for i < count."""
+    k = c.k
+    with k.loop("i", 0, count) as i:
+        k.store(function(k, k.load(c.source, i)), c.target, i)
+
+
+def activate_in_place(c: LayerCode, start, count: int) -> None:
+    """Apply the fused activation (if any) to target[start : start + count]."""
+    if not c.activation:
+        return
+    k = c.k
+    with k.loop("act", 0, count) as i:
+        position = k.add(start, i)
+        k.store(mathfn.apply(k, c.activation, k.load(c.target, position)), c.target, position)

@@ -1,0 +1,112 @@
+"""Weights: the keys and shapes a network needs, loading and validating `.npz`
+files, seeded initialisation, and packing into the compiled code's layout.
+
+Layouts are PyTorch's: conv `NAME.weight` is c_o x c_i x k_h x k_w, dense
+`NAME.weight` is out x in, and `NAME.bias` has one value per output.
+"""
+from __future__ import annotations
+
+import zipfile
+from math import prod, sqrt
+from typing import Mapping
+
+import numpy as np
+
+from .check import CheckedNetwork
+from .codegen.plan import WeightLayout, weight_layout
+from .errors import DataError
+from .memory import aligned_zeros
+
+
+def expected_shapes(network: CheckedNetwork) -> dict[str, tuple[int, ...]]:
+    return weight_layout(network).shapes
+
+
+def load_npz(path: str) -> dict[str, np.ndarray]:
+    """Read every array of a .npz file, refusing pickled objects."""
+    try:
+        with np.load(path, allow_pickle=False) as archive:
+            if not isinstance(archive, np.lib.npyio.NpzFile):
+                raise DataError(f"weights file {path} is a single .npy array; expected a .npz archive of named arrays")
+            return {key: archive[key] for key in archive.files}
+    except DataError:
+        raise
+    except FileNotFoundError:
+        raise DataError(f"weights file {path} does not exist") from None
+    except ValueError as exc:
+        if "allow_pickle" in str(exc) or "pickle" in str(exc).lower():
+            raise DataError(f"weights file {path} contains pickled Python objects; netspec only loads numeric arrays") from None
+        raise DataError(f"weights file {path} is not a valid .npz archive ({exc})") from None
+    except (OSError, EOFError, zipfile.BadZipFile, KeyError) as exc:
+        raise DataError(f"weights file {path} is truncated or not a valid .npz archive ({exc})") from None
+
+
+def _numeric_problem(key: str, array: np.ndarray) -> str | None:
+    if array.dtype.kind == "f":
+        return None
+    kinds = {"i": "integer", "u": "unsigned integer", "b": "boolean", "c": "complex", "O": "object"}
+    return f"{key}: dtype {array.dtype} ({kinds.get(array.dtype.kind, 'non-numeric')}) is not a float array"
+
+
+def validate(arrays: Mapping[str, np.ndarray], expected: Mapping[str, tuple[int, ...]], origin: str) -> None:
+    """Raise one DataError listing every missing, extra, misshaped or non-float array."""
+    problems = []
+    for key, shape in expected.items():
+        if key not in arrays:
+            problems.append(f"{key}: missing (expected shape {_shape(shape)})")
+            continue
+        array = np.asarray(arrays[key])
+        problem = _numeric_problem(key, array)
+        if problem:
+            problems.append(problem)
+        elif array.shape != tuple(shape):
+            problems.append(f"{key}: expected shape {_shape(shape)}, found {_shape(array.shape)}")
+    for key in arrays:
+        if key not in expected:
+            problems.append(f"{key}: not a weight of this network (expected keys: {', '.join(expected) or 'none'})")
+    if problems:
+        raise DataError(f"weights from {origin} do not fit the network:\n  " + "\n  ".join(problems))
+
+
+def _shape(shape) -> str:
+    return "x".join(str(d) for d in shape) if len(shape) else "scalar"
+
+
+def _fan_in(shape: tuple[int, ...]) -> int:
+    return prod(shape[1:])
+
+
+def initial_weights(network: CheckedNetwork, seed: int = 0) -> dict[str, np.ndarray]:
+    """PyTorch's default bounds: every weight and bias of a layer with fan-in f is drawn
+    uniformly from [-1/sqrt(f), 1/sqrt(f)], f = c_i*k_h*k_w (conv) or in (dense).
+    Drawn in layer order, weight before bias, from numpy's PCG64 seeded with `seed`."""
+    generator = np.random.Generator(np.random.PCG64(seed))
+    arrays, bounds = {}, {}
+    for key, shape in expected_shapes(network).items():
+        layer, suffix = key.rsplit(".", 1)
+        if suffix == "weight":
+            bounds[layer] = 1.0 / sqrt(_fan_in(shape))
+        arrays[key] = generator.uniform(-bounds[layer], bounds[layer], size=shape).astype(np.float32)
+    return arrays
+
+
+def pack(arrays: Mapping[str, np.ndarray], layout: WeightLayout) -> np.ndarray:
+    """One aligned float32 buffer with every array at its planned offset."""
+    buffer = aligned_zeros(layout.total_floats)
+    for key, offset in layout.offsets.items():
+        values = np.asarray(arrays[key], dtype=np.float32).ravel()
+        buffer[offset:offset + values.size] = values
+    return buffer
+
+
+def resolve(network: CheckedNetwork, weights, seed: int) -> tuple[dict[str, np.ndarray], bool]:
+    """Weights from a path, a mapping or seeded init; returns (arrays, whether they are untrained)."""
+    expected = expected_shapes(network)
+    if weights is None:
+        return initial_weights(network, seed), True
+    if isinstance(weights, (str, bytes)) or hasattr(weights, "__fspath__"):
+        origin, arrays = str(weights), load_npz(str(weights))
+    else:
+        origin, arrays = "the given mapping", dict(weights)
+    validate(arrays, expected, origin)
+    return arrays, False

@@ -1,0 +1,91 @@
+"""The on-disk cache of compiled code: reuse, corruption, concurrency; and exp's accuracy."""
+import os
+import subprocess
+import sys
+import textwrap
+
+import numpy as np
+import pytest
+
+import netspec
+from netspec import jit
+
+RUN = textwrap.dedent("""
+    import sys, numpy as np, netspec
+    model = netspec.loads(open(sys.argv[1]).read()).compile()
+    print(model.from_cache, float(model(np.ones((1, 2, 6, 6), np.float32)).sum()))
+""")
+
+
+def run_fresh_process(spec, cache):
+    env = {**os.environ, "NETSPEC_CACHE_DIR": str(cache)}
+    out = subprocess.run([sys.executable, "-c", RUN, str(spec)], env=env, capture_output=True, text=True, check=True)
+    from_cache, total = out.stdout.split()
+    return from_cache == "True", float(total)
+
+
+@pytest.fixture
+def spec(tmp_path):
+    path = tmp_path / "net.net"
+    path.write_text("network cached\ninput 2x6x6\nconv 3 kernel=3 padding=1\nrelu\nmaxpool kernel=2\n")
+    return path
+
+
+def test_second_process_reuses_the_cache(spec, tmp_path):
+    cache = tmp_path / "cache"
+    first = run_fresh_process(spec, cache)
+    second = run_fresh_process(spec, cache)
+    assert (first[0], second[0]) == (False, True)
+    assert first[1] == second[1]
+    assert len(list(cache.glob("*.o"))) == 1
+
+
+@pytest.mark.parametrize("damage", ["truncate", "flip", "foreign"])
+def test_damaged_cache_entries_are_rebuilt(spec, tmp_path, damage):
+    cache = tmp_path / "cache"
+    _, expected = run_fresh_process(spec, cache)
+    (entry,) = cache.glob("*.o")
+    data = entry.read_bytes()
+    if damage == "truncate":
+        entry.write_bytes(data[: len(data) // 2])
+    elif damage == "flip":
+        entry.write_bytes(data[:-10] + bytes([data[-10] ^ 0xFF]) + data[-9:])
+    else:
+        entry.write_bytes(b"\x7fELF" + os.urandom(200))
+    from_cache, total = run_fresh_process(spec, cache)
+    assert not from_cache and total == expected
+    assert jit._read_entry(entry) is not None  # rewritten whole
+
+
+def test_concurrent_compiles_leave_a_valid_entry(spec, tmp_path):
+    cache = tmp_path / "cache"
+    env = {**os.environ, "NETSPEC_CACHE_DIR": str(cache)}
+    processes = [subprocess.Popen([sys.executable, "-c", RUN, str(spec)], env=env, stdout=subprocess.PIPE, text=True)
+                 for _ in range(4)]
+    totals = {float(p.communicate()[0].split()[1]) for p in processes}
+    assert len(totals) == 1
+    (entry,) = cache.glob("*.o")
+    assert jit._read_entry(entry) is not None
+    assert not list(cache.glob(".tmp-*"))
+
+
+def test_exp_is_within_two_ulp_of_libm():
+    model = netspec.loads("network e\ninput 200000\nsigmoid\n").compile()
+    x = np.linspace(-87.0, 88.0, 200000).astype(np.float32)
+    # sigmoid(x) = 1 / (1 + exp(-x)); compare with float64 math rounded to float32
+    got = model(x)[0].astype(np.float64)
+    expected = 1.0 / (1.0 + np.exp(-x.astype(np.float64)))
+    ulp = np.spacing(expected.astype(np.float32)).astype(np.float64)
+    assert np.max(np.abs(got - expected) / ulp) <= 3.0
+
+
+def test_special_values_propagate():
+    model = netspec.loads("network e\ninput 6\ntanh\n").compile()
+    x = np.array([np.nan, np.inf, -np.inf, 0.0, -0.0, 1e-30], np.float32)
+    got = model(x)[0]
+    assert np.isnan(got[0])
+    assert got[1:].tolist() == [1.0, -1.0, 0.0, -0.0, np.float32(1e-30)]
+    relu = netspec.loads("network r\ninput 3\nrelu\n").compile()(np.array([np.nan, -np.inf, np.inf], np.float32))[0]
+    assert np.isnan(relu[0]) and relu[1:].tolist() == [0.0, np.inf]
+    big = netspec.loads("network s\ninput 4\nsigmoid\n").compile()(np.array([-200, 200, -90, 90], np.float32))[0]
+    assert big.tolist() == [0.0, 1.0, pytest.approx(1.2e-39, rel=0.1), 1.0]

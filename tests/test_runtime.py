@@ -1,0 +1,104 @@
+"""Generated code against the lecture's numbers and the numpy reference executor."""
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings, strategies as st
+
+import netspec
+from reference import run as reference_run
+from specs import random_spec
+
+LECTURE_INPUT = np.arange(9, dtype=np.float32).reshape(1, 3, 3)
+LECTURE_KERNEL = np.arange(4, dtype=np.float32).reshape(1, 1, 2, 2)
+
+
+def compile_example(path, weights):
+    return netspec.load(path).compile(weights=weights)
+
+
+def test_lecture_cross_correlation():
+    model = compile_example("examples/lecture_conv.net", {"conv1.weight": LECTURE_KERNEL})
+    assert model(LECTURE_INPUT)[0, 0].tolist() == [[19, 25], [37, 43]]
+
+
+def test_lecture_padding():
+    model = compile_example("examples/lecture_padding.net", {"conv1.weight": LECTURE_KERNEL})
+    assert model(LECTURE_INPUT)[0, 0].tolist() == [[0, 3, 8, 4], [9, 19, 25, 10], [21, 37, 43, 16], [6, 7, 8, 0]]
+
+
+def test_lecture_two_input_channels_sum_to_56():
+    kernel = np.array([[[[0, 1], [2, 3]], [[1, 2], [3, 4]]]], dtype=np.float32)
+    x = np.stack([np.arange(9), np.arange(1, 10)]).reshape(2, 3, 3).astype(np.float32)
+    out = compile_example("examples/lecture_multi_in.net", {"conv1.weight": kernel})(x)
+    assert out[0, 0].tolist() == [[56, 72], [104, 120]]
+
+
+def test_lecture_multi_output_channels_stack_kernels():
+    base = np.array([[[0, 1], [2, 3]], [[1, 2], [3, 4]]], dtype=np.float32)
+    kernel = np.stack([base, base + 1, base + 2])  # as in the lecture: K, K + 1, K + 2
+    x = np.stack([np.arange(9), np.arange(1, 10)]).reshape(2, 3, 3).astype(np.float32)
+    out = compile_example("examples/lecture_multi_out.net", {"conv1.weight": kernel})(x)
+    assert out[0].tolist() == [[[56, 72], [104, 120]], [[76, 100], [148, 172]], [[96, 128], [192, 224]]]
+
+
+def test_lecture_1x1_convolution_is_a_matrix_product_per_pixel():
+    rng = np.random.default_rng(1)
+    x = rng.normal(size=(3, 3, 3)).astype(np.float32)
+    kernel = rng.normal(size=(2, 3, 1, 1)).astype(np.float32)
+    out = compile_example("examples/lecture_1x1.net", {"conv1.weight": kernel})(x)
+    expected = (kernel.reshape(2, 3) @ x.reshape(3, 9)).reshape(2, 3, 3)
+    np.testing.assert_allclose(out[0], expected, rtol=1e-6, atol=1e-6)
+
+
+def test_lecture_pooling():
+    assert compile_example("examples/lecture_pooling.net", None)(LECTURE_INPUT)[0, 0].tolist() == [[4, 5], [7, 8]]
+    avg = netspec.loads("network a\ninput 1x3x3\navgpool kernel=2 stride=1\n").compile()
+    assert avg(LECTURE_INPUT)[0, 0].tolist() == [[2, 3], [5, 6]]
+
+
+def test_lecture_pooling_with_padding_and_stride():
+    x = np.arange(16, dtype=np.float32).reshape(1, 4, 4)
+    model = netspec.loads("network a\ninput 1x4x4\nmaxpool kernel=3 padding=1 stride=2\n").compile()
+    assert model(x)[0, 0].tolist() == [[5, 7], [13, 15]]
+
+
+def random_weights(network, rng):
+    from netspec.weights import expected_shapes
+
+    return {key: rng.normal(size=shape).astype(np.float32) for key, shape in expected_shapes(network.checked).items()}
+
+
+def assert_matches_reference(text, batch, seed=0):
+    network = netspec.loads(text)
+    rng = np.random.default_rng(seed)
+    weights = random_weights(network, rng)
+    x = rng.normal(size=(batch, *network.input_shape)).astype(np.float32)
+    got = network.compile(weights=weights)(x)
+    expected = reference_run(network.checked, weights, x)
+    np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-5 * max(1.0, np.abs(expected).max()))
+
+
+@pytest.mark.parametrize("layers, input_shape, batch", [
+    ("conv 2 kernel=3", "1x3x3", 1),                          # kernel = padded input
+    ("conv 2 kernel=5 padding=1", "1x3x3", 3),                # kernel = padded input, with padding
+    ("conv 3 kernel=2 stride=3", "2x7x7", 5),                 # stride > kernel
+    ("conv 4 kernel=1", "3x1x1", 7),                          # 1x1 input and kernel
+    ("conv 2 kernel=3x1 stride=2x1 padding=1,0,0,2", "2x5x4", 2),  # asymmetric everything
+    ("conv 3 kernel=3 padding=same stride=2", "2x6x5", 3),
+    ("maxpool kernel=3 stride=2 padding=1", "3x5x5", 2),
+    ("avgpool kernel=3 stride=2 padding=1", "3x5x5", 2),
+    ("maxpool kernel=1 stride=3", "2x7x7", 1),
+    ("avgpool kernel=2x3 padding=0,1,1,1", "1x4x4", 2),
+    ("conv 2 kernel=2\nrelu\nflatten\ndense 3\nsoftmax", "1x4x4", 3),
+    ("flatten", "2x2x2", 2),
+    ("tanh\nsigmoid\nrelu", "2x3x3", 2),
+    ("dense 5 bias=false\ntanh\ndense 1", "7", 4),
+    ("conv 1 kernel=1 bias=false", "1x1x1", 1),
+])
+def test_edge_shapes_match_reference(layers, input_shape, batch):
+    assert_matches_reference(f"network t\ninput {input_shape}\n{layers}\n", batch)
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(spec=random_spec(), batch=st.integers(1, 3), seed=st.integers(0, 100))
+def test_random_specs_match_reference(spec, batch, seed):
+    assert_matches_reference(spec, batch, seed)
