@@ -18,8 +18,9 @@ from pathlib import Path
 import llvmlite
 import llvmlite.binding as llvm
 
-# Bump when generated code changes meaning or layout, so stale cache entries are never used.
-BACKEND_VERSION = "1"
+# Bump when generated code changes meaning or layout; the digest of netspec's own
+# sources is part of the key too, so a changed compiler never reuses stale code.
+BACKEND_VERSION = "2"
 CACHE_LIMIT_BYTES = 256 * 2**20
 _MAGIC = b"NETSPEC-OBJ1"
 
@@ -44,14 +45,31 @@ def target_machine() -> llvm.TargetMachine:
     )
 
 
+def host_vector_width() -> int:
+    """Floats per vector register: 16 with AVX-512, 8 with AVX, else 4."""
+    features = llvm.get_host_cpu_features()
+    if features.get("avx512f"):
+        return 16
+    return 8 if features.get("avx") else 4
+
+
 def _host_key() -> str:
     machine = target_machine()
     return f"{llvmlite.__version__}|{llvm.llvm_version_info}|{machine.triple}|{llvm.get_host_cpu_name()}|" \
            f"{llvm.get_host_cpu_features().flatten()}"
 
 
+@lru_cache(maxsize=1)
+def _compiler_digest() -> str:
+    digest = hashlib.sha256()
+    for path in sorted(Path(__file__).parent.rglob("*.py")):
+        digest.update(path.read_bytes())
+    return digest.hexdigest()
+
+
 def cache_key(canonical: str) -> str:
-    return hashlib.sha256(f"{BACKEND_VERSION}\n{_host_key()}\n{canonical}".encode()).hexdigest()
+    text = f"{BACKEND_VERSION}\n{_compiler_digest()}\n{_host_key()}\n{canonical}"
+    return hashlib.sha256(text.encode()).hexdigest()
 
 
 def optimize(ir_text: str) -> llvm.ModuleRef:

@@ -17,7 +17,7 @@ from .codegen.plan import memory_plan, weight_layout
 from .errors import DataError
 from .ir import format_shape
 from .memory import aligned_zeros
-from .weights import pack, resolve
+from .weights import resolve
 
 _FORWARD = ctypes.CFUNCTYPE(None, ctypes.c_void_p, ctypes.c_void_p, ctypes.c_void_p, ctypes.c_int64, ctypes.c_void_p)
 
@@ -32,7 +32,7 @@ def canonical_form(network: CheckedNetwork) -> str:
 
 
 def llvm_ir(network: CheckedNetwork) -> str:
-    module, _, _ = generate_module(network)
+    module, _, _ = generate_module(network, jit.host_vector_width())
     return str(module)
 
 
@@ -76,7 +76,7 @@ class Model:
     def __init__(self, network: CheckedNetwork, weights=None, seed: int = 0):
         self.network = network
         arrays, self.untrained = resolve(network, weights, seed)
-        self._weights = pack(arrays, weight_layout(network))
+        self._weights = weight_layout(network).pack(network, arrays)
         self._workspace_floats = memory_plan(network).workspace_floats
         compiled = jit.compile_object(canonical_form(network), lambda: llvm_ir(network), ENTRY)
         self._compiled = compiled  # keeps the native code alive as long as the model

@@ -13,9 +13,8 @@ from typing import Mapping
 import numpy as np
 
 from .check import CheckedNetwork
-from .codegen.plan import WeightLayout, weight_layout
+from .codegen.plan import weight_layout
 from .errors import DataError
-from .memory import aligned_zeros
 
 
 def expected_shapes(network: CheckedNetwork) -> dict[str, tuple[int, ...]]:
@@ -88,15 +87,6 @@ def initial_weights(network: CheckedNetwork, seed: int = 0) -> dict[str, np.ndar
             bounds[layer] = 1.0 / sqrt(_fan_in(shape))
         arrays[key] = generator.uniform(-bounds[layer], bounds[layer], size=shape).astype(np.float32)
     return arrays
-
-
-def pack(arrays: Mapping[str, np.ndarray], layout: WeightLayout) -> np.ndarray:
-    """One aligned float32 buffer with every array at its planned offset."""
-    buffer = aligned_zeros(layout.total_floats)
-    for key, offset in layout.offsets.items():
-        values = np.asarray(arrays[key], dtype=np.float32).ravel()
-        buffer[offset:offset + values.size] = values
-    return buffer
 
 
 def resolve(network: CheckedNetwork, weights, seed: int) -> tuple[dict[str, np.ndarray], bool]:

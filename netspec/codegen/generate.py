@@ -1,9 +1,9 @@
 """Emit the LLVM module for a checked network.
 
 Each layer becomes an internal function `layer.NAME(source, target, weights,
-scratch)` with `noalias` buffers; `forward(input, weights, output, batch,
-workspace)` loops over the batch and calls them in order, with every pointer
-computed from the memory plan.
+scratch, count)` over a tile of `count` examples, with `noalias` buffers;
+`forward(input, weights, output, batch, workspace)` walks the batch tile by
+tile and calls them in order, with every pointer computed from the memory plan.
 """
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ from .kernel import F32_PTR, I64, Kernel, LayerCode
 from .plan import Location, MemoryPlan, WeightLayout, memory_plan, weight_layout
 
 ENTRY = "forward"
-_LAYER_TYPE = ir.FunctionType(ir.VoidType(), [F32_PTR, F32_PTR, F32_PTR, F32_PTR])
+_LAYER_TYPE = ir.FunctionType(ir.VoidType(), [F32_PTR, F32_PTR, F32_PTR, F32_PTR, I64])
 
 
 def _declare_noalias(function: ir.Function, names) -> None:
@@ -27,29 +27,37 @@ def _declare_noalias(function: ir.Function, names) -> None:
             argument.add_attribute("noalias")
 
 
-def _layer_function(module: ir.Module, layer, plan: MemoryPlan, weights: WeightLayout) -> ir.Function:
+def _layer_function(module: ir.Module, layer, plan: MemoryPlan, weights: WeightLayout, width: int) -> ir.Function:
     name = layer.node.name
+    op = OPS[layer.node.kind]
     function = ir.Function(module, _LAYER_TYPE, f"layer.{name}")
     function.linkage = "internal"
-    _declare_noalias(function, ("source", "target", "weights", "scratch"))
+    _declare_noalias(function, ("source", "target", "weights", "scratch", "count"))
     kernel = Kernel(function, name)
-    source, target, weight_base, scratch = function.args
+    source, target, weight_base, scratch, count = function.args
     pointers = {
         key.split(".", 1)[1]: kernel.at(weight_base, offset)
         for key, offset in weights.offsets.items() if key.split(".", 1)[0] == name
     }
-    code = LayerCode(kernel, layer, source, target, pointers, scratch, plan.fused.get(name))
-    OPS[layer.node.kind].lower(code)
+    activation = plan.fused.get(name)
+    if op.batched:
+        op.lower(LayerCode(kernel, layer, source, target, pointers, scratch, activation, count, width))
+    else:
+        with kernel.loop("n", 0, count) as n:
+            example_source = kernel.at(source, kernel.mul(n, prod(layer.input_shape)))
+            example_target = kernel.at(target, kernel.mul(n, prod(layer.output_shape)))
+            op.lower(LayerCode(kernel, layer, example_source, example_target, pointers, scratch, activation, None, width))
     kernel.b.ret_void()
     return function
 
 
-def generate_module(network: CheckedNetwork) -> tuple[ir.Module, MemoryPlan, WeightLayout]:
+def generate_module(network: CheckedNetwork, vector_width: int) -> tuple[ir.Module, MemoryPlan, WeightLayout]:
+    """The module, with loops vectorized explicitly `vector_width` floats wide where a lowering does so."""
     plan = memory_plan(network)
     weights = weight_layout(network)
     module = ir.Module(name=network.name)
     functions = {
-        layer.node.name: _layer_function(module, layer, plan, weights)
+        layer.node.name: _layer_function(module, layer, plan, weights, vector_width)
         for layer in network.layers if layer.node.name not in plan.views
     }
     forward = ir.Function(module, ir.FunctionType(ir.VoidType(), [F32_PTR, F32_PTR, F32_PTR, I64, F32_PTR]), ENTRY)
@@ -57,10 +65,11 @@ def generate_module(network: CheckedNetwork) -> tuple[ir.Module, MemoryPlan, Wei
     inputs, weight_base, outputs, batch, workspace = forward.args
     kernel = Kernel(forward, "forward")
     input_size, output_size = prod(network.input_shape), prod(network.output_shape)
-    with kernel.loop("n", 0, batch) as n:
+    with kernel.loop("tile", 0, batch, step=plan.tile) as first:
+        count = kernel.smin(plan.tile, kernel.b.sub(batch, first))
         areas = {
-            "input": kernel.at(inputs, kernel.mul(n, input_size)),
-            "output": kernel.at(outputs, kernel.mul(n, output_size)),
+            "input": kernel.at(inputs, kernel.mul(first, input_size)),
+            "output": kernel.at(outputs, kernel.mul(first, output_size)),
             "workspace": workspace,
         }
 
@@ -72,6 +81,7 @@ def generate_module(network: CheckedNetwork) -> tuple[ir.Module, MemoryPlan, Wei
             if name in functions:
                 scratch = pointer(plan.scratch[name]) if name in plan.scratch else workspace
                 source = pointer(plan.locations[layer.node.inputs[0]])
-                kernel.b.call(functions[name], [source, pointer(plan.locations[name]), weight_base, scratch])
+                target = pointer(plan.locations[name])
+                kernel.b.call(functions[name], [source, target, weight_base, scratch, count])
     kernel.b.ret_void()
     return module, plan, weights

@@ -20,6 +20,17 @@ F32_PTR = ir.PointerType(F32)
 FAST = ("reassoc", "contract")
 
 
+def vector_type(width: int) -> ir.VectorType:
+    return ir.VectorType(F32, width)
+
+
+def constant(like: ir.Type, value: float) -> ir.Value:
+    """A float constant of type `like`: a scalar, or the same value in every lane of a vector."""
+    if isinstance(like, ir.VectorType):
+        return ir.Constant(like, [float(value)] * like.count)
+    return ir.Constant(F32, float(value))
+
+
 def index(value) -> ir.Value:
     return value if isinstance(value, ir.Value) else ir.Constant(I64, int(value))
 
@@ -105,9 +116,11 @@ class Kernel:
         self.b.store(value, self.at(pointer, position))
 
     def variable(self, name: str, initial) -> ir.Value:
-        """A float accumulator: its slot sits in the entry block, where LLVM promotes it to a register."""
-        slot = self._slots.alloca(F32, name=self.name(name))
-        self.b.store(real(initial), slot)
+        """An accumulator (float or vector): its slot sits in the entry block, where LLVM
+        promotes it to a register."""
+        initial = real(initial)
+        slot = self._slots.alloca(initial.type, name=self.name(name))
+        self.b.store(initial, slot)
         return slot
 
     def fill(self, var: str, pointer, count: int, value) -> None:
@@ -128,13 +141,42 @@ class Kernel:
         return self.b.fdiv(real(a), real(b))
 
     def intrinsic(self, name: str, *args) -> ir.Value:
-        """Call an overloaded float intrinsic such as `llvm.floor` on f32 arguments."""
+        """Call an overloaded float intrinsic such as `llvm.floor` on f32 or <N x f32> arguments."""
+        kind = args[0].type
+        suffix = f"v{kind.count}f32" if isinstance(kind, ir.VectorType) else "f32"
+        return self.b.call(self._declare(f"{name}.{suffix}", kind, [kind] * len(args)), list(args))
+
+    def _declare(self, name: str, result: ir.Type, arguments) -> ir.Function:
         module = self.function.module
-        full_name = f"{name}.f32"
-        function = module.globals.get(full_name)
+        function = module.globals.get(name)
         if function is None:
-            function = ir.Function(module, ir.FunctionType(F32, [F32] * len(args)), full_name)
-        return self.b.call(function, list(args))
+            function = ir.Function(module, ir.FunctionType(result, list(arguments)), name)
+        return function
+
+    # -- vectors ----------------------------------------------------------------
+    def splat(self, scalar, width: int) -> ir.Value:
+        vector = self.b.insert_element(ir.Constant(vector_type(width), None), real(scalar), ir.Constant(I32, 0))
+        return self.b.shuffle_vector(vector, ir.Constant(vector_type(width), None),
+                                     ir.Constant(ir.VectorType(I32, width), [0] * width))
+
+    def _vector_pointer(self, pointer, position, width: int):
+        return self.b.bitcast(self.at(pointer, position), ir.PointerType(vector_type(width)))
+
+    def vload(self, pointer, position, width: int) -> ir.Value:
+        """Load `width` consecutive floats (any alignment)."""
+        return self.b.load(self._vector_pointer(pointer, position, width), align=4)
+
+    def vstore(self, value, pointer, position, lanes: int | None = None) -> None:
+        """Store a vector; with `lanes`, only its first `lanes` elements (a masked store)."""
+        width = value.type.count
+        target = self._vector_pointer(pointer, position, width)
+        if lanes is None or lanes >= width:
+            self.b.store(value, target, align=4)
+            return
+        mask = ir.Constant(ir.VectorType(ir.IntType(1), width), [i < lanes for i in range(width)])
+        store = self._declare(f"llvm.masked.store.v{width}f32.p0",
+                              ir.VoidType(), [value.type, target.type, I32, mask.type])
+        self.b.call(store, [value, target, ir.Constant(I32, 4), mask])
 
     def fmaximum(self, a, b) -> ir.Value:
         """max that propagates NaN, as PyTorch's max pooling does."""
@@ -143,10 +185,12 @@ class Kernel:
 
 class LayerCode:
     """What a layer's lowering gets: a builder inside the layer's function, the
-    checked layer, pointers to its input, output, weights and scratch, and the
-    activation to apply as it stores (when the plan fused one into it)."""
+    checked layer, pointers to its input, output, weights and scratch, the
+    activation to apply as it stores (when the plan fused one into it), the
+    number of examples (`count`, an IR value: only for ops lowered per tile;
+    others see one example at a time) and the host's float vector width."""
 
-    def __init__(self, kernel: Kernel, layer, source, target, weights, scratch, activation):
+    def __init__(self, kernel: Kernel, layer, source, target, weights, scratch, activation, count, vector_width):
         self.k = kernel
         self.layer = layer
         self.source = source
@@ -154,6 +198,8 @@ class LayerCode:
         self.weights = weights
         self.scratch = scratch
         self.activation = activation
+        self.count = count
+        self.vector_width = vector_width
 
     @property
     def attrs(self):

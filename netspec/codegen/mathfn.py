@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from llvmlite import ir
 
-from .kernel import F32, I32, Kernel, real
+from .kernel import I32, Kernel, constant
 
 _LOG2E = 1.44269504088896341
 _LN2_HI = 0.693359375
@@ -22,59 +22,79 @@ _TANH_POLY = (-5.70498872745e-3, 2.06390887954e-2, -5.37397155531e-2, 1.33314422
 
 
 def _fcmp(k: Kernel, op: str, a, b) -> ir.Value:
-    return k.b.fcmp_ordered(op, real(a), real(b))
+    return k.b.fcmp_ordered(op, a, b)
 
 
-def _power_of_two(k: Kernel, exponent: ir.Value) -> ir.Value:
+def _integers(like: ir.Type) -> ir.Type:
+    return ir.VectorType(I32, like.count) if isinstance(like, ir.VectorType) else I32
+
+
+def _int_constant(like: ir.Type, value: int) -> ir.Value:
+    kind = _integers(like)
+    return ir.Constant(kind, [value] * kind.count) if isinstance(kind, ir.VectorType) else ir.Constant(I32, value)
+
+
+def _power_of_two(k: Kernel, exponent: ir.Value, like: ir.Type) -> ir.Value:
     """2**exponent for an integer exponent in [-126, 127], by building the float's bits."""
-    biased = k.b.add(exponent, ir.Constant(I32, 127))
-    return k.b.bitcast(k.b.shl(biased, ir.Constant(I32, 23)), F32)
+    biased = k.b.add(exponent, _int_constant(like, 127))
+    return k.b.bitcast(k.b.shl(biased, _int_constant(like, 23)), like)
 
 
 def exp(k: Kernel, x: ir.Value) -> ir.Value:
-    b = k.b
-    clamped = b.select(_fcmp(k, ">", x, _EXP_MAX), real(_EXP_MAX), x)
-    clamped = b.select(_fcmp(k, "<", clamped, _EXP_MIN), real(_EXP_MIN), clamped)
-    n = k.intrinsic("llvm.floor", k.fadd(k.fmul(clamped, _LOG2E), 0.5))
-    r = b.fsub(b.fsub(clamped, b.fmul(n, real(_LN2_HI))), b.fmul(n, real(_LN2_LO)))
-    p = real(_EXP_POLY[0])
-    for c in _EXP_POLY[1:]:
-        p = b.fadd(b.fmul(p, r), real(c))
-    p = b.fadd(b.fadd(b.fmul(b.fmul(p, r), r), r), real(1.0))
+    b, kind = k.b, x.type
+
+    def c(value):
+        return constant(kind, value)
+
+    clamped = b.select(_fcmp(k, ">", x, c(_EXP_MAX)), c(_EXP_MAX), x)
+    clamped = b.select(_fcmp(k, "<", clamped, c(_EXP_MIN)), c(_EXP_MIN), clamped)
+    n = k.intrinsic("llvm.floor", b.fadd(b.fmul(clamped, c(_LOG2E)), c(0.5)))
+    r = b.fsub(b.fsub(clamped, b.fmul(n, c(_LN2_HI))), b.fmul(n, c(_LN2_LO)))
+    p = c(_EXP_POLY[0])
+    for coefficient in _EXP_POLY[1:]:
+        p = b.fadd(b.fmul(p, r), c(coefficient))
+    p = b.fadd(b.fadd(b.fmul(b.fmul(p, r), r), r), c(1.0))
     # 2**n in two factors so that n in [-150, 128] never leaves the exponent range.
-    whole = b.fptosi(n, I32)
-    half = b.ashr(whole, ir.Constant(I32, 1))
-    result = b.fmul(b.fmul(p, _power_of_two(k, half)), _power_of_two(k, b.sub(whole, half)))
-    result = b.select(_fcmp(k, ">", x, _EXP_MAX), real(float("inf")), result)
-    result = b.select(_fcmp(k, "<", x, _EXP_MIN), real(0.0), result)
+    whole = b.fptosi(n, _integers(kind))
+    half = b.ashr(whole, _int_constant(kind, 1))
+    result = b.fmul(b.fmul(p, _power_of_two(k, half, kind)), _power_of_two(k, b.sub(whole, half), kind))
+    result = b.select(_fcmp(k, ">", x, c(_EXP_MAX)), c(float("inf")), result)
+    result = b.select(_fcmp(k, "<", x, c(_EXP_MIN)), c(0.0), result)
     return b.select(b.fcmp_unordered("uno", x, x), x, result)
 
 
 def sigmoid(k: Kernel, x: ir.Value) -> ir.Value:
-    return k.b.fdiv(real(1.0), k.b.fadd(real(1.0), exp(k, k.b.fneg(x))))
+    one = constant(x.type, 1.0)
+    return k.b.fdiv(one, k.b.fadd(one, exp(k, k.b.fneg(x))))
 
 
 def tanh(k: Kernel, x: ir.Value) -> ir.Value:
-    b = k.b
+    b, kind = k.b, x.type
+
+    def c(value):
+        return constant(kind, value)
+
     magnitude = k.intrinsic("llvm.fabs", x)
     # Large |x|: 1 - 2 / (exp(2|x|) + 1), with the sign of x restored.
-    large = b.fsub(real(1.0), b.fdiv(real(2.0), b.fadd(exp(k, b.fmul(magnitude, real(2.0))), real(1.0))))
+    large = b.fsub(c(1.0), b.fdiv(c(2.0), b.fadd(exp(k, b.fmul(magnitude, c(2.0))), c(1.0))))
     large = k.intrinsic("llvm.copysign", large, x)
     z = b.fmul(x, x)
-    p = real(_TANH_POLY[0])
-    for c in _TANH_POLY[1:]:
-        p = b.fadd(b.fmul(p, z), real(c))
+    p = c(_TANH_POLY[0])
+    for coefficient in _TANH_POLY[1:]:
+        p = b.fadd(b.fmul(p, z), c(coefficient))
     small = b.fadd(b.fmul(b.fmul(p, z), x), x)
-    return b.select(_fcmp(k, ">", magnitude, 0.625), large, small)
+    return b.select(_fcmp(k, ">", magnitude, c(0.625)), large, small)
 
 
 def relu(k: Kernel, x: ir.Value) -> ir.Value:
     # `x < 0` is false for NaN, so NaN passes through as in PyTorch.
-    return k.b.select(_fcmp(k, "<", x, 0.0), real(0.0), x)
+    zero = constant(x.type, 0.0)
+    return k.b.select(_fcmp(k, "<", x, zero), zero, x)
 
 
 ELEMENTWISE = {"relu": relu, "sigmoid": sigmoid, "tanh": tanh}
 
 
 def apply(k: Kernel, activation: str | None, x: ir.Value) -> ir.Value:
+    """`activation` applied to a float or a vector of floats."""
     return ELEMENTWISE[activation](k, x) if activation else x

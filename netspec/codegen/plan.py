@@ -10,12 +10,20 @@ from __future__ import annotations
 from dataclasses import dataclass
 from math import prod
 
+import numpy as np
+
 from ..check import CheckedNetwork
 from ..ir import INPUT
+from ..memory import aligned_zeros
 from ..ops import OPS
 
 FUSIBLE_PRODUCERS = ("conv", "dense")
 FUSIBLE_ACTIVATIONS = ("relu", "sigmoid", "tanh")
+
+# Examples per tile: as many as keep the largest tensor of the tile within this
+# budget (so a layer's input and output stay in L2), at most MAX_TILE.
+TILE_BYTES = 256 * 1024
+MAX_TILE = 16
 
 # Workspace offsets are rounded to this many floats (64 bytes, one cache line
 # and one AVX-512 register) so every buffer starts aligned.
@@ -36,24 +44,40 @@ class MemoryPlan:
     scratch: dict[str, Location]  # layer name -> its temporary buffer (e.g. a padded copy)
     fused: dict[str, str]  # producer layer -> activation applied as it stores
     views: frozenset[str]  # layers that emit no code: their output is their input's storage
+    tile: int  # examples processed together; tensors in the workspace hold `tile` examples
     workspace_floats: int
 
 
 @dataclass(frozen=True)
 class WeightLayout:
     offsets: dict[str, int]  # "conv1.weight" -> float offset in the packed weight buffer
-    shapes: dict[str, tuple[int, ...]]
+    shapes: dict[str, tuple[int, ...]]  # as the user supplies them (PyTorch's layouts)
+    stored: dict[str, tuple[int, ...]]  # as the generated code reads them
     total_floats: int
+
+    def pack(self, network: CheckedNetwork, arrays) -> np.ndarray:
+        """One aligned float32 buffer with every array converted to its stored layout."""
+        buffer = aligned_zeros(self.total_floats)
+        for layer in network.layers:
+            op = OPS[layer.node.kind]
+            for suffix in op.weight_shapes(layer.attrs, layer.input_shape):
+                key = f"{layer.node.name}.{suffix}"
+                values = np.asarray(arrays[key], dtype=np.float32)
+                stored = np.asarray(op.store_weight(layer.attrs, layer.input_shape, suffix, values), dtype=np.float32)
+                buffer[self.offsets[key]:self.offsets[key] + stored.size] = stored.ravel()
+        return buffer
 
 
 def weight_layout(network: CheckedNetwork) -> WeightLayout:
-    offsets, shapes, total = {}, {}, 0
+    offsets, shapes, stored, total = {}, {}, {}, 0
     for layer in network.layers:
-        for suffix, shape in OPS[layer.node.kind].weight_shapes(layer.attrs, layer.input_shape).items():
+        op = OPS[layer.node.kind]
+        for suffix, shape in op.weight_shapes(layer.attrs, layer.input_shape).items():
             key = f"{layer.node.name}.{suffix}"
-            offsets[key], shapes[key] = total, shape
-            total += _aligned(prod(shape))
-    return WeightLayout(offsets, shapes, total)
+            probe = op.store_weight(layer.attrs, layer.input_shape, suffix, np.zeros(shape, np.float32))
+            offsets[key], shapes[key], stored[key] = total, shape, probe.shape
+            total += _aligned(probe.size)
+    return WeightLayout(offsets, shapes, stored, total)
 
 
 def _aligned(count: int) -> int:
@@ -121,8 +145,17 @@ class _Arena:
         self.free.append((offset, _aligned(max(size, 1))))
 
 
+def _tile(network: CheckedNetwork) -> int:
+    largest = max(prod(layer.output_shape) for layer in network.layers) * 4
+    tile = 1
+    while tile * 2 <= MAX_TILE and tile * 2 * largest <= TILE_BYTES:
+        tile *= 2
+    return tile
+
+
 def memory_plan(network: CheckedNetwork) -> MemoryPlan:
     readers = _consumers(network)
+    tile = _tile(network)
     fused = _fusions(network, readers)
     alias = _aliases(network, fused)
     output_root = _root(alias, network.graph.output)
@@ -148,7 +181,7 @@ def memory_plan(network: CheckedNetwork) -> MemoryPlan:
         elif name == output_root:
             locations[name] = Location("output")
         else:
-            floats = prod(layer.output_shape)
+            floats = tile * prod(layer.output_shape)
             offset = arena.allocate(floats)
             locations[name] = Location("workspace", offset)
             live[name] = (offset, floats)
@@ -159,4 +192,4 @@ def memory_plan(network: CheckedNetwork) -> MemoryPlan:
                 arena.release(offset, floats)
                 del live[root]
     views = frozenset(alias)
-    return MemoryPlan(locations, scratch, fused, views, arena.end)
+    return MemoryPlan(locations, scratch, fused, views, tile, arena.end)

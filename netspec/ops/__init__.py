@@ -53,6 +53,10 @@ def _no_scratch(layer) -> int:
     return 0
 
 
+def _as_given(attrs, input_shape: Shape, suffix: str, array):
+    return array
+
+
 @dataclass(frozen=True)
 class OpDef:
     kind: str
@@ -66,6 +70,11 @@ class OpDef:
     # and says how many floats of temporary storage that loop nest needs per example.
     lower: Callable[[Any], None] | None = None
     scratch_floats: Callable[[Any], int] = _no_scratch
+    # True when `lower` handles a whole tile of examples (c.count); otherwise the
+    # generator calls it inside a loop over the tile, one example at a time.
+    batched: bool = False
+    # The layout the lowering wants a weight in (e.g. transposed), from PyTorch's layout.
+    store_weight: Callable[[Any, Shape, str, Any], Any] = _as_given
 
     def param(self, name: str) -> Param | None:
         return next((p for p in self.params if p.name == name), None)

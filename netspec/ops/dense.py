@@ -7,7 +7,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from math import prod
 
+import numpy as np
+
 from ..codegen import mathfn
+from ..codegen.kernel import constant, index, vector_type
 from ..diagnostics import error
 from ..ir import Node, Shape, format_shape
 from . import OpDef, Param, Inference, params
@@ -48,18 +51,73 @@ def macs(a: DenseAttrs, input_shape: Shape, output_shape: Shape) -> int:
     return a.out_features * prod(input_shape)
 
 
+# Stored weights are padded to a multiple of this many outputs, so every vector
+# width up to 16 reads whole vectors without leaving the buffer.
+LANES = 16
+# A register tile is ROWS examples x up to VECTORS output vectors of accumulators.
+ROWS, VECTORS = 4, 4
+
+
+def _padded_outputs(a: DenseAttrs) -> int:
+    return -(-a.out_features // LANES) * LANES
+
+
+def store_weight(a: DenseAttrs, input_shape: Shape, suffix: str, array: np.ndarray) -> np.ndarray:
+    """Weights transposed to in x outputs (padded) so a vector of outputs is contiguous."""
+    stored = np.zeros((prod(input_shape), _padded_outputs(a)) if suffix == "weight" else _padded_outputs(a), np.float32)
+    if suffix == "weight":
+        stored[:, :a.out_features] = array.T
+    else:
+        stored[:a.out_features] = array
+    return stored
+
+
+def _register_tile(c, first_row, rows: int, first_vector, vectors: int, last_lanes: int) -> None:
+    """out[n, o] = act(bias[o] + sum over i of x[n, i] * w[i, o]) for `rows` examples
+    from `first_row` and `vectors` output vectors from `first_vector`; all
+    accumulators stay in registers across the loop over inputs."""
+    k, a, width = c.k, c.attrs, c.vector_width
+    inputs, outputs, padded = prod(c.layer.input_shape), a.out_features, _padded_outputs(a)
+    first_output = k.mul(first_vector, width)
+    bias = [k.vload(c.weights["bias"], k.add(first_output, v * width), width) if a.bias else constant(vector_type(width), 0.0)
+            for v in range(vectors)]
+    accumulators = [[k.variable(f"acc{r}.{v}", bias[v]) for v in range(vectors)] for r in range(rows)]
+    with k.loop("i", 0, inputs) as i:
+        row = k.add(k.mul(i, padded), first_output)
+        weights = [k.vload(c.weights["weight"], k.add(row, v * width), width) for v in range(vectors)]
+        for r in range(rows):
+            x = k.splat(k.load(c.source, k.add(k.mul(k.add(first_row, r), inputs), i)), width)
+            for v in range(vectors):
+                slot = accumulators[r][v]
+                k.b.store(k.fadd(k.b.load(slot), k.fmul(x, weights[v])), slot)
+    for r in range(rows):
+        out_row = k.add(k.mul(k.add(first_row, r), outputs), first_output)
+        for v in range(vectors):
+            value = mathfn.apply(k, c.activation, k.b.load(accumulators[r][v]))
+            k.vstore(value, c.target, k.add(out_row, v * width), last_lanes if v == vectors - 1 else None)
+
+
+def _rows(c, first_row, rows: int) -> None:
+    """All outputs of `rows` examples: full tiles of VECTORS in a loop, then the rest
+    (which holds the last, possibly partial, vector, stored masked)."""
+    k, width, outputs = c.k, c.vector_width, c.attrs.out_features
+    complete = outputs // width
+    looped = complete - complete % VECTORS
+    with k.loop("o", 0, looped, step=VECTORS) as first_vector:
+        _register_tile(c, first_row, rows, first_vector, VECTORS, width)
+    rest = -(-outputs // width) - looped
+    if rest:
+        _register_tile(c, first_row, rows, index(looped), rest, outputs - (looped + rest - 1) * width)
+
+
 def lower(c) -> None:
-    """out[o] = act(bias[o] + sum over i of w[o, i] * x[i])."""
-    k, a = c.k, c.attrs
-    inputs = prod(c.layer.input_shape)
-    weight = c.weights["weight"]
-    with k.loop("o", 0, a.out_features) as o:
-        accumulator = k.variable("acc", k.load(c.weights["bias"], o) if a.bias else 0.0)
-        row = k.mul(o, inputs)
-        with k.loop("i", 0, inputs) as i:
-            product = k.fmul(k.load(weight, k.add(row, i)), k.load(c.source, i))
-            k.b.store(k.fadd(k.b.load(accumulator), product), accumulator)
-        k.store(mathfn.apply(k, c.activation, k.b.load(accumulator)), c.target, o)
+    """A tile of examples at once, ROWS at a time, so each weight vector loaded is used ROWS times."""
+    k = c.k
+    grouped = k.mul(k.b.sdiv(c.count, index(ROWS)), ROWS)
+    with k.loop("n", 0, grouped, step=ROWS) as first_row:
+        _rows(c, first_row, ROWS)
+    with k.loop("n1", grouped, c.count) as row:
+        _rows(c, row, 1)
 
 
 OP = OpDef(
@@ -74,4 +132,6 @@ OP = OpDef(
     weight_shapes=weight_shapes,
     macs=macs,
     lower=lower,
+    batched=True,
+    store_weight=store_weight,
 )

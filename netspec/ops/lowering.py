@@ -5,12 +5,13 @@ from ..codegen import mathfn
 from ..codegen.kernel import LayerCode
 
 
-def copy_padded(c: LayerCode, channels: int, height: int, width: int, padding, fill: float):
+def copy_padded(c: LayerCode, channels: int, height: int, width: int, padding, fill: float, extra: int = 0):
     """Copy the CxHxW input into scratch with `padding` added around each channel,
-    the border filled with `fill`; returns the padded height and width."""
+    the border (and `extra` floats after the end) filled with `fill`; returns the
+    padded height and width."""
     k = c.k
     padded_h, padded_w = height + padding.rows, width + padding.columns
-    k.fill("pad.i", c.scratch, channels * padded_h * padded_w, fill)
+    k.fill("pad.i", c.scratch, channels * padded_h * padded_w + extra, fill)
     with k.loop("pad.c", 0, channels) as ch:
         with k.loop("pad.h", 0, height) as h:
             source_row = k.offset((ch, h), (height * width, width))
