@@ -64,11 +64,12 @@ class Network:
     def summary(self) -> str:
         return layer_table(self.checked)
 
-    def compile(self, weights=None, seed: int = 0):
-        """Compile to native code; `weights` is a .npz path, a mapping of arrays, or None for seeded init."""
+    def compile(self, weights=None, seed: int = 0, threads: int | None = None):
+        """Compile to native code. `weights` is a .npz path, a mapping of arrays, or None
+        for seeded initialisation; `threads` defaults to every available core."""
         from .runtime import compile_network
 
-        return compile_network(self.checked, weights=weights, seed=seed)
+        return compile_network(self.checked, weights=weights, seed=seed, threads=threads)
 
 
 def _network(result: CheckResult) -> Network:

@@ -6,7 +6,10 @@ runs: the generated loops trust their static shapes and never check bounds.
 from __future__ import annotations
 
 import ctypes
+import os
 import threading
+from concurrent.futures import ThreadPoolExecutor
+from math import prod
 
 import numpy as np
 
@@ -70,13 +73,31 @@ def as_batch(network: CheckedNetwork, x) -> tuple[np.ndarray, list[str]]:
     return np.ascontiguousarray(batch, dtype=np.float32), notes
 
 
-class Model:
-    """A network compiled to native code with its weights; call it on a batch."""
+def available_cores() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
 
-    def __init__(self, network: CheckedNetwork, weights=None, seed: int = 0):
+
+# A thread gets at least this many examples; below that, starting it costs more than it saves.
+MIN_EXAMPLES_PER_THREAD = 4
+
+
+class Model:
+    """A network compiled to native code with its weights; call it on a batch.
+
+    Batches are split across `threads` threads (default: every core this process
+    may use); each thread has its own workspace, and the GIL is released while
+    generated code runs, so a model may also be called from several threads."""
+
+    def __init__(self, network: CheckedNetwork, weights=None, seed: int = 0, threads: int | None = None):
         self.network = network
         arrays, self.untrained = resolve(network, weights, seed)
         self._weights = weight_layout(network).pack(network, arrays)
+        self._weights_address = self._weights.ctypes.data
+        self._input_bytes = 4 * prod(network.input_shape)
+        self._output_bytes = 4 * prod(network.output_shape)
         self._workspace_floats = memory_plan(network).workspace_floats
         compiled = jit.compile_object(canonical_form(network), lambda: llvm_ir(network), ENTRY)
         self._compiled = compiled  # keeps the native code alive as long as the model
@@ -84,6 +105,9 @@ class Model:
         self.compile_seconds = compiled.seconds
         self.from_cache = compiled.from_cache
         self._local = threading.local()
+        self.threads = threads or available_cores()
+        self._pool: ThreadPoolExecutor | None = None
+        self._plan_tile = memory_plan(network).tile
 
     @property
     def input_shape(self):
@@ -93,20 +117,42 @@ class Model:
     def output_shape(self):
         return self.network.output_shape
 
-    def _workspace(self) -> np.ndarray:
+    def _workspace_address(self) -> int:
         # One workspace per thread: concurrent calls never share scratch memory.
-        workspace = getattr(self._local, "workspace", None)
-        if workspace is None:
-            workspace = self._local.workspace = aligned_zeros(max(self._workspace_floats, 1))
-        return workspace
+        address = getattr(self._local, "address", None)
+        if address is None:
+            self._local.workspace = aligned_zeros(max(self._workspace_floats, 1))
+            address = self._local.address = self._local.workspace.ctypes.data
+        return address
+
+    def _run_slice(self, input_address: int, output_address: int, start: int, stop: int) -> None:
+        # ctypes releases the GIL for the duration of the call.
+        self._forward(input_address + start * self._input_bytes, self._weights_address,
+                      output_address + start * self._output_bytes, stop - start, self._workspace_address())
+
+    def _slices(self, count: int) -> list[tuple[int, int]]:
+        """Split [0, count) into one slice per thread, cut at tile boundaries."""
+        threads = max(1, min(self.threads, count // MIN_EXAMPLES_PER_THREAD))
+        tile = self._plan_tile if count >= threads * self._plan_tile else 1
+        share = -(-count // (threads * tile)) * tile
+        return [(start, min(start + share, count)) for start in range(0, count, share)]
 
     def run(self, x) -> tuple[np.ndarray, list[str]]:
         """Like calling the model, but also returns notes on input conversions."""
         batch, notes = as_batch(self.network, x)
-        output = np.empty((batch.shape[0], *self.output_shape), dtype=np.float32)
-        # ctypes releases the GIL for the duration of the call.
-        self._forward(batch.ctypes.data, self._weights.ctypes.data, output.ctypes.data, batch.shape[0],
-                      self._workspace().ctypes.data)
+        count = batch.shape[0]
+        output = np.empty((count, *self.output_shape), dtype=np.float32)
+        input_address, output_address = batch.ctypes.data, output.ctypes.data
+        if count < 2 * MIN_EXAMPLES_PER_THREAD or self.threads == 1:
+            self._run_slice(input_address, output_address, 0, count)
+            return output, notes
+        slices = self._slices(count)
+        if self._pool is None:
+            self._pool = ThreadPoolExecutor(max_workers=self.threads - 1, thread_name_prefix="netspec")
+        pending = [self._pool.submit(self._run_slice, input_address, output_address, *piece) for piece in slices[1:]]
+        self._run_slice(input_address, output_address, *slices[0])
+        for future in pending:
+            future.result()
         return output, notes
 
     def __call__(self, x) -> np.ndarray:
@@ -114,7 +160,9 @@ class Model:
         return self.run(x)[0]
 
 
-def compile_network(network: CheckedNetwork, weights=None, seed: int = 0) -> Model:
+def compile_network(network: CheckedNetwork, weights=None, seed: int = 0, threads: int | None = None) -> Model:
     if not network.ok:
         raise DataError(f"network {network.name} has errors; check it first")
-    return Model(network, weights, seed)
+    if threads is not None and threads < 1:
+        raise DataError(f"threads must be at least 1, got {threads}")
+    return Model(network, weights, seed, threads)
