@@ -248,3 +248,5 @@ def cache(clear):
     entries = list(directory.glob("*.o"))
     size = sum(entry.stat().st_size for entry in entries)
     click.echo(f"{directory}: {len(entries)} entries, {size / 1024:.0f} KiB (limit {jit.CACHE_LIMIT_BYTES // 2**20} MiB)")
+if __name__ == "__main__":
+    main()

@@ -9,6 +9,8 @@ from specs import random_spec
 torch = pytest.importorskip("torch")
 F = torch.nn.functional
 
+from torch_reference import torch_forward  # noqa: E402  (needs torch)
+
 
 def lenet_d2l():
     """LeNet-5 exactly as the lecture's code builds it."""
@@ -40,36 +42,6 @@ def test_lenet5_matches_pytorch(batch, tmp_path):
     with torch.inference_mode():
         expected = reference(torch.from_numpy(x)).numpy()
     np.testing.assert_allclose(model(x), expected, rtol=1e-5, atol=1e-6)
-
-
-def torch_forward(network, weights, x):
-    """Apply the checked network's layers with torch.nn.functional."""
-    values = {"input": torch.from_numpy(x)}
-    for layer in network.layers:
-        node, a = layer.node, layer.attrs
-        t = values[node.inputs[0]]
-        w = weights.get(f"{node.name}.weight")
-        b = weights.get(f"{node.name}.bias")
-        if node.kind in ("conv", "maxpool", "avgpool"):
-            pad = (a.padding.left, a.padding.right, a.padding.top, a.padding.bottom)
-            fill = float("-inf") if node.kind == "maxpool" else 0.0
-            t = F.pad(t, pad, value=fill)
-        if node.kind == "conv":
-            t = F.conv2d(t, torch.from_numpy(w), None if b is None else torch.from_numpy(b), stride=a.stride)
-        elif node.kind == "maxpool":
-            t = F.max_pool2d(t, a.kernel, a.step)
-        elif node.kind == "avgpool":
-            t = F.avg_pool2d(t, a.kernel, a.step)
-        elif node.kind == "flatten":
-            t = torch.flatten(t, 1)
-        elif node.kind == "dense":
-            t = F.linear(t, torch.from_numpy(w), None if b is None else torch.from_numpy(b))
-        elif node.kind == "softmax":
-            t = torch.softmax(t, dim=1)
-        else:
-            t = getattr(torch, node.kind)(t)
-        values[node.name] = t
-    return values[network.graph.output].numpy()
 
 
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])

@@ -162,9 +162,20 @@ class Kernel:
     def _vector_pointer(self, pointer, position, width: int):
         return self.b.bitcast(self.at(pointer, position), ir.PointerType(vector_type(width)))
 
-    def vload(self, pointer, position, width: int) -> ir.Value:
-        """Load `width` consecutive floats (any alignment)."""
-        return self.b.load(self._vector_pointer(pointer, position, width), align=4)
+    def vload(self, pointer, position, width: int, lanes: int | None = None) -> ir.Value:
+        """Load `width` consecutive floats (any alignment); with `lanes`, only the first
+        `lanes` are read (a masked load: nothing past them is touched) and the rest are 0."""
+        source = self._vector_pointer(pointer, position, width)
+        if lanes is None or lanes >= width:
+            return self.b.load(source, align=4)
+        mask = self._mask(width, lanes)
+        load = self._declare(f"llvm.masked.load.v{width}f32.p0", vector_type(width),
+                             [source.type, I32, mask.type, vector_type(width)])
+        return self.b.call(load, [source, ir.Constant(I32, 4), mask, constant(vector_type(width), 0.0)])
+
+    @staticmethod
+    def _mask(width: int, lanes: int) -> ir.Constant:
+        return ir.Constant(ir.VectorType(ir.IntType(1), width), [i < lanes for i in range(width)])
 
     def vstore(self, value, pointer, position, lanes: int | None = None) -> None:
         """Store a vector; with `lanes`, only its first `lanes` elements (a masked store)."""
@@ -173,7 +184,7 @@ class Kernel:
         if lanes is None or lanes >= width:
             self.b.store(value, target, align=4)
             return
-        mask = ir.Constant(ir.VectorType(ir.IntType(1), width), [i < lanes for i in range(width)])
+        mask = self._mask(width, lanes)
         store = self._declare(f"llvm.masked.store.v{width}f32.p0",
                               ir.VoidType(), [value.type, target.type, I32, mask.type])
         self.b.call(store, [value, target, ir.Constant(I32, 4), mask])

@@ -9,11 +9,11 @@ from math import prod
 
 import numpy as np
 
-from ..codegen import mathfn
 from ..codegen.kernel import constant, index, vector_type
 from ..diagnostics import error
 from ..ir import Node, Shape, format_shape
 from . import OpDef, Param, Inference, params
+from .lowering import activate_rows
 
 
 @dataclass(frozen=True)
@@ -73,7 +73,7 @@ def store_weight(a: DenseAttrs, input_shape: Shape, suffix: str, array: np.ndarr
 
 
 def _register_tile(c, first_row, rows: int, first_vector, vectors: int, last_lanes: int) -> None:
-    """out[n, o] = act(bias[o] + sum over i of x[n, i] * w[i, o]) for `rows` examples
+    """out[n, o] = bias[o] + sum over i of x[n, i] * w[i, o] for `rows` examples
     from `first_row` and `vectors` output vectors from `first_vector`; all
     accumulators stay in registers across the loop over inputs."""
     k, a, width = c.k, c.attrs, c.vector_width
@@ -89,12 +89,12 @@ def _register_tile(c, first_row, rows: int, first_vector, vectors: int, last_lan
             x = k.splat(k.load(c.source, k.add(k.mul(k.add(first_row, r), inputs), i)), width)
             for v in range(vectors):
                 slot = accumulators[r][v]
-                k.b.store(k.fadd(k.b.load(slot), k.fmul(x, weights[v])), slot)
+                k.b.store(k.intrinsic("llvm.fma", x, weights[v], k.b.load(slot)), slot)
     for r in range(rows):
         out_row = k.add(k.mul(k.add(first_row, r), outputs), first_output)
         for v in range(vectors):
-            value = mathfn.apply(k, c.activation, k.b.load(accumulators[r][v]))
-            k.vstore(value, c.target, k.add(out_row, v * width), last_lanes if v == vectors - 1 else None)
+            k.vstore(k.b.load(accumulators[r][v]), c.target, k.add(out_row, v * width),
+                     last_lanes if v == vectors - 1 else None)
 
 
 def _rows(c, first_row, rows: int) -> None:
@@ -118,6 +118,7 @@ def lower(c) -> None:
         _rows(c, first_row, ROWS)
     with k.loop("n1", grouped, c.count) as row:
         _rows(c, row, 1)
+    activate_rows(c, c.count, c.attrs.out_features)
 
 
 OP = OpDef(

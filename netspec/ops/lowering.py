@@ -28,6 +28,24 @@ def map_elements(c: LayerCode, count: int, function) -> None:
         k.store(function(k, k.load(c.source, i)), c.target, i)
 
 
+def activate_rows(c: LayerCode, rows, length: int) -> None:
+    """Apply the fused activation (if any) to target[0 : rows * length] in place,
+    a vector at a time: one copy of the activation's code per function."""
+    if not c.activation:
+        return
+    k, width = c.k, c.vector_width
+    whole = length - length % width
+    with k.loop("act.row", 0, rows) as row:
+        start = k.mul(row, length)
+        with k.loop("act", 0, whole, step=width) as column:
+            position = k.add(start, column)
+            k.vstore(mathfn.apply(k, c.activation, k.vload(c.target, position, width)), c.target, position)
+        if whole < length:
+            position = k.add(start, whole)
+            value = mathfn.apply(k, c.activation, k.vload(c.target, position, width, length - whole))
+            k.vstore(value, c.target, position, length - whole)
+
+
 def activate_in_place(c: LayerCode, start, count: int) -> None:
     """Apply the fused activation (if any) to target[start : start + count]."""
     if not c.activation:

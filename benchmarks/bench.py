@@ -1,0 +1,235 @@
+"""netspec against PyTorch eager and ONNX Runtime, side by side in one process.
+
+    pip install '.[bench]'
+    python benchmarks/bench.py                    # every runnable network in examples/
+    python benchmarks/bench.py --networks lenet5 --json results.json
+
+For each network, batch size and thread count it checks that all outputs agree
+(1e-5), then measures images/s and per-call latency of netspec (`model(x)`),
+PyTorch eager (`torch.inference_mode`) and ONNX Runtime (CPU provider), and the
+machine's sgemm peak; it prints ratios netspec/peer and netspec's GFLOP/s as a
+fraction of that peak. It also measures what a user feels: a cold and a warm
+`netspec run examples/lenet5.net` in fresh processes, LeNet-5's compile time,
+and peak memory at batch 4096.
+"""
+from __future__ import annotations
+
+import argparse
+import glob
+import io
+import json
+import os
+import platform
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "tests"))  # the PyTorch equivalent the tests check against
+
+import netspec  # noqa: E402
+from netspec.weights import initial_weights  # noqa: E402
+
+BATCHES = (1, 16, 256, 4096)
+THREADS = (1, 2)
+
+
+def optional(name):
+    try:
+        return __import__(name)
+    except ImportError:
+        return None
+
+
+torch = optional("torch")
+ort = optional("onnxruntime")
+
+
+def seconds_per_call(function, x, min_time: float) -> float:
+    """Median over repeats of the mean time per call, after a warm-up call."""
+    function(x)
+    repeats = []
+    deadline = time.perf_counter() + min_time
+    while time.perf_counter() < deadline or len(repeats) < 3:
+        calls, start = 0, time.perf_counter()
+        while calls < 2 or time.perf_counter() - start < min_time / 10:
+            function(x)
+            calls += 1
+        repeats.append((time.perf_counter() - start) / calls)
+    return float(np.median(repeats))
+
+
+def sgemm_peak(threads: int) -> float:
+    """GFLOP/s of a large float32 matrix product (PyTorch's BLAS, else numpy's)."""
+    n = 2048
+    if torch is not None:
+        torch.set_num_threads(threads)
+        a, b = torch.rand(n, n), torch.rand(n, n)
+        seconds = seconds_per_call(lambda _: torch.mm(a, b), None, 1.0)
+    else:
+        a = np.random.rand(n, n).astype(np.float32)
+        seconds = seconds_per_call(lambda _: a @ a, None, 1.0)
+    return 2 * n**3 / seconds / 1e9
+
+
+class Peers:
+    """PyTorch and ONNX Runtime versions of one network, with netspec's weights."""
+
+    def __init__(self, network, weights):
+        self.torch_module = self.sessions = None
+        if torch is None:
+            return
+        from torch_reference import TorchNetwork
+
+        self.torch_module = TorchNetwork(network.checked, weights).eval()
+        if ort is None:
+            return
+        buffer = io.BytesIO()
+        example = torch.zeros((1, *network.input_shape))
+        torch.onnx.export(self.torch_module, example, buffer, input_names=["x"], output_names=["y"],
+                          dynamic_axes={"x": {0: "n"}, "y": {0: "n"}}, dynamo=False)
+        self.sessions = {}
+        for threads in THREADS:
+            options = ort.SessionOptions()
+            options.intra_op_num_threads = threads
+            options.inter_op_num_threads = 1
+            self.sessions[threads] = ort.InferenceSession(buffer.getvalue(), options, providers=["CPUExecutionProvider"])
+
+    def runners(self, threads: int) -> dict:
+        found = {}
+        if self.torch_module is not None:
+            def eager(x):
+                with torch.inference_mode():
+                    return self.torch_module(torch.from_numpy(x)).numpy()
+
+            found["pytorch"] = eager
+        if self.sessions:
+            session = self.sessions[threads]
+            found["onnxruntime"] = lambda x: session.run(None, {"x": x})[0]
+        return found
+
+
+def runnable_networks(names):
+    paths = sorted(glob.glob(str(ROOT / "examples" / "*.net")))
+    for path in paths:
+        if names and Path(path).stem not in names:
+            continue
+        try:
+            yield Path(path).stem, netspec.load(path)
+        except netspec.SpecError:
+            continue
+
+
+def bench_network(name, network, batches, min_time, peaks):
+    weights = initial_weights(network.checked, seed=0)
+    peers = Peers(network, weights)
+    models = {t: network.compile(weights=weights, threads=t) for t in THREADS}
+    flops = 2 * network.checked.macs
+    rng = np.random.default_rng(0)
+    check = rng.random((16, *network.input_shape), dtype=np.float32)
+    expected = models[1](check)
+    for peer, run in peers.runners(1).items():
+        got = run(check)
+        scale = max(1.0, float(np.abs(got).max()))
+        if not np.allclose(expected, got, rtol=1e-5, atol=1e-5 * scale):
+            raise SystemExit(f"{name}: netspec and {peer} disagree (max difference {np.abs(expected - got).max():.3g})")
+    rows = []
+    for threads in THREADS:
+        if torch is not None:
+            torch.set_num_threads(threads)
+        runners = {"netspec": models[threads], **peers.runners(threads)}
+        for batch in batches:
+            x = rng.random((batch, *network.input_shape), dtype=np.float32)
+            row = {"network": name, "threads": threads, "batch": batch}
+            for peer, run in runners.items():
+                seconds = seconds_per_call(run, x, min_time)
+                row[peer] = {"images_per_s": batch / seconds, "latency_us": seconds * 1e6}
+            row["netspec_gflops"] = flops * row["netspec"]["images_per_s"] / 1e9
+            row["fraction_of_peak"] = row["netspec_gflops"] / peaks[threads]
+            rows.append(row)
+            print_row(row, list(runners))
+    return rows
+
+
+def print_header(peers):
+    columns = ["network", "thr", "batch", "netspec img/s", "latency"] + [f"x {p}" for p in peers] + ["GFLOP/s", "of peak"]
+    print("  ".join(f"{c:>13}" if i > 2 else f"{c:>8}" for i, c in enumerate(columns)))
+
+
+def print_row(row, runners):
+    netspec_rate = row["netspec"]["images_per_s"]
+    cells = [f"{row['network']:>8}", f"{row['threads']:>8}", f"{row['batch']:>8}", f"{netspec_rate:13,.0f}",
+             f"{row['netspec']['latency_us']:11,.1f}us"]
+    cells += [f"{netspec_rate / row[p]['images_per_s']:13.2f}" for p in runners if p != "netspec"]
+    cells += [f"{row['netspec_gflops']:13.1f}", f"{row['fraction_of_peak']:12.0%}"]
+    print("  ".join(cells), flush=True)
+
+
+def user_experience() -> dict:
+    """Fresh-process timings of the CLI, compile time, and peak memory at batch 4096."""
+    spec = str(ROOT / "examples" / "lenet5.net")
+    results = {}
+    with tempfile.TemporaryDirectory() as cache:
+        env = {**os.environ, "NETSPEC_CACHE_DIR": cache}
+        for label in ("cold_run_s", "warm_run_s"):
+            start = time.perf_counter()
+            subprocess.run([sys.executable, "-m", "netspec.cli", "run", spec], env=env, check=True, capture_output=True)
+            results[label] = time.perf_counter() - start
+    with tempfile.TemporaryDirectory() as cache:
+        probe = ("import netspec; m = netspec.load(%r).compile(); print(m.compile_seconds)" % spec)
+        out = subprocess.run([sys.executable, "-c", probe], env={**os.environ, "NETSPEC_CACHE_DIR": cache},
+                             check=True, capture_output=True, text=True)
+        results["lenet5_compile_s"] = float(out.stdout.strip())
+    memory_probe = (
+        "import resource, numpy as np, netspec\n"
+        "m = netspec.load(%r).compile()\n"
+        "m(np.zeros((16, 1, 28, 28), np.float32))\n"
+        "before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss\n"
+        "x = np.random.rand(4096, 1, 28, 28).astype(np.float32)\n"
+        "y = m(x)\n"
+        "after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss\n"
+        "print(before * 1024, after * 1024, x.nbytes + y.nbytes)\n" % spec)
+    out = subprocess.run([sys.executable, "-c", memory_probe], check=True, capture_output=True, text=True)
+    before, after, data = map(int, out.stdout.split())
+    results.update(peak_rss_bytes=after, run_growth_bytes=after - before, input_output_bytes=data)
+    return results
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--networks", nargs="*", help="example names (default: every runnable one)")
+    parser.add_argument("--batches", nargs="*", type=int, default=list(BATCHES))
+    parser.add_argument("--min-time", type=float, default=0.5, help="seconds per measurement")
+    parser.add_argument("--json", metavar="FILE", help="also write the results as JSON")
+    args = parser.parse_args()
+
+    missing = [name for name, module in (("torch==2.13.0", torch), ("onnxruntime", ort)) if module is None]
+    if missing:
+        print(f"note: {', '.join(missing)} not installed; those peers are skipped (pip install '.[bench]')")
+    print(f"machine: {platform.machine()}, {os.cpu_count()} cores, {platform.processor() or platform.platform()}")
+    peaks = {t: sgemm_peak(t) for t in THREADS}
+    print("sgemm peak: " + ", ".join(f"{peaks[t]:.0f} GFLOP/s on {t} thread{'s' * (t > 1)}" for t in THREADS))
+    print_header([p for p, m in (("pytorch", torch), ("onnxruntime", ort)) if m is not None])
+    rows = []
+    for name, network in runnable_networks(args.networks):
+        rows += bench_network(name, network, args.batches, args.min_time, peaks)
+    experience = user_experience()
+    print(f"cold `netspec run examples/lenet5.net` (empty cache): {experience['cold_run_s']:.2f} s; "
+          f"warm: {experience['warm_run_s']:.2f} s; LeNet-5 compile: {experience['lenet5_compile_s'] * 1e3:.0f} ms")
+    print(f"batch 4096: peak RSS {experience['peak_rss_bytes'] / 2**20:.0f} MiB, grew by "
+          f"{experience['run_growth_bytes'] / 2**20:.1f} MiB during the run; input + output "
+          f"{experience['input_output_bytes'] / 2**20:.1f} MiB")
+    if args.json:
+        with open(args.json, "w") as handle:
+            json.dump({"peaks_gflops": peaks, "rows": rows, "user": experience,
+                       "versions": {"netspec": netspec.__version__,
+                                    "torch": getattr(torch, "__version__", None),
+                                    "onnxruntime": getattr(ort, "__version__", None)}}, handle, indent=2)
+
+
+if __name__ == "__main__":
+    main()
