@@ -142,20 +142,20 @@ def _wide_tile(c, rows: _WideRows, source, wide, first_channel, channels: int, f
         start = k.splat(k.load(c.weights["bias"], channel), width) if a.bias else constant(vector_type(width), 0.0)
         accumulators.append([k.variable(f"acc{r}.{v}", start) for v in range(vectors)])
     with k.loop("ic", 0, c_i) as ic:
-        plane = k.add(k.mul(ic, rows.height * rows.width), first_q)
-        kernel_base = [k.offset((k.add(first_channel, r), ic), (c_i * k_h * k_w, k_h * k_w)) for r in range(channels)]
-        # The taps are unrolled: the accumulators stay SSA values (registers) throughout.
-        sums = [[k.b.load(slot) for slot in row] for row in accumulators]
-        for kh in range(k_h):
+        with k.loop("kh", 0, k_h) as kh:
+            line = k.add(k.mul(ic, rows.height * rows.width), k.mul(kh, rows.width), first_q)
+            taps = [k.at(weight, k.add(k.offset((k.add(first_channel, r), ic, kh), (c_i * k_h * k_w, k_h * k_w, k_w))))
+                    for r in range(channels)]
+            # The kernel row is unrolled: the accumulators stay SSA values (registers) across it.
+            sums = [[k.b.load(slot) for slot in row] for row in accumulators]
             for kw in range(k_w):
-                shift = kh * rows.width + kw
-                xs = [k.vload(source, k.add(plane, shift + v * width), width) for v in range(vectors)]
+                xs = [k.vload(source, k.add(line, kw + v * width), width) for v in range(vectors)]
                 for r in range(channels):
-                    w = k.splat(k.load(weight, k.add(kernel_base[r], kh * k_w + kw)), width)
+                    w = k.splat(k.load(taps[r], kw), width)
                     sums[r] = [k.intrinsic("llvm.fma", w, x, total) for x, total in zip(xs, sums[r])]
-        for row, totals in zip(accumulators, sums):
-            for slot, total in zip(row, totals):
-                k.b.store(total, slot)
+            for row, totals in zip(accumulators, sums):
+                for slot, total in zip(row, totals):
+                    k.b.store(total, slot)
     for r in range(channels):
         row = k.add(k.mul(k.add(first_channel, r), rows.pitch), first_q)
         for v in range(vectors):
