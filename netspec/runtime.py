@@ -81,7 +81,7 @@ def available_cores() -> int:
 
 
 # A thread gets at least this many examples; below that, starting it costs more than it saves.
-MIN_EXAMPLES_PER_THREAD = 4
+MIN_EXAMPLES_PER_THREAD = 16
 
 
 class Model:

@@ -102,3 +102,35 @@ def test_edge_shapes_match_reference(layers, input_shape, batch):
 @given(spec=random_spec(), batch=st.integers(1, 3), seed=st.integers(0, 100))
 def test_random_specs_match_reference(spec, batch, seed):
     assert_matches_reference(spec, batch, seed)
+
+
+def test_threads_and_tiles_give_the_same_results_as_one_thread():
+    network = netspec.load("examples/lenet5.net")
+    one, two = network.compile(threads=1), network.compile(threads=2)
+    x = np.random.default_rng(7).random((77, 1, 28, 28), dtype=np.float32)  # odd: partial tiles and slices
+    expected = np.concatenate([one(x[i:i + 1]) for i in range(len(x))])
+    np.testing.assert_array_equal(one(x), expected)
+    np.testing.assert_array_equal(two(x), expected)
+
+
+def test_concurrent_calls_from_many_threads_agree():
+    from concurrent.futures import ThreadPoolExecutor
+
+    model = netspec.load("examples/lenet5.net").compile(threads=1)
+    rng = np.random.default_rng(8)
+    inputs = [rng.random((n, 1, 28, 28), dtype=np.float32) for n in (1, 5, 16, 33) * 4]
+    expected = [model(x) for x in inputs]
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        results = list(pool.map(model, inputs))
+    for got, want in zip(results, expected):
+        np.testing.assert_array_equal(got, want)
+
+
+def test_fused_vector_activations_match_reference_on_extreme_values():
+    # conv (1x1, weight 1) + activation is fused and runs the explicit vector code path
+    network = netspec.loads("network v\ninput 1x5x40\nconv 1 kernel=1 bias=false\nsigmoid\n")
+    x = np.linspace(-120, 95, 200, dtype=np.float32).reshape(1, 1, 5, 40)
+    got = network.compile(weights={"conv1.weight": np.ones((1, 1, 1, 1), np.float32)})(x)
+    expected = 1.0 / (1.0 + np.exp(-x.astype(np.float64)))
+    ulp = np.spacing(expected.astype(np.float32)).astype(np.float64)
+    assert np.max(np.abs(got - expected) / ulp) <= 3.0

@@ -14,7 +14,9 @@ _LOG2E = 1.44269504088896341
 _LN2_HI = 0.693359375
 _LN2_LO = -2.12194440e-4
 _EXP_POLY = (1.9875691500e-4, 1.3981999507e-3, 8.3334519073e-3, 4.1665795894e-2, 1.6666665459e-1, 5.0000001201e-1)
-_EXP_MAX = 88.72283905206835  # log(FLT_MAX): above this, +inf
+# Inputs are clamped to [_EXP_MIN, _EXP_MAX + 0.5]: there n = 129 makes the scaled
+# result +inf, and n = -150 makes it round to 0, as the true values do.
+_EXP_MAX = 88.72283905206835  # log(FLT_MAX)
 _EXP_MIN = -103.97207708  # below this even the smallest subnormal rounds to 0
 
 # Cephes tanhf: below 0.625 a polynomial keeps full relative accuracy near 0.
@@ -40,27 +42,35 @@ def _power_of_two(k: Kernel, exponent: ir.Value, like: ir.Type) -> ir.Value:
     return k.b.bitcast(k.b.shl(biased, _int_constant(like, 23)), like)
 
 
+def _scale(k: Kernel, p: ir.Value, n: ir.Value) -> ir.Value:
+    """p * 2**n for n in [-150, 128], overflowing to inf and underflowing to 0 as IEEE does."""
+    b, kind = k.b, p.type
+    whole = b.fptosi(n, _integers(kind))
+    if isinstance(kind, ir.VectorType) and kind.count == 16:
+        # AVX-512 has this as one instruction (vscalefps), rounding once.
+        ldexp = k._declare("llvm.ldexp.v16f32.v16i32", kind, [kind, whole.type])
+        return b.call(ldexp, [p, whole])
+    # Elsewhere: two factors built from exponent bits, so neither leaves [-126, 127].
+    half = b.ashr(whole, _int_constant(kind, 1))
+    result = b.fmul(b.fmul(p, _power_of_two(k, half, kind)), _power_of_two(k, b.sub(whole, half), kind))
+    return result
+
+
 def exp(k: Kernel, x: ir.Value) -> ir.Value:
     b, kind = k.b, x.type
 
     def c(value):
         return constant(kind, value)
 
-    clamped = b.select(_fcmp(k, ">", x, c(_EXP_MAX)), c(_EXP_MAX), x)
-    clamped = b.select(_fcmp(k, "<", clamped, c(_EXP_MIN)), c(_EXP_MIN), clamped)
+    # minnum/maxnum would drop a NaN: it is restored by the last select.
+    clamped = k.intrinsic("llvm.maxnum", k.intrinsic("llvm.minnum", x, c(_EXP_MAX + 0.5)), c(_EXP_MIN))
     n = k.intrinsic("llvm.floor", b.fadd(b.fmul(clamped, c(_LOG2E)), c(0.5)))
     r = b.fsub(b.fsub(clamped, b.fmul(n, c(_LN2_HI))), b.fmul(n, c(_LN2_LO)))
     p = c(_EXP_POLY[0])
     for coefficient in _EXP_POLY[1:]:
         p = b.fadd(b.fmul(p, r), c(coefficient))
     p = b.fadd(b.fadd(b.fmul(b.fmul(p, r), r), r), c(1.0))
-    # 2**n in two factors so that n in [-150, 128] never leaves the exponent range.
-    whole = b.fptosi(n, _integers(kind))
-    half = b.ashr(whole, _int_constant(kind, 1))
-    result = b.fmul(b.fmul(p, _power_of_two(k, half, kind)), _power_of_two(k, b.sub(whole, half), kind))
-    result = b.select(_fcmp(k, ">", x, c(_EXP_MAX)), c(float("inf")), result)
-    result = b.select(_fcmp(k, "<", x, c(_EXP_MIN)), c(0.0), result)
-    return b.select(b.fcmp_unordered("uno", x, x), x, result)
+    return b.select(b.fcmp_unordered("uno", x, x), x, _scale(k, p, n))
 
 
 def sigmoid(k: Kernel, x: ir.Value) -> ir.Value:

@@ -7,10 +7,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ..codegen.kernel import index
+from llvmlite import ir
+
+from ..codegen.kernel import I32, constant, index, vector_type
 from ..diagnostics import error
 from ..ir import Node, Shape
 from . import OpDef, Param, Inference, params
+from .lowering import copy_padded
 from .spatial import needs_image, slide
 
 
@@ -54,39 +57,69 @@ def infer(node: Node, input_shape: Shape) -> Inference:
     return Inference((input_shape[0], *out_hw) if out_hw else None, resolved, diagnostics)
 
 
+LANES = 16  # scratch is sized for vectors up to this width
+
+
+def _slack(a: PoolAttrs) -> int:
+    """Floats after the padded input that a strided vector load may touch."""
+    return (LANES + 1) * a.step[1] + a.kernel[1] + LANES
+
+
+def scratch_floats(layer) -> int:
+    channels, n_h, n_w = layer.input_shape
+    p = layer.attrs.padding
+    return channels * (n_h + p.rows) * (n_w + p.columns) + _slack(layer.attrs)
+
+
+def _strided(k, pointer, position, stride: int, width: int):
+    """Elements position, position + stride, ... (`width` of them) as one vector."""
+    if stride == 1:
+        return k.vload(pointer, position, width)
+    wide = k.vload(pointer, position, width * stride)
+    lanes = ir.Constant(ir.VectorType(I32, width), [i * stride for i in range(width)])
+    return k.b.shuffle_vector(wide, ir.Constant(wide.type, None), lanes)
+
+
 def _lower(c, combine, initial: float, finish) -> None:
-    """out[ch, oh, ow] = finish(combine over the window's in-bounds inputs); each
-    window's row and column ranges are clipped to the input, so nothing is read
-    out of bounds and padding contributes only `initial`."""
-    k, a = c.k, c.attrs
+    """out[ch, oh, ow] = finish(combine over the window), a vector of outputs at a time.
+
+    The input is first copied into scratch with the padding (filled with `initial`)
+    and slack around it, so every window - and every strided vector load - lies
+    inside the scratch buffer."""
+    k, a, width = c.k, c.attrs, c.vector_width
     channels, n_h, n_w = c.layer.input_shape
     _, o_h, o_w = c.layer.output_shape
-    (k_h, k_w), (s_h, s_w), padding = a.kernel, a.step, a.padding
+    (k_h, k_w), (s_h, s_w) = a.kernel, a.step
+    padded_h, padded_w = copy_padded(c, channels, n_h, n_w, a.padding, initial, extra=_slack(a))
+
+    def output_vector(row_start, target_position, first_column, lanes):
+        total = constant(vector_type(width), initial)
+        for kh in range(k_h):
+            for kw in range(k_w):
+                position = k.add(row_start, kh * padded_w + kw, k.mul(first_column, s_w))
+                total = combine(k, total, _strided(k, c.scratch, position, s_w, width))
+        k.vstore(finish(k, total, k_h * k_w), c.target, k.add(target_position, first_column), lanes)
+
+    whole = o_w - o_w % width
     with k.loop("c", 0, channels) as ch:
         with k.loop("oh", 0, o_h) as oh:
-            top = k.b.sub(k.mul(oh, s_h), index(padding.top))  # first input row of the window, may be < 0
-            rows = (k.smax(0, top), k.smin(n_h, k.add(top, k_h)))
-            with k.loop("ow", 0, o_w) as ow:
-                left = k.b.sub(k.mul(ow, s_w), index(padding.left))
-                columns = (k.smax(0, left), k.smin(n_w, k.add(left, k_w)))
-                accumulator = k.variable("acc", initial)
-                with k.loop("ih", *rows) as ih:
-                    row = k.offset((ch, ih), (n_h * n_w, n_w))
-                    with k.loop("iw", *columns) as iw:
-                        value = k.load(c.source, k.add(row, iw))
-                        k.b.store(combine(k, k.b.load(accumulator), value), accumulator)
-                result = finish(k, k.b.load(accumulator), k_h * k_w)
-                k.store(result, c.target, k.offset((ch, oh, ow), (o_h * o_w, o_w, 1)))
+            row_start = k.offset((ch, oh), (padded_h * padded_w, s_h * padded_w))
+            target_row = k.offset((ch, oh), (o_h * o_w, o_w))
+            with k.loop("ow", 0, whole, step=width) as first_column:
+                output_vector(row_start, target_row, first_column, None)
+            if whole < o_w:
+                output_vector(row_start, target_row, index(whole), o_w - whole)
 
 
 def _lower_max(c) -> None:
-    _lower(c, lambda k, acc, x: k.fmaximum(acc, x), float("-inf"), lambda k, acc, size: acc)
+    _lower(c, lambda k, total, x: k.intrinsic("llvm.maximum", total, x), float("-inf"), lambda k, total, size: total)
 
 
 def _lower_avg(c) -> None:
     # Padded zeros count, as with PyTorch's default count_include_pad=True; windows
     # never extend past the padded input, so the divisor is always k_h * k_w.
-    _lower(c, lambda k, acc, x: k.fadd(acc, x), 0.0, lambda k, acc, size: k.fdiv(acc, float(size)))
+    _lower(c, lambda k, total, x: k.b.fadd(total, x), 0.0,
+           lambda k, total, size: k.b.fdiv(total, constant(total.type, float(size))))
 
 
 def _pool(kind: str, lower) -> OpDef:
@@ -101,6 +134,7 @@ def _pool(kind: str, lower) -> OpDef:
         attrs=PoolAttrs,
         infer=infer,
         lower=lower,
+        scratch_floats=scratch_floats,
     )
 
 
