@@ -15,6 +15,7 @@ import numpy as np
 from . import __version__
 from .diagnostics import error, render_text
 from .errors import DataError
+from .memory import default_limit, require_memory
 from .network import CheckResult, Network, check_source
 from .report import check_record
 from .source import Source, read_source
@@ -72,6 +73,26 @@ def check(files, as_json):
             elif result.network is not None:
                 click.echo(layer_table(result.network), err=True)
     sys.exit(0 if all(r.ok for r in results) else 1)
+
+
+class ByteSize(click.ParamType):
+    """A memory size: bytes, or a number with K, M, G or T (powers of 1024)."""
+
+    name = "SIZE"
+    _UNITS = {"": 1, "K": 2**10, "M": 2**20, "G": 2**30, "T": 2**40}
+
+    def convert(self, value, param, ctx):
+        if isinstance(value, int):
+            return value
+        text = str(value).strip().upper().removesuffix("B").removesuffix("I")
+        number, unit = (text[:-1], text[-1]) if text and text[-1] in self._UNITS else (text, "")
+        try:
+            size = float(number) * self._UNITS[unit]
+        except ValueError:
+            self.fail(f"{value!r} is not a size such as 512M or 4G", param, ctx)
+        if not 0 < size < 2**62:
+            self.fail(f"{value!r} must be a positive size", param, ctx)
+        return int(size)
 
 
 def _fail(message: str) -> None:
@@ -135,7 +156,9 @@ def _report(model, output: np.ndarray, seconds: float, top: int) -> None:
 @click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True,
               help="Seed for untrained weights and the random input.")
 @click.option("--top", type=click.IntRange(min=1), default=3, show_default=True, help="Classes shown per example.")
-def run(file, input_path, weights_path, output_path, batch, seed, top):
+@click.option("--threads", type=click.IntRange(min=1), help="Threads to split the batch across (default: all cores).")
+@click.option("--max-memory", type=ByteSize(), help="Refuse runs needing more memory (default: half the RAM).")
+def run(file, input_path, weights_path, output_path, batch, seed, top, threads, max_memory):
     """Compile FILE to native code and run it.
 
     Without --weights the weights are initialised from --seed (PyTorch's default
@@ -149,14 +172,20 @@ def run(file, input_path, weights_path, output_path, batch, seed, top):
     """
     if input_path and batch:
         raise click.UsageError("--batch sets the size of the random input; it cannot be combined with --input")
+    from .runtime import available_cores
+
     network = _network(file)
+    limit = max_memory or default_limit()
+    threads = threads or available_cores()
     try:
         if input_path:
             x = _load_input(input_path)
+            require_memory(network.checked, len(x) if x.ndim > len(network.input_shape) else 1, threads, limit)
         else:
+            require_memory(network.checked, batch or 1, threads, limit)
             generator = np.random.Generator(np.random.PCG64(seed))
             x = generator.random((batch or 1, *network.input_shape), dtype=np.float32)
-        model = network.compile(weights=weights_path, seed=seed)
+        model = network.compile(weights=weights_path, seed=seed, threads=threads)
         started = time.perf_counter()
         output, notes = model.run(x)
         seconds = time.perf_counter() - started
@@ -199,6 +228,10 @@ def init(file, output_path, seed):
     from .weights import initial_weights
 
     network = _network(file)
+    try:
+        require_memory(network.checked, 1, 1, default_limit())
+    except DataError as problem:
+        _fail(str(problem))
     arrays = initial_weights(network.checked, seed)
     try:
         with open(output_path, "wb") as handle:

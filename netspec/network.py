@@ -64,12 +64,13 @@ class Network:
     def summary(self) -> str:
         return layer_table(self.checked)
 
-    def compile(self, weights=None, seed: int = 0, threads: int | None = None):
+    def compile(self, weights=None, seed: int = 0, threads: int | None = None, bounds_check: bool = False):
         """Compile to native code. `weights` is a .npz path, a mapping of arrays, or None
-        for seeded initialisation; `threads` defaults to every available core."""
+        for seeded initialisation; `threads` defaults to every available core;
+        `bounds_check` builds a slower test version that counts out-of-bounds accesses."""
         from .runtime import compile_network
 
-        return compile_network(self.checked, weights=weights, seed=seed, threads=threads)
+        return compile_network(self.checked, weights=weights, seed=seed, threads=threads, bounds_check=bounds_check)
 
 
 def _network(result: CheckResult) -> Network:

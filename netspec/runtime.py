@@ -16,26 +16,27 @@ import numpy as np
 from . import jit
 from .check import CheckedNetwork
 from .codegen.generate import ENTRY, generate_module
+from .codegen.kernel import OUT_OF_BOUNDS
 from .codegen.plan import memory_plan, weight_layout
 from .errors import DataError
 from .ir import format_shape
-from .memory import aligned_zeros
+from .memory import aligned_zeros, default_limit, require_memory
 from .weights import resolve
 
 _FORWARD = ctypes.CFUNCTYPE(None, ctypes.c_void_p, ctypes.c_void_p, ctypes.c_void_p, ctypes.c_int64, ctypes.c_void_p)
 
 
-def canonical_form(network: CheckedNetwork) -> str:
+def canonical_form(network: CheckedNetwork, checked: bool = False) -> str:
     """Everything the generated code depends on, as text (the cache key's content)."""
-    lines = [f"network {network.name} input {network.input_shape}"]
+    lines = [f"network {network.name} input {network.input_shape} bounds-checked {checked}"]
     for layer in network.layers:
         node = layer.node
         lines.append(f"{node.name} {node.kind} {node.inputs} {layer.attrs!r} {layer.input_shape} -> {layer.output_shape}")
     return "\n".join(lines)
 
 
-def llvm_ir(network: CheckedNetwork) -> str:
-    module, _, _ = generate_module(network, jit.host_vector_width())
+def llvm_ir(network: CheckedNetwork, checked: bool = False) -> str:
+    module, _, _ = generate_module(network, jit.host_vector_width(), checked)
     return str(module)
 
 
@@ -80,6 +81,9 @@ def available_cores() -> int:
         return os.cpu_count() or 1
 
 
+# Compile time grows with the number of layers; past this a spec is surely not a CNN to run.
+MAX_LAYERS = 5000
+
 # A thread gets at least this many examples; below that, starting it costs more than it saves.
 MIN_EXAMPLES_PER_THREAD = 16
 
@@ -91,21 +95,28 @@ class Model:
     may use); each thread has its own workspace, and the GIL is released while
     generated code runs, so a model may also be called from several threads."""
 
-    def __init__(self, network: CheckedNetwork, weights=None, seed: int = 0, threads: int | None = None):
+    def __init__(self, network: CheckedNetwork, weights=None, seed: int = 0, threads: int | None = None,
+                 bounds_check: bool = False):
         self.network = network
+        self.threads = threads or available_cores()
+        if len(network.layers) > MAX_LAYERS:
+            raise DataError(f"network {network.name} has {len(network.layers)} layers; netspec compiles at most {MAX_LAYERS}")
+        require_memory(network, 1, self.threads, default_limit())
         arrays, self.untrained = resolve(network, weights, seed)
         self._weights = weight_layout(network).pack(network, arrays)
         self._weights_address = self._weights.ctypes.data
         self._input_bytes = 4 * prod(network.input_shape)
         self._output_bytes = 4 * prod(network.output_shape)
         self._workspace_floats = memory_plan(network).workspace_floats
-        compiled = jit.compile_object(canonical_form(network), lambda: llvm_ir(network), ENTRY)
+        compiled = jit.compile_object(canonical_form(network, bounds_check), lambda: llvm_ir(network, bounds_check), ENTRY)
+        # A bounds-checked build counts accesses outside their buffers (a test mode).
+        self._violations = (ctypes.c_int64.from_address(compiled.engine.get_global_value_address(OUT_OF_BOUNDS))
+                            if bounds_check else None)
         self._compiled = compiled  # keeps the native code alive as long as the model
         self._forward = _FORWARD(compiled.address)
         self.compile_seconds = compiled.seconds
         self.from_cache = compiled.from_cache
         self._local = threading.local()
-        self.threads = threads or available_cores()
         self._pool: ThreadPoolExecutor | None = None
         self._plan_tile = memory_plan(network).tile
 
@@ -137,6 +148,13 @@ class Model:
         share = -(-count // (threads * tile)) * tile
         return [(start, min(start + share, count)) for start in range(0, count, share)]
 
+    @property
+    def out_of_bounds_accesses(self) -> int:
+        """In a bounds-checked build: how many accesses fell outside their buffer so far."""
+        if self._violations is None:
+            raise ValueError("compile with bounds_check=True to count out-of-bounds accesses")
+        return self._violations.value
+
     def run(self, x) -> tuple[np.ndarray, list[str]]:
         """Like calling the model, but also returns notes on input conversions."""
         batch, notes = as_batch(self.network, x)
@@ -160,9 +178,10 @@ class Model:
         return self.run(x)[0]
 
 
-def compile_network(network: CheckedNetwork, weights=None, seed: int = 0, threads: int | None = None) -> Model:
+def compile_network(network: CheckedNetwork, weights=None, seed: int = 0, threads: int | None = None,
+                    bounds_check: bool = False) -> Model:
     if not network.ok:
         raise DataError(f"network {network.name} has errors; check it first")
     if threads is not None and threads < 1:
         raise DataError(f"threads must be at least 1, got {threads}")
-    return Model(network, weights, seed, threads)
+    return Model(network, weights, seed, threads, bounds_check)

@@ -13,7 +13,7 @@ from llvmlite import ir
 
 from ..check import CheckedNetwork
 from ..ops import OPS
-from .kernel import F32_PTR, I64, Kernel, LayerCode
+from .kernel import F32_PTR, I64, Buffer, Kernel, LayerCode
 from .plan import Location, MemoryPlan, WeightLayout, memory_plan, weight_layout
 
 ENTRY = "forward"
@@ -27,37 +27,44 @@ def _declare_noalias(function: ir.Function, names) -> None:
             argument.add_attribute("noalias")
 
 
-def _layer_function(module: ir.Module, layer, plan: MemoryPlan, weights: WeightLayout, width: int) -> ir.Function:
+def _layer_function(module: ir.Module, layer, plan: MemoryPlan, weights: WeightLayout, width: int,
+                    checked: bool) -> ir.Function:
     name = layer.node.name
     op = OPS[layer.node.kind]
     function = ir.Function(module, _LAYER_TYPE, f"layer.{name}")
     function.linkage = "internal"
     _declare_noalias(function, ("source", "target", "weights", "scratch", "count"))
-    kernel = Kernel(function, name)
+    k = Kernel(function, name, checked)
     source, target, weight_base, scratch, count = function.args
-    pointers = {
-        key.split(".", 1)[1]: kernel.at(weight_base, offset)
+    buffers = {
+        key.split(".", 1)[1]: Buffer(k.at(weight_base, offset), prod(weights.stored[key]))
         for key, offset in weights.offsets.items() if key.split(".", 1)[0] == name
     }
+    scratch = Buffer(scratch, op.scratch_floats(layer))
     activation = plan.fused.get(name)
+    inputs, outputs = prod(layer.input_shape), prod(layer.output_shape)
     if op.batched:
-        op.lower(LayerCode(kernel, layer, source, target, pointers, scratch, activation, count, width))
+        whole_source = Buffer(source, k.mul(count, inputs))
+        whole_target = Buffer(target, k.mul(count, outputs))
+        op.lower(LayerCode(k, layer, whole_source, whole_target, buffers, scratch, activation, count, width))
     else:
-        with kernel.loop("n", 0, count) as n:
-            example_source = kernel.at(source, kernel.mul(n, prod(layer.input_shape)))
-            example_target = kernel.at(target, kernel.mul(n, prod(layer.output_shape)))
-            op.lower(LayerCode(kernel, layer, example_source, example_target, pointers, scratch, activation, None, width))
-    kernel.b.ret_void()
+        with k.loop("n", 0, count) as n:
+            example_source = Buffer(k.at(source, k.mul(n, inputs)), inputs)
+            example_target = Buffer(k.at(target, k.mul(n, outputs)), outputs)
+            op.lower(LayerCode(k, layer, example_source, example_target, buffers, scratch, activation, None, width))
+    k.b.ret_void()
     return function
 
 
-def generate_module(network: CheckedNetwork, vector_width: int) -> tuple[ir.Module, MemoryPlan, WeightLayout]:
-    """The module, with loops vectorized explicitly `vector_width` floats wide where a lowering does so."""
+def generate_module(network: CheckedNetwork, vector_width: int,
+                    checked: bool = False) -> tuple[ir.Module, MemoryPlan, WeightLayout]:
+    """The module, with loops vectorized explicitly `vector_width` floats wide where a
+    lowering does so; `checked` guards every access (see `Kernel`)."""
     plan = memory_plan(network)
     weights = weight_layout(network)
     module = ir.Module(name=network.name)
     functions = {
-        layer.node.name: _layer_function(module, layer, plan, weights, vector_width)
+        layer.node.name: _layer_function(module, layer, plan, weights, vector_width, checked)
         for layer in network.layers if layer.node.name not in plan.views
     }
     forward = ir.Function(module, ir.FunctionType(ir.VoidType(), [F32_PTR, F32_PTR, F32_PTR, I64, F32_PTR]), ENTRY)

@@ -6,6 +6,7 @@ that `--emit-llvm` output can be followed by a person.
 from __future__ import annotations
 
 from contextlib import contextmanager
+from dataclasses import dataclass
 
 from llvmlite import ir
 
@@ -39,12 +40,30 @@ def real(value) -> ir.Value:
     return value if isinstance(value, ir.Value) else ir.Constant(F32, float(value))
 
 
-class Kernel:
-    """An IR builder positioned inside one function, with loop and arithmetic helpers."""
+# Counts accesses that a bounds-checked build caught outside their buffer.
+OUT_OF_BOUNDS = "netspec.out_of_bounds"
 
-    def __init__(self, function: ir.Function, prefix: str):
+
+@dataclass(frozen=True)
+class Buffer:
+    """A pointer and the number of floats from it that code may touch (an int, or
+    an i64 value when it depends on the batch)."""
+
+    pointer: ir.Value
+    extent: object
+
+
+class Kernel:
+    """An IR builder positioned inside one function, with loop and arithmetic helpers.
+
+    With `checked`, every load and store first tests its position against its
+    buffer's extent; an access outside is skipped and counted in OUT_OF_BOUNDS
+    (a test mode: generated code never relies on it)."""
+
+    def __init__(self, function: ir.Function, prefix: str, checked: bool = False):
         self.function = function
         self.prefix = prefix
+        self.checked = checked
         # The entry block holds only stack slots (see `variable`) and jumps to the code.
         entry = function.append_basic_block(f"{prefix}.entry")
         start = function.append_basic_block(f"{prefix}.start")
@@ -109,11 +128,44 @@ class Kernel:
     def at(self, pointer, position) -> ir.Value:
         return self.b.gep(pointer, [index(position)], inbounds=True)
 
-    def load(self, pointer, position) -> ir.Value:
-        return self.b.load(self.at(pointer, position))
+    def view(self, buffer: Buffer, offset, extent) -> Buffer:
+        """The part of `buffer` of `extent` floats starting at `offset`."""
+        return Buffer(self.at(buffer.pointer, offset), extent)
 
-    def store(self, value, pointer, position) -> None:
-        self.b.store(value, self.at(pointer, position))
+    def _guarded(self, buffer: Buffer, position, touched: int, access, result: ir.Type | None = None):
+        if not self.checked:
+            return access()
+        b = self.b
+        position = index(position)
+        inside = b.and_(b.icmp_signed(">=", position, index(0)),
+                        b.icmp_signed("<=", b.add(position, index(touched)), index(buffer.extent)))
+        with b.if_else(inside) as (then, otherwise):
+            with then:
+                value = access()
+                then_block = b.block
+            with otherwise:
+                b.atomic_rmw("add", self._violations(), index(1), "monotonic")
+                otherwise_block = b.block
+        if result is None:
+            return None
+        merged = b.phi(result)
+        merged.add_incoming(value, then_block)
+        merged.add_incoming(constant(result, 0.0), otherwise_block)
+        return merged
+
+    def _violations(self) -> ir.GlobalVariable:
+        module = self.function.module
+        counter = module.globals.get(OUT_OF_BOUNDS)
+        if counter is None:
+            counter = ir.GlobalVariable(module, I64, OUT_OF_BOUNDS)
+            counter.initializer = index(0)
+        return counter
+
+    def load(self, buffer: Buffer, position) -> ir.Value:
+        return self._guarded(buffer, position, 1, lambda: self.b.load(self.at(buffer.pointer, position)), F32)
+
+    def store(self, value, buffer: Buffer, position) -> None:
+        self._guarded(buffer, position, 1, lambda: self.b.store(value, self.at(buffer.pointer, position)))
 
     def variable(self, name: str, initial) -> ir.Value:
         """An accumulator (float or vector): its slot sits in the entry block, where LLVM
@@ -123,9 +175,9 @@ class Kernel:
         self.b.store(initial, slot)
         return slot
 
-    def fill(self, var: str, pointer, count: int, value) -> None:
+    def fill(self, var: str, buffer: Buffer, count: int, value) -> None:
         with self.loop(var, 0, count) as i:
-            self.store(real(value), pointer, i)
+            self.store(real(value), buffer, i)
 
     # -- float arithmetic -------------------------------------------------------
     def fadd(self, a, b) -> ir.Value:
@@ -162,32 +214,39 @@ class Kernel:
     def _vector_pointer(self, pointer, position, width: int):
         return self.b.bitcast(self.at(pointer, position), ir.PointerType(vector_type(width)))
 
-    def vload(self, pointer, position, width: int, lanes: int | None = None) -> ir.Value:
+    def vload(self, buffer: Buffer, position, width: int, lanes: int | None = None) -> ir.Value:
         """Load `width` consecutive floats (any alignment); with `lanes`, only the first
         `lanes` are read (a masked load: nothing past them is touched) and the rest are 0."""
-        source = self._vector_pointer(pointer, position, width)
-        if lanes is None or lanes >= width:
-            return self.b.load(source, align=4)
-        mask = self._mask(width, lanes)
-        load = self._declare(f"llvm.masked.load.v{width}f32.p0", vector_type(width),
-                             [source.type, I32, mask.type, vector_type(width)])
-        return self.b.call(load, [source, ir.Constant(I32, 4), mask, constant(vector_type(width), 0.0)])
+        def access():
+            source = self._vector_pointer(buffer.pointer, position, width)
+            if lanes is None or lanes >= width:
+                return self.b.load(source, align=4)
+            mask = self._mask(width, lanes)
+            load = self._declare(f"llvm.masked.load.v{width}f32.p0", vector_type(width),
+                                 [source.type, I32, mask.type, vector_type(width)])
+            return self.b.call(load, [source, ir.Constant(I32, 4), mask, constant(vector_type(width), 0.0)])
+
+        return self._guarded(buffer, position, min(lanes or width, width), access, vector_type(width))
 
     @staticmethod
     def _mask(width: int, lanes: int) -> ir.Constant:
         return ir.Constant(ir.VectorType(ir.IntType(1), width), [i < lanes for i in range(width)])
 
-    def vstore(self, value, pointer, position, lanes: int | None = None) -> None:
+    def vstore(self, value, buffer: Buffer, position, lanes: int | None = None) -> None:
         """Store a vector; with `lanes`, only its first `lanes` elements (a masked store)."""
         width = value.type.count
-        target = self._vector_pointer(pointer, position, width)
-        if lanes is None or lanes >= width:
-            self.b.store(value, target, align=4)
-            return
-        mask = self._mask(width, lanes)
-        store = self._declare(f"llvm.masked.store.v{width}f32.p0",
-                              ir.VoidType(), [value.type, target.type, I32, mask.type])
-        self.b.call(store, [value, target, ir.Constant(I32, 4), mask])
+
+        def access():
+            target = self._vector_pointer(buffer.pointer, position, width)
+            if lanes is None or lanes >= width:
+                self.b.store(value, target, align=4)
+                return
+            mask = self._mask(width, lanes)
+            store = self._declare(f"llvm.masked.store.v{width}f32.p0",
+                                  ir.VoidType(), [value.type, target.type, I32, mask.type])
+            self.b.call(store, [value, target, ir.Constant(I32, 4), mask])
+
+        self._guarded(buffer, position, min(lanes or width, width), access)
 
     def fmaximum(self, a, b) -> ir.Value:
         """max that propagates NaN, as PyTorch's max pooling does."""

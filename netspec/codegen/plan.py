@@ -74,9 +74,9 @@ def weight_layout(network: CheckedNetwork) -> WeightLayout:
         op = OPS[layer.node.kind]
         for suffix, shape in op.weight_shapes(layer.attrs, layer.input_shape).items():
             key = f"{layer.node.name}.{suffix}"
-            probe = op.store_weight(layer.attrs, layer.input_shape, suffix, np.zeros(shape, np.float32))
-            offsets[key], shapes[key], stored[key] = total, shape, probe.shape
-            total += _aligned(probe.size)
+            offsets[key], shapes[key] = total, shape
+            stored[key] = op.stored_shape(layer.attrs, layer.input_shape, suffix, shape)
+            total += _aligned(prod(stored[key]))
     return WeightLayout(offsets, shapes, stored, total)
 
 

@@ -57,6 +57,10 @@ def _as_given(attrs, input_shape: Shape, suffix: str, array):
     return array
 
 
+def _same_shape(attrs, input_shape: Shape, suffix: str, shape: Shape) -> Shape:
+    return shape
+
+
 @dataclass(frozen=True)
 class OpDef:
     kind: str
@@ -73,8 +77,10 @@ class OpDef:
     # True when `lower` handles a whole tile of examples (c.count); otherwise the
     # generator calls it inside a loop over the tile, one example at a time.
     batched: bool = False
-    # The layout the lowering wants a weight in (e.g. transposed), from PyTorch's layout.
+    # The layout the lowering wants a weight in (e.g. transposed), from PyTorch's layout,
+    # and that layout's shape (known without converting anything).
     store_weight: Callable[[Any, Shape, str, Any], Any] = _as_given
+    stored_shape: Callable[[Any, Shape, str, Shape], Shape] = _same_shape
 
     def param(self, name: str) -> Param | None:
         return next((p for p in self.params if p.name == name), None)

@@ -144,7 +144,7 @@ def _wide_tile(c, rows: _WideRows, source, wide, first_channel, channels: int, f
     with k.loop("ic", 0, c_i) as ic:
         with k.loop("kh", 0, k_h) as kh:
             line = k.add(k.mul(ic, rows.height * rows.width), k.mul(kh, rows.width), first_q)
-            taps = [k.at(weight, k.add(k.offset((k.add(first_channel, r), ic, kh), (c_i * k_h * k_w, k_h * k_w, k_w))))
+            taps = [k.view(weight, k.offset((k.add(first_channel, r), ic, kh), (c_i * k_h * k_w, k_h * k_w, k_w)), k_w)
                     for r in range(channels)]
             # The kernel row is unrolled: the accumulators stay SSA values (registers) across it.
             sums = [[k.b.load(slot) for slot in row] for row in accumulators]
@@ -192,14 +192,15 @@ def lower_wide(c) -> None:
     c_o = c.layer.output_shape[0]
     rows = _WideRows(c.layer)
     copy_padded(c, c_i, n_h, n_w, c.attrs.padding, 0.0, extra=LANES)
-    wide = k.at(c.scratch, c_i * rows.height * rows.width + LANES)
+    padded = k.view(c.scratch, 0, c_i * rows.height * rows.width + LANES)
+    wide = k.view(c.scratch, c_i * rows.height * rows.width + LANES, c_o * rows.pitch)
     vectors = -(-rows.positions // c.vector_width)
     channels, _ = _tile_shape(c.vector_width, vectors, c_o)
     looped = c_o - c_o % channels
     with k.loop("oc", 0, looped, step=channels) as first_channel:
-        _tiles_over_q(c, rows, c.scratch, wide, first_channel, channels)
+        _tiles_over_q(c, rows, padded, wide, first_channel, channels)
     if c_o > looped:
-        _tiles_over_q(c, rows, c.scratch, wide, index(looped), c_o - looped)
+        _tiles_over_q(c, rows, padded, wide, index(looped), c_o - looped)
     _compact(c, rows, wide)
 
 

@@ -62,9 +62,13 @@ def _padded_outputs(a: DenseAttrs) -> int:
     return -(-a.out_features // LANES) * LANES
 
 
-def store_weight(a: DenseAttrs, input_shape: Shape, suffix: str, array: np.ndarray) -> np.ndarray:
+def stored_shape(a: DenseAttrs, input_shape: Shape, suffix: str, shape: Shape) -> Shape:
     """Weights transposed to in x outputs (padded) so a vector of outputs is contiguous."""
-    stored = np.zeros((prod(input_shape), _padded_outputs(a)) if suffix == "weight" else _padded_outputs(a), np.float32)
+    return (prod(input_shape), _padded_outputs(a)) if suffix == "weight" else (_padded_outputs(a),)
+
+
+def store_weight(a: DenseAttrs, input_shape: Shape, suffix: str, array: np.ndarray) -> np.ndarray:
+    stored = np.zeros(stored_shape(a, input_shape, suffix, array.shape), np.float32)
     if suffix == "weight":
         stored[:, :a.out_features] = array.T
     else:
@@ -135,4 +139,5 @@ OP = OpDef(
     lower=lower,
     batched=True,
     store_weight=store_weight,
+    stored_shape=stored_shape,
 )
