@@ -13,10 +13,14 @@ from . import ast
 from .diagnostics import Diagnostic, Note, error
 from .ir import INPUT, Graph, Node
 from .ops import OPS, REQUIRED, OpDef
-from .ops.params import MAX_SIZE, ParamError
+from .ops.params import ParamError, integer
 from .source import Source, Span
 
 HEADERS = ("network", "input")
+
+# After this many errors the builder stops: more would only bury the first ones
+# (and a hostile file could otherwise ask for millions).
+MAX_ERRORS = 100
 
 # Names people bring from other frameworks, which spelling similarity would not find.
 _ALIASES = {"linear": "dense", "fc": "dense", "fully_connected": "dense", "pool": "maxpool", "conv2d": "conv"}
@@ -46,7 +50,15 @@ class _Builder:
         self.defined: dict[str, ast.Statement] = {}
 
     def report(self, message, span, help=None, notes=()):
-        self.diagnostics.append(error(message, span, help, notes))
+        if len(self.diagnostics) < MAX_ERRORS:
+            self.diagnostics.append(error(message, span, help, notes))
+        elif len(self.diagnostics) == MAX_ERRORS:
+            self.diagnostics.append(error(f"too many errors; stopped after {MAX_ERRORS}", span,
+                                          help="fix the errors above first"))
+
+    @property
+    def gave_up(self) -> bool:
+        return len(self.diagnostics) > MAX_ERRORS
 
     # -- headers ---------------------------------------------------------
     def header(self, statement: ast.Statement, index: int):
@@ -87,15 +99,17 @@ class _Builder:
             return
         value = args[0].value
         parts = value.text.split("x")
-        if len(parts) not in (1, 3) or not all(p.isdigit() or (p[:1] in "+-" and p[1:].isdigit()) for p in parts):
+        if len(parts) not in (1, 3):
             hint = f"for a single-channel image write `input 1x{value.text}`" if len(parts) == 2 else None
-            self.report(f"input shape '{value.text}' is not CxHxW or N: use {usage}", value.span, help=hint)
+            self.report(f"input shape '{value.text[:40]}' is not CxHxW or N: use {usage}", value.span, help=hint)
             return
-        dims = tuple(int(p) for p in parts)
+        try:
+            dims = tuple(integer(p, "input size") for p in parts)
+        except ParamError as problem:
+            self.report(f"{problem.message}: use {usage}", value.span)
+            return
         if any(d < 1 for d in dims):
             self.report(f"input sizes must be positive, got {value.text}", value.span)
-        elif any(d > MAX_SIZE for d in dims):
-            self.report(f"input size in '{value.text}' is too large (at most {MAX_SIZE} per axis)", value.span)
         else:
             self.input_shape = dims
 
@@ -133,6 +147,8 @@ class _Builder:
         misspelt = set()  # parameters that an unknown key probably meant: not also reported missing
         positional = iter([p for p in op.params if p.positional])
         for argument in statement.arguments:
+            if self.gave_up:
+                break
             if isinstance(argument, ast.Positional):
                 param = next(positional, None)
                 if param is None:
@@ -172,6 +188,8 @@ class _Builder:
     # -- whole program ---------------------------------------------------
     def program(self, program: ast.Program, source: Source):
         for index, statement in enumerate(program.statements):
+            if self.gave_up:
+                return
             if statement.keyword in HEADERS:
                 self.header(statement, index)
             else:

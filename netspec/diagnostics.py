@@ -53,7 +53,9 @@ _MAX_SHOWN_LINE = 200
 
 
 def _excerpt(span: Span) -> list[str]:
-    text = span.source.line(span.line).replace("\t", " ")
+    # Control characters and undecodable bytes are shown as U+FFFD: one column each,
+    # so the caret still lines up, and nothing reaches the terminal uninterpreted.
+    text = "".join(ch if ch.isprintable() else ("\ufffd" if ch != "\t" else " ") for ch in span.source.line(span.line))
     start = span.column - 1
     width = max(1, min(span.end_column, len(text) + 1) - span.column)
     if len(text) > _MAX_SHOWN_LINE:

@@ -13,7 +13,7 @@ from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput
 
 from . import ast
 from .diagnostics import Diagnostic, error
-from .source import Source, Span
+from .source import MAX_SPEC_BYTES, Source, Span
 
 # One run reports this many syntax errors at most; each is found by re-parsing
 # with the bad line blanked out, so the bound also bounds the time spent.
@@ -131,6 +131,9 @@ def _blank_line(text: str, line: int) -> str:
 
 def parse(source: Source) -> tuple[ast.Program | None, tuple[Diagnostic, ...]]:
     """Parse a whole spec; on syntax errors return every one found (up to a bound) and no program."""
+    if len(source.text) > MAX_SPEC_BYTES:
+        return None, (error(f"the file is larger than {MAX_SPEC_BYTES // 2**20} MiB, the most a spec may be",
+                            Span(source, 1, 1, 2), help="is this really a .net file?"),)
     diagnostics: list[Diagnostic] = []
     text = source.text
     while True:

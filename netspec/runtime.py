@@ -84,8 +84,11 @@ def available_cores() -> int:
 # Compile time grows with the number of layers; past this a spec is surely not a CNN to run.
 MAX_LAYERS = 5000
 
-# A thread gets at least this many examples; below that, starting it costs more than it saves.
+# A thread gets at least this many examples, and at least this much work (in
+# multiply-accumulates plus tensor elements); below that, handing work to another
+# thread costs more than it saves.
 MIN_EXAMPLES_PER_THREAD = 16
+MIN_WORK_PER_THREAD = 2_000_000
 
 
 class Model:
@@ -119,6 +122,8 @@ class Model:
         self._local = threading.local()
         self._pool: ThreadPoolExecutor | None = None
         self._plan_tile = memory_plan(network).tile
+        work = network.macs + sum(prod(layer.output_shape) for layer in network.layers)
+        self._examples_per_thread = max(MIN_EXAMPLES_PER_THREAD, -(-MIN_WORK_PER_THREAD // max(work, 1)))
 
     @property
     def input_shape(self):
@@ -143,7 +148,7 @@ class Model:
 
     def _slices(self, count: int) -> list[tuple[int, int]]:
         """Split [0, count) into one slice per thread, cut at tile boundaries."""
-        threads = max(1, min(self.threads, count // MIN_EXAMPLES_PER_THREAD))
+        threads = max(1, min(self.threads, count // self._examples_per_thread))
         tile = self._plan_tile if count >= threads * self._plan_tile else 1
         share = -(-count // (threads * tile)) * tile
         return [(start, min(start + share, count)) for start in range(0, count, share)]
@@ -161,7 +166,7 @@ class Model:
         count = batch.shape[0]
         output = np.empty((count, *self.output_shape), dtype=np.float32)
         input_address, output_address = batch.ctypes.data, output.ctypes.data
-        if count < 2 * MIN_EXAMPLES_PER_THREAD or self.threads == 1:
+        if count < 2 * self._examples_per_thread or self.threads == 1:
             self._run_slice(input_address, output_address, 0, count)
             return output, notes
         slices = self._slices(count)

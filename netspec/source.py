@@ -40,8 +40,14 @@ class Span:
         return Span(self.source, self.line, self.column, max(self.end_column, other.end_column))
 
 
+# A spec is a page of text; refusing anything past this keeps reading and parsing
+# time and memory bounded (Lark parses about 10^5 tokens a second) whatever arrives.
+MAX_SPEC_BYTES = 2 * 2**20
+
+
 def read_source(path: str) -> Source:
-    """Read a spec file as text; bytes that are not UTF-8 become U+FFFD so they can be reported."""
+    """Read a spec file as text; bytes that are not UTF-8 become U+FFFD so they can be
+    reported. At most MAX_SPEC_BYTES + 1 bytes are read: the parser refuses longer files."""
     with open(path, "rb") as handle:
-        data = handle.read()
+        data = handle.read(MAX_SPEC_BYTES + 1)
     return Source(path, data.decode("utf-8", errors="replace"))

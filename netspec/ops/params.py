@@ -51,24 +51,29 @@ class SamePadding:
     """`padding=same`: resolved by the checker so that out = ceil(n / s)."""
 
 
-def _integer(text: str, what: str) -> int:
+def integer(text: str, what: str) -> int:
     if not _INT.fullmatch(text):
-        raise ParamError(f"{what} must be an integer, got '{text}'")
-    value = int(text)
-    if value > MAX_SIZE:
-        raise ParamError(f"{what} {text} is too large (at most {MAX_SIZE})")
-    return value
+        raise ParamError(f"{what} must be an integer, got '{_clip(text)}'")
+    # Compare digit counts first: converting a 100,000-digit string is slow (and refused by Python).
+    digits = text.lstrip("+-").lstrip("0")
+    if len(digits) > len(str(MAX_SIZE)) or int(text) > MAX_SIZE:
+        raise ParamError(f"{what} {_clip(text)} is too large (at most {MAX_SIZE})")
+    return int(text)
 
 
-def _positive(text: str, what: str) -> int:
-    value = _integer(text, what)
+def _clip(text: str, limit: int = 40) -> str:
+    return text if len(text) <= limit else text[:limit] + "..."
+
+
+def positive_integer(text: str, what: str) -> int:
+    value = integer(text, what)
     if value < 1:
         raise ParamError(f"{what} must be positive, got {value}", help=f"use {what}=1 or more")
     return value
 
 
-def _non_negative(text: str, what: str) -> int:
-    value = _integer(text, what)
+def non_negative_integer(text: str, what: str) -> int:
+    value = integer(text, what)
     if value < 0:
         raise ParamError(f"{what} must not be negative, got {value}", help=f"use {what}=0 for no padding")
     return value
@@ -80,7 +85,7 @@ def count(what: str) -> Callable[[Value], int]:
     def parse(value: Value) -> int:
         if value.kind != "number":
             raise ParamError(f"{what} must be a positive integer, got '{value.text}'")
-        return _positive(value.text, what)
+        return positive_integer(value.text, what)
 
     return parse
 
@@ -97,7 +102,7 @@ def size_pair(what: str) -> Callable[[Value], tuple[int, int]]:
 
     def parse(value: Value) -> tuple[int, int]:
         parts = _pair_parts(value, what)
-        sizes = [_positive(p, what) for p in parts]
+        sizes = [positive_integer(p, what) for p in parts]
         return (sizes[0], sizes[-1])
 
     return parse
@@ -120,13 +125,13 @@ def padding(value: Value) -> Padding | SamePadding:
                 f"asymmetric padding takes four numbers TOP,BOTTOM,LEFT,RIGHT, got {len(parts)}",
                 help="e.g. padding=0,1,0,1 adds one row at the bottom and one column at the right",
             )
-        top, bottom, left, right = (_non_negative(p, "padding") for p in parts)
+        top, bottom, left, right = (non_negative_integer(p, "padding") for p in parts)
         return Padding(top, bottom, left, right)
     return _symmetric(value)
 
 
 def _symmetric(value: Value) -> Padding:
-    sizes = [_non_negative(p, "padding") for p in _pair_parts(value, "padding")]
+    sizes = [non_negative_integer(p, "padding") for p in _pair_parts(value, "padding")]
     rows, columns = sizes[0], sizes[-1]
     return Padding(rows, rows, columns, columns)
 
