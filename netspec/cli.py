@@ -95,15 +95,23 @@ class ByteSize(click.ParamType):
         return int(size)
 
 
-def _fail(message: str) -> None:
-    click.echo(f"error: {message}", err=True)
+def _fail(message: str, as_json: bool = False) -> None:
+    if as_json:
+        click.echo(json.dumps({"errors": [{"file": None, "line": None, "column": None, "message": message}],
+                               "warnings": []}, indent=2))
+    else:
+        click.echo(f"error: {message}", err=True)
     sys.exit(1)
 
 
-def _network(path: str) -> Network:
-    """A valid network, or its diagnostics on stderr and exit 1."""
+def _network(path: str, as_json: bool = False) -> Network:
+    """A valid network, or its diagnostics (on stderr, or as JSON on stdout) and exit 1."""
     result = _read(path)
-    _echo_diagnostics(result)
+    if as_json and not result.ok:
+        click.echo(json.dumps(check_record(result), indent=2))
+        sys.exit(1)
+    if not as_json:
+        _echo_diagnostics(result)
     if not result.ok:
         if result.network is not None:
             click.echo(layer_table(result.network), err=True)
@@ -132,6 +140,24 @@ def _top_classes(scores: np.ndarray, count: int) -> str:
     return ", ".join(f"{int(i)} ({scores[i]:.4f})" for i in order)
 
 
+def _top_records(output: np.ndarray, top: int) -> list:
+    if output.ndim != 2:
+        return []
+    count = min(top, output.shape[1])
+    return [[{"class": int(i), "score": float(row[i])} for i in np.argsort(-row, kind="stable")[:count]]
+            for row in output[:10]]
+
+
+def _run_record(model, output, seconds, notes, output_path, top) -> dict:
+    network = model.network
+    return {
+        "network": network.name, "input": list(network.input_shape), "output_shape": list(output.shape),
+        "params": network.params, "macs": network.macs, "untrained": model.untrained,
+        "from_cache": model.from_cache, "compile_ms": model.compile_seconds * 1e3, "run_ms": seconds * 1e3,
+        "top": _top_records(output, top), "notes": notes, "output_file": output_path,
+    }
+
+
 def _report(model, output: np.ndarray, seconds: float, top: int) -> None:
     network = model.network
     batch = output.shape[0]
@@ -158,7 +184,8 @@ def _report(model, output: np.ndarray, seconds: float, top: int) -> None:
 @click.option("--top", type=click.IntRange(min=1), default=3, show_default=True, help="Classes shown per example.")
 @click.option("--threads", type=click.IntRange(min=1), help="Threads to split the batch across (default: all cores).")
 @click.option("--max-memory", type=ByteSize(), help="Refuse runs needing more memory (default: half the RAM).")
-def run(file, input_path, weights_path, output_path, batch, seed, top, threads, max_memory):
+@click.option("--json", "as_json", is_flag=True, help="Print the report (or the errors) as JSON on stdout.")
+def run(file, input_path, weights_path, output_path, batch, seed, top, threads, max_memory, as_json):
     """Compile FILE to native code and run it.
 
     Without --weights the weights are initialised from --seed (PyTorch's default
@@ -174,7 +201,7 @@ def run(file, input_path, weights_path, output_path, batch, seed, top, threads, 
         raise click.UsageError("--batch sets the size of the random input; it cannot be combined with --input")
     from .runtime import available_cores
 
-    network = _network(file)
+    network = _network(file, as_json)
     limit = max_memory or default_limit()
     threads = threads or available_cores()
     try:
@@ -192,7 +219,10 @@ def run(file, input_path, weights_path, output_path, batch, seed, top, threads, 
         if output_path:
             _save(output_path, output)
     except DataError as problem:
-        _fail(str(problem))
+        _fail(str(problem), as_json)
+    if as_json:
+        click.echo(json.dumps(_run_record(model, output, seconds, notes, output_path, top), indent=2))
+        return
     for note in notes:
         click.echo(f"note: {note}", err=True)
     click.echo(f"network {network.name}: input {'x'.join(map(str, network.input_shape))}, "

@@ -114,12 +114,13 @@ def _write_entry(path: Path, payload: bytes) -> None:
         pass  # an unwritable cache only costs a recompile next time
 
 
-def _trim(directory: Path) -> None:
+def _trim(directory: Path, limit: int = CACHE_LIMIT_BYTES) -> None:
+    """Delete the least recently written entries beyond `limit` bytes in all."""
     entries = sorted(directory.glob("*.o"), key=lambda p: p.stat().st_mtime, reverse=True)
     total = 0
     for entry in entries:
         total += entry.stat().st_size
-        if total > CACHE_LIMIT_BYTES:
+        if total > limit:
             entry.unlink(missing_ok=True)
 
 

@@ -65,10 +65,10 @@ def _clip(text: str, limit: int = 40) -> str:
     return text if len(text) <= limit else text[:limit] + "..."
 
 
-def positive_integer(text: str, what: str) -> int:
+def positive_integer(text: str, what: str, keyword: bool = True) -> int:
     value = integer(text, what)
     if value < 1:
-        raise ParamError(f"{what} must be positive, got {value}", help=f"use {what}=1 or more")
+        raise ParamError(f"{what} must be positive, got {value}", help=f"use {what}=1 or more" if keyword else None)
     return value
 
 
@@ -85,7 +85,7 @@ def count(what: str) -> Callable[[Value], int]:
     def parse(value: Value) -> int:
         if value.kind != "number":
             raise ParamError(f"{what} must be a positive integer, got '{value.text}'")
-        return positive_integer(value.text, what)
+        return positive_integer(value.text, what, keyword=False)
 
     return parse
 

@@ -1,0 +1,184 @@
+"""Whatever arrives - broken or hostile specs, weights and inputs - netspec answers with a
+message and an exit code, never a traceback, a hang or wrong numbers."""
+import glob
+import json
+import os
+import random
+import threading
+import time
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings, strategies as st
+
+import netspec
+from conftest import check_text
+
+LONG = os.environ.get("NETSPEC_FUZZ") == "long"
+EXAMPLES = sorted(glob.glob("examples/**/*.net", recursive=True))
+
+
+def assert_answers(text: str, path: str = "fuzz.net"):
+    """check_source returns a result with diagnostics or a valid network; it must not raise."""
+    result = check_text(text, path)
+    assert result.ok or any(d.is_error for d in result.diagnostics)
+    return result
+
+
+def mutate(data: bytes, rng: random.Random) -> bytes:
+    data = bytearray(data)
+    for _ in range(rng.randint(1, 8)):
+        choice = rng.randrange(5)
+        where = rng.randrange(len(data) + 1)
+        if choice == 0 and data:
+            data[min(where, len(data) - 1)] ^= 1 << rng.randrange(8)
+        elif choice == 1:
+            data[where:where] = bytes([rng.randrange(256)])
+        elif choice == 2:
+            del data[where:where + rng.randint(1, 8)]
+        elif choice == 3:
+            start = rng.randrange(len(data) + 1)
+            data[where:where] = data[start:start + rng.randint(1, 40)]
+        else:
+            data[where:where] = rng.choice([b"x", b"=", b":", b"-", b"0", b"99999999999999999999", b"\n", b",", b"#"])
+    return bytes(data)
+
+
+@settings(max_examples=20000 if LONG else 1500, deadline=None, suppress_health_check=list(HealthCheck))
+@given(example=st.sampled_from(EXAMPLES), seed=st.integers(0, 2**32))
+def test_byte_mutations_of_the_examples_never_raise(example, seed):
+    with open(example, "rb") as handle:
+        data = mutate(handle.read(), random.Random(seed))
+    assert_answers(data.decode("utf-8", errors="replace"))
+
+
+TOKENS = ["network", "input", "conv", "dense", "maxpool", "avgpool", "flatten", "relu", "sigmoid", "tanh", "softmax",
+          "kernel=", "stride=", "padding=", "bias=", "same", "valid", "true", "false", "3", "0", "-1", "1x28x28",
+          "2x3", "5x5", "1,2,0,1", "99999999999999999999", "9" * 5000, "c1:", "c1", "\n", "\n", "\n", " ", "#", "=",
+          ":", ",", "x", "2147483647", "2147483648", "\t", "\x00", "\ufffd", "é"]
+
+
+@settings(max_examples=20000 if LONG else 1500, deadline=None, suppress_health_check=list(HealthCheck))
+@given(st.lists(st.sampled_from(TOKENS), max_size=60))
+def test_grammar_aware_near_valid_specs_never_raise(tokens):
+    assert_answers(" ".join(tokens))
+
+
+@pytest.mark.parametrize("path", sorted(glob.glob("tests/corpus/*.net")))
+def test_corpus_files_never_raise(path, cli):
+    result = cli("check", path)
+    assert result.exit_code in (0, 1)
+    assert "Traceback" not in result.output
+
+
+@pytest.mark.parametrize("name, text, message", [
+    ("10 MB line", "network a\ninput 1x3x3\nconv 1 kernel=" + "9" * 10_000_000 + "\n", "larger than 2 MiB"),
+    ("huge integer", "network a\ninput 1x3x3\nconv 1 kernel=99999999999999999999\n", "is too large"),
+    ("100,000-digit integer", "network a\ninput " + "9" * 100_000 + "\nrelu\n", "is too large"),
+    ("binary", bytes(range(256)).decode("utf-8", errors="replace") * 50, "syntax error"),
+    ("a million duplicate parameters", "network a\ninput 1x3x3\nconv 1 kernel=1 " + "bias=true " * 150_000,
+     "too many errors"),
+])
+def test_hostile_specs_end_in_a_diagnostic_quickly(name, text, message):
+    started = time.perf_counter()
+    result = assert_answers(text)
+    assert time.perf_counter() - started < 30  # a hang guard, not a speed target
+    assert any(message in d.message for d in result.diagnostics), [d.message for d in result.diagnostics][:3]
+
+
+def test_100k_layers_check_and_are_refused_for_compiling():
+    network = netspec.loads("network deep\ninput 1x3x3\n" + "relu\n" * 100_000)
+    assert len(network.checked.layers) == 100_000
+    with pytest.raises(netspec.DataError, match="compiles at most 5000"):
+        network.compile()
+
+
+def test_shapes_whose_product_overflows_64_bits_are_refused_before_allocating(cli, tmp_path):
+    spec = tmp_path / "huge.net"
+    spec.write_text("network huge\ninput 2147483647x2147483647x2147483647\nconv 2147483647 kernel=1\nflatten\ndense 3\n")
+    assert cli("check", str(spec)).exit_code == 0  # shapes are fine to reason about
+    result = cli("run", str(spec))
+    assert result.exit_code == 1
+    assert "needs" in result.stderr and "more than the limit" in result.stderr
+    with pytest.raises(netspec.DataError, match="more than the limit"):
+        netspec.load(str(spec)).compile()
+
+
+def test_max_memory_refuses_with_the_figure(cli):
+    result = cli("run", "examples/lenet5.net", "--batch", "100000", "--max-memory", "64M")
+    assert result.exit_code == 1
+    assert "running lenet5 on a batch of 100000 needs" in result.stderr
+    assert cli("run", "examples/lenet5.net", "--max-memory", "lots").exit_code == 2
+
+
+def test_nan_and_inf_propagate_as_ieee_says():
+    model = netspec.load("examples/lenet5.net").compile(threads=1)
+    x = np.zeros((3, 1, 28, 28), np.float32)
+    x[0, 0, 0, 0] = np.nan
+    x[1, 0, 14, 14] = np.inf
+    y = model(x)
+    assert np.isnan(y[0]).all()          # NaN reaches every output through the dense layers
+    assert not np.isnan(y[2]).any()      # the other examples are untouched
+    reference = netspec.loads("network m\ninput 1x2x2\nmaxpool kernel=2\n").compile()
+    assert np.isnan(reference(np.array([[[1, np.nan], [2, 3]]], np.float32))).all()
+
+
+def test_fortran_order_and_strided_inputs_give_the_same_result():
+    model = netspec.load("examples/lenet5.net").compile(threads=1)
+    x = np.random.default_rng(0).random((4, 1, 28, 28), dtype=np.float32)
+    expected = model(x)
+    np.testing.assert_array_equal(model(np.asfortranarray(x)), expected)
+    wide = np.zeros((8, 1, 28, 56), np.float32)
+    wide[::2, :, :, ::2] = x
+    np.testing.assert_array_equal(model(wide[::2, :, :, ::2]), expected)
+    np.testing.assert_allclose(model(x.astype(np.float64)), expected)
+
+
+@pytest.mark.parametrize("dtype", [np.int32, np.uint8, np.complex64, np.bool_, object])
+def test_non_float_inputs_are_refused(dtype):
+    model = netspec.load("examples/lenet5.net").compile()
+    with pytest.raises(netspec.DataError, match="expected float32"):
+        model(np.zeros((1, 1, 28, 28), dtype=dtype))
+
+
+def test_model_releases_the_gil_while_running():
+    model = netspec.load("examples/lenet5.net").compile(threads=1)
+    x = np.random.default_rng(0).random((4096, 1, 28, 28), dtype=np.float32)
+    ticks, done = 0, threading.Event()
+    worker = threading.Thread(target=lambda: (model(x), model(x), done.set()))
+    worker.start()
+    while not done.is_set():
+        ticks += 1
+    worker.join()
+    assert ticks > 1000  # Python kept running while native code did
+
+
+def test_cache_is_trimmed_to_its_bound(tmp_path):
+    from netspec import jit
+
+    for i in range(5):
+        entry = tmp_path / f"{i}.o"
+        entry.write_bytes(b"x" * 1000)
+        os.utime(entry, (i, i))
+    jit._trim(tmp_path, limit=2500)
+    assert sorted(p.name for p in tmp_path.glob("*.o")) == ["3.o", "4.o"]  # the newest that fit
+
+
+@pytest.mark.parametrize("args", [
+    ["check", "examples/lenet5.net", "--json"],
+    ["check", "examples/errors/syntax_error.net", "--json"],
+    ["check", "no/such/file.net", "--json"],
+    ["check", "examples/lenet5.net", "examples/errors/unknown_layer.net", "--json"],
+    ["run", "examples/lecture_conv.net", "--json"],
+    ["run", "examples/errors/kernel_too_large.net", "--json"],
+    ["run", "examples/lenet5.net", "--json", "--max-memory", "1K"],
+    ["run", "examples/lenet5.net", "--json", "--weights", "no/such/weights.npz"],
+])
+def test_json_output_is_valid_on_every_path(cli, args):
+    result = cli(*args)
+    document = json.loads(result.stdout)
+    if result.exit_code == 1:
+        records = document if isinstance(document, list) else [document]
+        assert any(record.get("errors") for record in records)
+    else:
+        assert result.exit_code == 0
