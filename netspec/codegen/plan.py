@@ -23,7 +23,7 @@ FUSIBLE_ACTIVATIONS = ("relu", "sigmoid", "tanh")
 # Examples per tile: as many as keep the largest tensor of the tile within this
 # budget (so a layer's input and output stay in L2), at most MAX_TILE.
 TILE_BYTES = 256 * 1024
-MAX_TILE = 16
+MAX_TILE = 64
 
 # Workspace offsets are rounded to this many floats (64 bytes, one cache line
 # and one AVX-512 register) so every buffer starts aligned.

@@ -101,28 +101,29 @@ def _register_tile(c, first_row, rows: int, first_vector, vectors: int, last_lan
                      last_lanes if v == vectors - 1 else None)
 
 
-def _rows(c, first_row, rows: int) -> None:
-    """All outputs of `rows` examples: full tiles of VECTORS in a loop, then the rest
-    (which holds the last, possibly partial, vector, stored masked)."""
+def _examples(c, first_vector, vectors: int, last_lanes: int) -> None:
+    """One panel of output vectors for every example of the tile, ROWS examples at a
+    time: the panel's weights stay in cache while all the examples use them."""
+    k = c.k
+    grouped = k.mul(k.b.sdiv(c.count, index(ROWS)), ROWS)
+    with k.loop("n", 0, grouped, step=ROWS) as first_row:
+        _register_tile(c, first_row, ROWS, first_vector, vectors, last_lanes)
+    with k.loop("n1", grouped, c.count) as row:
+        _register_tile(c, row, 1, first_vector, vectors, last_lanes)
+
+
+def lower(c) -> None:
+    """Output panels of VECTORS vectors in a loop, then the rest (which holds the last,
+    possibly partial, vector, stored masked); each weight vector loaded is used ROWS times."""
     k, width, outputs = c.k, c.vector_width, c.attrs.out_features
     complete = outputs // width
     looped = complete - complete % VECTORS
     with k.loop("o", 0, looped, step=VECTORS) as first_vector:
-        _register_tile(c, first_row, rows, first_vector, VECTORS, width)
+        _examples(c, first_vector, VECTORS, width)
     rest = -(-outputs // width) - looped
     if rest:
-        _register_tile(c, first_row, rows, index(looped), rest, outputs - (looped + rest - 1) * width)
-
-
-def lower(c) -> None:
-    """A tile of examples at once, ROWS at a time, so each weight vector loaded is used ROWS times."""
-    k = c.k
-    grouped = k.mul(k.b.sdiv(c.count, index(ROWS)), ROWS)
-    with k.loop("n", 0, grouped, step=ROWS) as first_row:
-        _rows(c, first_row, ROWS)
-    with k.loop("n1", grouped, c.count) as row:
-        _rows(c, row, 1)
-    activate_rows(c, c.count, c.attrs.out_features)
+        _examples(c, index(looped), rest, outputs - (looped + rest - 1) * width)
+    activate_rows(c, c.count, outputs)
 
 
 OP = OpDef(
