@@ -58,5 +58,34 @@ class Statement:
 
 
 @dataclass(frozen=True)
+class BlockParameter:
+    name: str
+    span: Span
+    default: Value | None
+
+
+@dataclass(frozen=True)
+class BlockDefinition:
+    """`block NAME(PARAMS) { ... }`: expanded at every call, like a macro."""
+
+    name: str
+    name_span: Span
+    parameters: tuple[BlockParameter, ...]
+    body: tuple["Item", ...]
+
+
+@dataclass(frozen=True)
+class Repeat:
+    """`repeat N { ... }`: the body N times in sequence."""
+
+    count: Value
+    keyword_span: Span
+    body: tuple["Item", ...]
+
+
+Item = Union[Statement, BlockDefinition, Repeat]
+
+
+@dataclass(frozen=True)
 class Program:
-    statements: tuple[Statement, ...]
+    items: tuple[Item, ...]

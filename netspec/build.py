@@ -1,13 +1,15 @@
 """AST -> IR graph: give statements their meaning.
 
-Resolves `network` and `input`, names every layer, parses and type-checks each
-parameter against the layer registry, fills defaults, and wires each layer to
-the tensor before it. Reports every problem it finds; never raises for user input.
+Resolves `network` and `input`, expands blocks and repeats, names every layer,
+parses and type-checks each parameter against the layer registry, fills
+defaults, and wires each layer to the tensors it reads (the one before it, or
+those it names). Reports every problem it finds; never raises for user input.
 """
 from __future__ import annotations
 
 import difflib
 from collections import Counter
+from dataclasses import dataclass, field
 
 from . import ast
 from .diagnostics import Diagnostic, Note, error
@@ -21,6 +23,13 @@ HEADERS = ("network", "input")
 # After this many errors the builder stops: more would only bury the first ones
 # (and a hostile file could otherwise ask for millions).
 MAX_ERRORS = 100
+# Bounds on expansion, so nested repeats and blocks cannot ask for unbounded work.
+MAX_NODES = 200_000
+MAX_DEPTH = 32
+MAX_REPEAT = 10_000
+
+# Inside a block, the tensor the call received.
+BLOCK_INPUT = "in"
 
 # Names people bring from other frameworks, which spelling similarity would not find.
 _ALIASES = {"linear": "dense", "fc": "dense", "fully_connected": "dense", "pool": "maxpool", "conv2d": "conv"}
@@ -38,6 +47,20 @@ def _suggest(word: str, choices) -> str | None:
     return f"did you mean `{match}`?" if match else None
 
 
+@dataclass
+class _Scope:
+    """Where statements are being expanded: the top level, or one block call."""
+
+    prefix: str  # prepended to local names: "" at top level, "res1." inside call res1
+    names: dict[str, str]  # local tensor name -> global name
+    previous: str  # global name of the tensor the next statement reads by default
+    arguments: dict[str, ast.Value] = field(default_factory=dict)  # block parameters bound to values
+    expansion: tuple[Note, ...] = ()  # the call sites leading here, outermost first
+    calls: tuple[str, ...] = ()  # blocks being expanded, to refuse recursion
+    counts: Counter = field(default_factory=Counter)
+    defined: dict[str, Span] = field(default_factory=dict)
+
+
 class _Builder:
     def __init__(self):
         self.diagnostics: list[Diagnostic] = []
@@ -46,22 +69,26 @@ class _Builder:
         self.input: ast.Statement | None = None
         self.input_shape: tuple[int, ...] | None = None
         self.nodes: list[Node] = []
-        self.kind_counts: Counter = Counter()
-        self.defined: dict[str, ast.Statement] = {}
+        self.blocks: dict[str, ast.BlockDefinition] = {}
+        self.consumed: set[str] = set()
 
     def report(self, message, span, help=None, notes=()):
         if len(self.diagnostics) < MAX_ERRORS:
-            self.diagnostics.append(error(message, span, help, notes))
+            self.diagnostics.append(error(message, span, help, tuple(notes)))
         elif len(self.diagnostics) == MAX_ERRORS:
             self.diagnostics.append(error(f"too many errors; stopped after {MAX_ERRORS}", span,
                                           help="fix the errors above first"))
 
     @property
     def gave_up(self) -> bool:
-        return len(self.diagnostics) > MAX_ERRORS
+        return len(self.diagnostics) > MAX_ERRORS or len(self.nodes) > MAX_NODES
 
     # -- headers ---------------------------------------------------------
-    def header(self, statement: ast.Statement, index: int):
+    def header(self, statement: ast.Statement, index: int, scope: _Scope):
+        if scope.prefix:
+            self.report(f"`{statement.keyword}` cannot appear inside a block", statement.keyword_span,
+                        notes=scope.expansion)
+            return
         first = self.network if statement.keyword == "network" else self.input
         if first is not None:
             self.report(f"duplicate `{statement.keyword}` statement", statement.keyword_span,
@@ -113,97 +140,283 @@ class _Builder:
         else:
             self.input_shape = dims
 
+    # -- names and tensors -------------------------------------------------
+    def define(self, local: str, span: Span, scope: _Scope) -> str | None:
+        """Register a layer or call name in its scope; returns the global name, None if taken."""
+        if local in (INPUT, BLOCK_INPUT) and (local == INPUT or scope.prefix):
+            self.report(f"`{local}` names the {'network' if local == INPUT else 'block'}'s input; "
+                        "choose another layer name", span, notes=scope.expansion)
+            return None
+        if local in scope.defined:
+            self.report(f"duplicate layer name `{local}`", span,
+                        help="give each layer its own name (weights are keyed by it); inside `repeat`, "
+                             "leave layers unnamed or put them in a block",
+                        notes=(Note(scope.defined[local], f"`{local}` is first defined here"), *scope.expansion))
+            return None
+        scope.defined[local] = span
+        return scope.prefix + local
+
+    def tensor(self, value: ast.Value, scope: _Scope) -> str | None:
+        """The global name of a tensor referred to by `value`, or None (reported)."""
+        if value.kind == "word" and value.text in scope.names:
+            return scope.names[value.text]
+        known = list(scope.names)
+        self.report(f"no tensor named `{value.text}` is defined before this line", value.span,
+                    help=_suggest(value.text, known) or (f"defined so far: {', '.join(known[-8:])}" if known else None),
+                    notes=scope.expansion)
+        return None
+
+    def bound(self, value: ast.Value, scope: _Scope) -> ast.Value:
+        """A block parameter replaced by the value the call gave it."""
+        if value.kind == "word" and value.text in scope.arguments:
+            given = scope.arguments[value.text]
+            return ast.Value(given.kind, given.text, value.span)
+        return value
+
+    def substituted(self, statement: ast.Statement, scope: _Scope) -> ast.Statement:
+        if not scope.arguments:
+            return statement
+        arguments = tuple(
+            ast.Keyword(a.key, a.key_span, self.bound(a.value, scope)) if isinstance(a, ast.Keyword)
+            else ast.Positional(self.bound(a.value, scope))
+            for a in statement.arguments)
+        return ast.Statement(statement.label, statement.label_span, statement.keyword, statement.keyword_span, arguments)
+
     # -- layers ----------------------------------------------------------
-    def layer(self, statement: ast.Statement):
+    def layer(self, statement: ast.Statement, scope: _Scope):
         kind = statement.keyword
         op = OPS.get(kind)
-        self.kind_counts[kind] += 1
-        name = statement.label or f"{kind}{self.kind_counts[kind]}"
-        self.check_name(name, statement)
+        scope.counts[kind] += 1
+        local = statement.label or f"{kind}{scope.counts[kind]}"
+        name = self.define(local, statement.label_span or statement.keyword_span, scope) or scope.prefix + local
+        statement, inputs = self.wiring(statement, op, name, scope)
         if op is None:
             self.report(f"unknown layer kind `{kind}`", statement.keyword_span,
-                        help=_suggest(kind, list(OPS) + list(HEADERS)) or f"known layers: {', '.join(OPS)}")
+                        help=_suggest(kind, list(OPS) + list(HEADERS) + list(self.blocks))
+                        or f"known layers: {', '.join(OPS)}", notes=scope.expansion)
             attrs, spans = None, ()
         else:
-            attrs, spans = self.attributes(op, name, statement)
-        previous = self.nodes[-1].name if self.nodes else INPUT
-        self.nodes.append(Node(name, kind, (previous,), attrs, statement.span, statement.keyword_span, spans))
+            attrs, spans = self.attributes(op, name, statement, scope)
+        if inputs is None:
+            attrs = None
+        self.consumed.update(inputs or ())
+        operands = tuple((f"operand{i}", span) for i, span in enumerate(self.operand_spans))
+        self.nodes.append(Node(name, kind, tuple(inputs or (scope.previous,)), attrs, statement.span,
+                               statement.keyword_span, spans + operands, scope.expansion))
+        scope.names[local] = name
+        scope.previous = name
 
-    def check_name(self, name: str, statement: ast.Statement):
-        span = statement.label_span or statement.keyword_span
-        if name == INPUT:
-            self.report("`input` is the name of the network's input; choose another layer name", span)
-        elif name in self.defined:
-            first = self.defined[name]
-            self.report(f"duplicate layer name `{name}`", span,
-                        help="give each layer its own name (weights are keyed by it)",
-                        notes=(Note(first.label_span or first.keyword_span, f"`{name}` is first defined here"),))
-        else:
-            self.defined[name] = statement
+    def wiring(self, statement: ast.Statement, op: OpDef | None, name: str, scope: _Scope):
+        """Which tensors a layer reads: `input=NAME`, the names a join lists, or the previous
+        tensor. Returns the statement without those arguments, and the inputs (None if invalid)."""
+        kept, inputs, ok = [], [], True
+        self.operand_spans = []
+        for argument in statement.arguments:
+            names_tensor = (isinstance(argument, ast.Keyword) and argument.key == "input") or (
+                op is not None and op.joins and isinstance(argument, ast.Positional))
+            if names_tensor:
+                source = self.tensor(argument.value, scope)
+                ok &= source is not None
+                inputs.append(source)
+                self.operand_spans.append(argument.value.span)
+            else:
+                kept.append(argument)
+        statement = ast.Statement(statement.label, statement.label_span, statement.keyword, statement.keyword_span,
+                                  tuple(kept))
+        if op is not None and op.joins:
+            if len(inputs) == 1:
+                inputs.insert(0, scope.previous)  # `add shortcut`: the previous tensor plus that one
+                self.operand_spans.insert(0, statement.keyword_span)
+            if not inputs:
+                self.report(f"{name}: `{op.kind}` needs the tensors to join, e.g. `{op.kind} a b`",
+                            statement.keyword_span, notes=scope.expansion)
+                return statement, None
+        elif len(inputs) > 1:
+            self.report(f"{name}: `input=` is given twice", statement.keyword_span, notes=scope.expansion)
+            return statement, None
+        return statement, (inputs or [scope.previous]) if ok else None
 
-    def attributes(self, op: OpDef, name: str, statement: ast.Statement):
+    def attributes(self, op: OpDef, name: str, statement: ast.Statement, scope: _Scope):
         """Match arguments to the op's parameters; returns (attrs or None, param spans)."""
         values, spans, ok = {}, {}, True
         misspelt = set()  # parameters that an unknown key probably meant: not also reported missing
         positional = iter([p for p in op.params if p.positional])
+        notes = scope.expansion
         for argument in statement.arguments:
             if self.gave_up:
                 break
             if isinstance(argument, ast.Positional):
                 param = next(positional, None)
                 if param is None:
-                    self.report(f"{name}: unexpected value '{argument.value.text}'", argument.span,
-                                help=f"usage: {op.usage}")
+                    self.report(f"{name}: unexpected value '{argument.value.text[:40]}'", argument.span,
+                                help=f"usage: {op.usage}", notes=notes)
                     ok = False
                     continue
             else:
                 param = op.param(argument.key)
                 if param is None or param.positional:
-                    meant = _did_you_mean(argument.key, [p.name for p in op.params if not p.positional])
+                    meant = _did_you_mean(argument.key, [p.name for p in op.params if not p.positional] + ["input"])
                     misspelt.add(meant)
                     self.report(f"{name}: `{op.kind}` has no parameter `{argument.key}`", argument.key_span,
-                                help=f"did you mean `{meant}`?" if meant else f"usage: {op.usage}")
+                                help=f"did you mean `{meant}`?" if meant else f"usage: {op.usage}", notes=notes)
                     ok = False
                     continue
                 if param.name in values:
-                    self.report(f"{name}: `{param.name}` is given twice", argument.key_span)
+                    self.report(f"{name}: `{param.name}` is given twice", argument.key_span, notes=notes)
                     ok = False
                     continue
             try:
                 values[param.name] = param.parse(argument.value)
                 spans[param.name] = argument.value.span
             except ParamError as problem:
-                self.report(f"{name}: {problem.message}", argument.value.span, help=problem.help)
+                self.report(f"{name}: {problem.message}", argument.value.span, help=problem.help, notes=notes)
                 values[param.name] = None
                 ok = False
         for param in op.params:
             if param.name not in values:
                 if param.default is REQUIRED and param.name not in misspelt:
                     self.report(f"{name}: `{op.kind}` is missing {param.name.replace('_', ' ')}",
-                                statement.keyword_span, help=f"usage: {op.usage}")
+                                statement.keyword_span, help=f"usage: {op.usage}", notes=notes)
                     ok = False
                 values[param.name] = param.default
         return (op.attrs(**values) if ok else None), tuple(spans.items())
 
-    # -- whole program ---------------------------------------------------
-    def program(self, program: ast.Program, source: Source):
-        for index, statement in enumerate(program.statements):
+    # -- blocks and repeats ----------------------------------------------
+    def define_block(self, definition: ast.BlockDefinition):
+        if definition.name in self.blocks:
+            first = self.blocks[definition.name]
+            self.report(f"duplicate block `{definition.name}`", definition.name_span,
+                        notes=(Note(first.name_span, "first defined here"),))
+        elif definition.name in OPS or definition.name in HEADERS:
+            self.report(f"`{definition.name}` is a layer kind; choose another block name", definition.name_span)
+        else:
+            self.blocks[definition.name] = definition
+
+    def call(self, statement: ast.Statement, scope: _Scope):
+        definition = self.blocks[statement.keyword]
+        scope.counts[definition.name] += 1
+        local = statement.label or f"{definition.name}{scope.counts[definition.name]}"
+        name = self.define(local, statement.label_span or statement.keyword_span, scope) or scope.prefix + local
+        site = Note(statement.span, f"in expansion of `{name}` (block `{definition.name}`)")
+        if definition.name in scope.calls or len(scope.calls) >= MAX_DEPTH:
+            self.report(f"block `{definition.name}` calls itself (directly or through other blocks)",
+                        statement.keyword_span, notes=scope.expansion)
+            return
+        statement, inputs = self.wiring(statement, None, name, scope)
+        arguments = self.bind(definition, statement, name, scope)
+        if arguments is None or inputs is None:
+            return
+        self.consumed.update(inputs)
+        inner = _Scope(prefix=f"{name}.", names={BLOCK_INPUT: inputs[0]}, previous=inputs[0],
+                       arguments=arguments, expansion=(*scope.expansion, site),
+                       calls=(*scope.calls, definition.name))
+        self.items(definition.body, inner)
+        if inner.previous == inputs[0]:
+            self.report(f"block `{definition.name}` has no layers", definition.name_span, notes=inner.expansion)
+        scope.names[local] = inner.previous
+        scope.previous = inner.previous
+
+    def bind(self, definition: ast.BlockDefinition, statement: ast.Statement, name: str, scope: _Scope):
+        """The call's arguments by parameter name (caller's parameters substituted), or None."""
+        parameters = {p.name: p for p in definition.parameters}
+        order = iter(definition.parameters)
+        bound, ok = {}, True
+        usage = f"{definition.name} " + " ".join(p.name if p.default is None else f"[{p.name}=...]"
+                                                   for p in definition.parameters)
+        for argument in statement.arguments:
+            value = self.bound(argument.value, scope)
+            if isinstance(argument, ast.Positional):
+                parameter = next(order, None)
+                if parameter is None:
+                    self.report(f"{name}: block `{definition.name}` takes {len(parameters)} arguments",
+                                argument.span, help=f"usage: {usage}", notes=scope.expansion)
+                    ok = False
+                    continue
+            else:
+                parameter = parameters.get(argument.key)
+                if parameter is None:
+                    self.report(f"{name}: block `{definition.name}` has no parameter `{argument.key}`",
+                                argument.key_span, help=_suggest(argument.key, parameters) or f"usage: {usage}",
+                                notes=scope.expansion)
+                    ok = False
+                    continue
+            bound[parameter.name] = value
+        for parameter in definition.parameters:
+            if parameter.name not in bound:
+                if parameter.default is None:
+                    self.report(f"{name}: block `{definition.name}` is missing `{parameter.name}`",
+                                statement.keyword_span, help=f"usage: {usage}", notes=scope.expansion)
+                    ok = False
+                else:
+                    bound[parameter.name] = parameter.default
+        return bound if ok else None
+
+    def repeat(self, repeat: ast.Repeat, scope: _Scope):
+        value = self.bound(repeat.count, scope)
+        try:
+            count = integer(value.text, "repeat count") if value.kind == "number" else None
+        except ParamError as problem:
+            self.report(problem.message, value.span, notes=scope.expansion)
+            return
+        if count is None or not 1 <= count <= MAX_REPEAT:
+            self.report(f"repeat needs a count from 1 to {MAX_REPEAT}, got '{value.text[:40]}'", value.span,
+                        notes=scope.expansion)
+            return
+        for _ in range(count):
             if self.gave_up:
                 return
-            if statement.keyword in HEADERS:
-                self.header(statement, index)
+            self.items(repeat.body, scope)
+
+    # -- whole program ---------------------------------------------------
+    def items(self, items, scope: _Scope):
+        for index, item in enumerate(items):
+            if self.gave_up:
+                return
+            if isinstance(item, ast.BlockDefinition):
+                if scope.prefix:
+                    self.report("blocks are defined at the top level, not inside another block", item.name_span)
+            elif isinstance(item, ast.Repeat):
+                self.repeat(item, scope)
+            elif item.keyword in HEADERS:
+                self.header(item, index, scope)
             else:
-                if self.input is None and not self.nodes:
-                    self.report("a layer comes before `input`", statement.keyword_span,
+                if self.input is None and not self.nodes and not scope.prefix:
+                    self.report("a layer comes before `input`", item.keyword_span,
                                 help="declare the input first, e.g. `input 1x28x28`")
-                self.layer(statement)
-        first = program.statements[0].span if program.statements else Span(source, 1, 1, 2)
+                item = self.substituted(item, scope)
+                if item.keyword in self.blocks:
+                    self.call(item, scope)
+                else:
+                    self.layer(item, scope)
+
+    def unused(self, output: str):
+        for node in self.nodes:
+            if node.name not in self.consumed and node.name != output and node.attrs is not None:
+                self.report(f"`{node.name}` is computed but never used", node.keyword_span,
+                            help="use it (e.g. in `add` or `concat`) or remove it; the network's output is "
+                                 "the last layer", notes=node.expansion)
+
+    def program(self, program: ast.Program, source: Source):
+        for item in program.items:
+            if isinstance(item, ast.BlockDefinition):
+                self.define_block(item)
+        top = _Scope(prefix="", names={INPUT: INPUT}, previous=INPUT)
+        self.items(program.items, top)
+        first = program.items[0] if program.items else None
+        first_span = (first.span if isinstance(first, ast.Statement) else
+                      first.name_span if isinstance(first, ast.BlockDefinition) else
+                      first.keyword_span) if first is not None else Span(source, 1, 1, 2)
         if self.network is None:
-            self.report("missing `network NAME` statement", first, help="start the file with e.g. `network lenet5`")
+            self.report("missing `network NAME` statement", first_span, help="start the file with e.g. `network lenet5`")
         if self.input is None and not any("before `input`" in d.message for d in self.diagnostics):
-            self.report("missing `input` statement", first, help="declare the input, e.g. `input 1x28x28`")
+            self.report("missing `input` statement", first_span, help="declare the input, e.g. `input 1x28x28`")
         if not self.nodes and self.input is not None:
             self.report("the network has no layers", self.input.span, help="add layers after `input`, e.g. `conv 6 kernel=5`")
+        self.output = top.previous
+        if self.nodes and not self.gave_up:
+            self.unused(self.output)
+        if len(self.nodes) > MAX_NODES:
+            self.report(f"the network expands to more than {MAX_NODES:,} layers", first_span)
 
 
 def build(program: ast.Program, source: Source) -> tuple[Graph | None, tuple[Diagnostic, ...]]:
@@ -212,8 +425,10 @@ def build(program: ast.Program, source: Source) -> tuple[Graph | None, tuple[Dia
     builder = _Builder()
     builder.program(program, source)
     diagnostics = tuple(builder.diagnostics)
-    if builder.name is None or builder.input_shape is None or not builder.nodes:
+    if builder.name is None or builder.input_shape is None or not builder.nodes or builder.output == INPUT:
         return None, diagnostics
-    graph = Graph(builder.name, builder.input_shape, builder.input.span, tuple(builder.nodes), builder.nodes[-1].name)
+    graph = Graph(builder.name, builder.input_shape, builder.input.span, tuple(builder.nodes), builder.output)
     return graph, diagnostics
+
+
 

@@ -7,7 +7,7 @@ one mistake is reported once.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from .diagnostics import Diagnostic, has_errors
@@ -19,11 +19,15 @@ from .ops import OPS
 class Layer:
     node: Node
     attrs: Any  # with input-dependent choices resolved (e.g. `padding=same`)
-    input_shape: Shape
+    input_shapes: tuple[Shape, ...]  # one per tensor the node reads
     output_shape: Shape | None  # None when no shape could be inferred
     params: int
     macs: int
     failed: bool
+
+    @property
+    def input_shape(self) -> Shape:
+        return self.input_shapes[0]
 
 
 @dataclass(frozen=True)
@@ -60,16 +64,25 @@ class CheckedNetwork:
         return next(layer for layer in self.layers if layer.node.name == name)
 
 
-def _check_node(node: Node, input_shape: Shape) -> tuple[Layer, tuple[Diagnostic, ...]]:
+def _with_expansion(node: Node, diagnostics) -> tuple[Diagnostic, ...]:
+    """Problems inside a block also name the call sites that produced the layer."""
+    if not node.expansion:
+        return tuple(diagnostics)
+    return tuple(replace(d, notes=(*d.notes, *node.expansion)) for d in diagnostics)
+
+
+def _check_node(node: Node, input_shapes: tuple[Shape, ...]) -> tuple[Layer, tuple[Diagnostic, ...]]:
     op = OPS[node.kind]
-    inference = op.infer(node, input_shape)
+    input_shape = input_shapes[0]
+    inference = op.infer(node, input_shapes if op.joins else input_shape)
     # A layer with an error still passes its shape on when the shape is certain
     # (dense on an unflattened input), so the layers after it keep being checked.
     output = inference.output
     params = op.count_params(inference.attrs, input_shape) if output else 0
     macs = op.macs(inference.attrs, input_shape, output) if output else 0
     failed = output is None or has_errors(inference.diagnostics)
-    return Layer(node, inference.attrs, input_shape, output, params, macs, failed), inference.diagnostics
+    layer = Layer(node, inference.attrs, input_shapes, output, params, macs, failed)
+    return layer, _with_expansion(node, inference.diagnostics)
 
 
 def check(graph: Graph) -> CheckedNetwork:
@@ -77,13 +90,13 @@ def check(graph: Graph) -> CheckedNetwork:
     layers: list[Layer] = []
     diagnostics: list[Diagnostic] = []
     for node in graph.nodes:
-        input_shape = shapes.get(node.inputs[0])
-        if input_shape is None or node.attrs is None:
+        input_shapes = tuple(shapes.get(name) for name in node.inputs)
+        if any(shape is None for shape in input_shapes) or node.attrs is None:
             shapes[node.name] = None
-            if input_shape is not None:  # invalid statement: its errors came from the builder
-                layers.append(Layer(node, None, input_shape, None, 0, 0, True))
+            if all(shape is not None for shape in input_shapes):  # invalid statement: reported by the builder
+                layers.append(Layer(node, None, input_shapes, None, 0, 0, True))
             continue
-        layer, found = _check_node(node, input_shape)
+        layer, found = _check_node(node, input_shapes)
         diagnostics.extend(found)
         layers.append(layer)
         shapes[node.name] = layer.output_shape

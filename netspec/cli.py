@@ -284,10 +284,11 @@ def compile(file, optimized):
       netspec compile examples/lenet5.net | less
     """
     from . import jit
+    from .codegen.rewrite import lower_graph
     from .runtime import llvm_ir
 
     network = _network(file)
-    text = llvm_ir(network.checked)
+    text = llvm_ir(lower_graph(network.checked).network)
     click.echo(str(jit.optimize(text)) if optimized else text)
 
 

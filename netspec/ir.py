@@ -27,6 +27,8 @@ class Node:
     span: Span
     keyword_span: Span
     param_spans: tuple[tuple[str, Span], ...] = ()
+    # For a layer from a block: "in expansion of ..." notes for its call sites, outermost first.
+    expansion: tuple = ()
 
     @property
     def line(self) -> int:

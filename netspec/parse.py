@@ -26,6 +26,10 @@ _TERMINAL_NAMES = {
     "COLON": "':'",
     "COMMA": "','",
     "_NL": "the end of the line",
+    "LBRACE": "'{'",
+    "RBRACE": "'}'",
+    "LPAR": "'('",
+    "RPAR": "')'",
     "$END": "the end of the file",
 }
 
@@ -53,8 +57,23 @@ class _ToAst(Transformer):
         super().__init__()
         self.source = source
 
-    def start(self, statements):
-        return ast.Program(tuple(statements))
+    def start(self, items):
+        return ast.Program(tuple(items))
+
+    def body(self, items):
+        return tuple(items)
+
+    def block_parameter(self, children):
+        name, default = children[0], (children[1] if len(children) > 1 else None)
+        return ast.BlockParameter(str(name), _span(self.source, name), default)
+
+    def block_definition(self, children):
+        name, *parameters, body = children
+        return ast.BlockDefinition(str(name), _span(self.source, name), tuple(parameters), body)
+
+    def repeat(self, children):
+        count, body = children
+        return ast.Repeat(count, count.span, body)
 
     def label(self, children):
         return children[0]

@@ -18,6 +18,7 @@ from .check import CheckedNetwork
 from .codegen.generate import ENTRY, generate_module
 from .codegen.kernel import OUT_OF_BOUNDS
 from .codegen.plan import memory_plan, weight_layout
+from .codegen.rewrite import lower_graph
 from .errors import DataError
 from .ir import format_shape
 from .memory import aligned_zeros, default_limit, require_memory
@@ -36,6 +37,7 @@ def canonical_form(network: CheckedNetwork, checked: bool = False) -> str:
 
 
 def llvm_ir(network: CheckedNetwork, checked: bool = False) -> str:
+    """The LLVM IR of a lowered network (see `lower_graph`)."""
     module, _, _ = generate_module(network, jit.host_vector_width(), checked)
     return str(module)
 
@@ -106,12 +108,17 @@ class Model:
             raise DataError(f"network {network.name} has {len(network.layers)} layers; netspec compiles at most {MAX_LAYERS}")
         require_memory(network, 1, self.threads, default_limit())
         arrays, self.untrained = resolve(network, weights, seed)
-        self._weights = weight_layout(network).pack(network, arrays)
+        # The code is generated for the lowered network (dropout gone, batchnorm folded).
+        lowered = lower_graph(network)
+        code_network = lowered.network
+        self._weights = weight_layout(code_network).pack(code_network, lowered.weights(arrays))
         self._weights_address = self._weights.ctypes.data
         self._input_bytes = 4 * prod(network.input_shape)
         self._output_bytes = 4 * prod(network.output_shape)
-        self._workspace_floats = memory_plan(network).workspace_floats
-        compiled = jit.compile_object(canonical_form(network, bounds_check), lambda: llvm_ir(network, bounds_check), ENTRY)
+        plan = memory_plan(code_network)
+        self._workspace_floats = plan.workspace_floats
+        compiled = jit.compile_object(canonical_form(code_network, bounds_check),
+                                      lambda: llvm_ir(code_network, bounds_check), ENTRY)
         # A bounds-checked build counts accesses outside their buffers (a test mode).
         self._violations = (ctypes.c_int64.from_address(compiled.engine.get_global_value_address(OUT_OF_BOUNDS))
                             if bounds_check else None)
@@ -121,7 +128,7 @@ class Model:
         self.from_cache = compiled.from_cache
         self._local = threading.local()
         self._pool: ThreadPoolExecutor | None = None
-        self._plan_tile = memory_plan(network).tile
+        self._plan_tile = plan.tile
         work = network.macs + sum(prod(layer.output_shape) for layer in network.layers)
         self._examples_per_thread = max(MIN_EXAMPLES_PER_THREAD, -(-MIN_WORK_PER_THREAD // max(work, 1)))
 

@@ -10,7 +10,7 @@ def parse_text(text):
 def test_statement_with_label_positional_and_keywords():
     program, diagnostics = parse_text("network n\ninput 1x28x28\nc1: conv 6 kernel=5 padding=2  # note\n")
     assert diagnostics == ()
-    conv = program.statements[2]
+    conv = program.items[2]
     assert (conv.label, conv.keyword) == ("c1", "conv")
     assert conv.arguments[0] == ast.Positional(conv.arguments[0].value)
     assert conv.arguments[0].value.text == "6"
@@ -21,12 +21,12 @@ def test_statement_with_label_positional_and_keywords():
 def test_comments_blank_lines_and_indentation_are_free():
     program, diagnostics = parse_text("\n\n  # only a comment\n\tnetwork n   \n\n   input 4\n      dense 2\n# end")
     assert diagnostics == ()
-    assert [s.keyword for s in program.statements] == ["network", "input", "dense"]
+    assert [s.keyword for s in program.items] == ["network", "input", "dense"]
 
 
 def test_sizes_lists_and_words_are_kept_as_written():
     program, _ = parse_text("conv 6 kernel=3x5 padding=0,1,0,1 bias=false")
-    values = [a.value for a in program.statements[0].arguments]
+    values = [a.value for a in program.items[0].arguments]
     assert [(v.kind, v.text) for v in values] == [("number", "6"), ("number", "3x5"), ("list", "0,1,0,1"), ("word", "false")]
 
 

@@ -17,7 +17,10 @@ from .kernel import F32_PTR, I64, Buffer, Kernel, LayerCode
 from .plan import Location, MemoryPlan, WeightLayout, memory_plan, weight_layout
 
 ENTRY = "forward"
-_LAYER_TYPE = ir.FunctionType(ir.VoidType(), [F32_PTR, F32_PTR, F32_PTR, F32_PTR, I64])
+
+
+def _layer_type(sources: int) -> ir.FunctionType:
+    return ir.FunctionType(ir.VoidType(), [F32_PTR] * sources + [F32_PTR, F32_PTR, F32_PTR, I64])
 
 
 def _declare_noalias(function: ir.Function, names) -> None:
@@ -31,27 +34,30 @@ def _layer_function(module: ir.Module, layer, plan: MemoryPlan, weights: WeightL
                     checked: bool) -> ir.Function:
     name = layer.node.name
     op = OPS[layer.node.kind]
-    function = ir.Function(module, _LAYER_TYPE, f"layer.{name}")
+    readers = len(layer.node.inputs)
+    function = ir.Function(module, _layer_type(readers), f"layer.{name}")
     function.linkage = "internal"
-    _declare_noalias(function, ("source", "target", "weights", "scratch", "count"))
+    source_names = ("source",) if readers == 1 else tuple(f"source{i}" for i in range(readers))
+    _declare_noalias(function, (*source_names, "target", "weights", "scratch", "count"))
     k = Kernel(function, name, checked)
-    source, target, weight_base, scratch, count = function.args
+    *sources, target, weight_base, scratch, count = function.args
     buffers = {
-        key.split(".", 1)[1]: Buffer(k.at(weight_base, offset), prod(weights.stored[key]))
-        for key, offset in weights.offsets.items() if key.split(".", 1)[0] == name
+        key.rsplit(".", 1)[1]: Buffer(k.at(weight_base, offset), prod(weights.stored[key]))
+        for key, offset in weights.offsets.items() if key.rsplit(".", 1)[0] == name
     }
     scratch = Buffer(scratch, op.scratch_floats(layer))
     activation = plan.fused.get(name)
-    inputs, outputs = prod(layer.input_shape), prod(layer.output_shape)
+    sizes = [prod(shape) for shape in layer.input_shapes]
+    outputs = prod(layer.output_shape)
     if op.batched:
-        whole_source = Buffer(source, k.mul(count, inputs))
+        whole_sources = [Buffer(source, k.mul(count, size)) for source, size in zip(sources, sizes)]
         whole_target = Buffer(target, k.mul(count, outputs))
-        op.lower(LayerCode(k, layer, whole_source, whole_target, buffers, scratch, activation, count, width))
+        op.lower(LayerCode(k, layer, whole_sources, whole_target, buffers, scratch, activation, count, width))
     else:
         with k.loop("n", 0, count) as n:
-            example_source = Buffer(k.at(source, k.mul(n, inputs)), inputs)
+            example_sources = [Buffer(k.at(source, k.mul(n, size)), size) for source, size in zip(sources, sizes)]
             example_target = Buffer(k.at(target, k.mul(n, outputs)), outputs)
-            op.lower(LayerCode(k, layer, example_source, example_target, buffers, scratch, activation, None, width))
+            op.lower(LayerCode(k, layer, example_sources, example_target, buffers, scratch, activation, None, width))
     k.b.ret_void()
     return function
 
@@ -87,8 +93,8 @@ def generate_module(network: CheckedNetwork, vector_width: int,
             name = layer.node.name
             if name in functions:
                 scratch = pointer(plan.scratch[name]) if name in plan.scratch else workspace
-                source = pointer(plan.locations[layer.node.inputs[0]])
+                sources = [pointer(plan.locations[source]) for source in layer.node.inputs]
                 target = pointer(plan.locations[name])
-                kernel.b.call(functions[name], [source, target, weight_base, scratch, count])
+                kernel.b.call(functions[name], [*sources, target, weight_base, scratch, count])
     kernel.b.ret_void()
     return module, plan, weights

@@ -260,10 +260,11 @@ class LayerCode:
     number of examples (`count`, an IR value: only for ops lowered per tile;
     others see one example at a time) and the host's float vector width."""
 
-    def __init__(self, kernel: Kernel, layer, source, target, weights, scratch, activation, count, vector_width):
+    def __init__(self, kernel: Kernel, layer, sources, target, weights, scratch, activation, count, vector_width):
         self.k = kernel
         self.layer = layer
-        self.source = source
+        self.sources = sources  # one per tensor the layer reads (several for joins)
+        self.source = sources[0]
         self.target = target
         self.weights = weights
         self.scratch = scratch

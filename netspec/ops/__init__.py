@@ -74,6 +74,10 @@ class OpDef:
     # and says how many floats of temporary storage that loop nest needs per example.
     lower: Callable[[Any], None] | None = None
     scratch_floats: Callable[[Any], int] = _no_scratch
+    # A join reads several tensors: its shape rule gets a tuple of their shapes.
+    joins: bool = False
+    # Weights that are running statistics, not learned parameters (not in the count).
+    buffers: tuple[str, ...] = ()
     # True when `lower` handles a whole tile of examples (c.count); otherwise the
     # generator calls it inside a loop over the tile, one example at a time.
     batched: bool = False
@@ -86,13 +90,15 @@ class OpDef:
         return next((p for p in self.params if p.name == name), None)
 
     def count_params(self, attrs, input_shape: Shape) -> int:
-        return sum(prod(shape) for shape in self.weight_shapes(attrs, input_shape).values())
+        shapes = self.weight_shapes(attrs, input_shape)
+        return sum(prod(shape) for suffix, shape in shapes.items() if suffix not in self.buffers)
 
 
 def _registry() -> dict[str, OpDef]:
-    from . import activation, conv, dense, flatten, pool
+    from . import activation, batchnorm, conv, dense, dropout, flatten, join, pool
 
-    ops = [conv.OP, pool.MAXPOOL, pool.AVGPOOL, flatten.OP, dense.OP, *activation.OPS]
+    ops = [conv.OP, pool.MAXPOOL, pool.AVGPOOL, pool.GLOBALAVGPOOL, pool.ADAPTIVEAVGPOOL, flatten.OP, dense.OP,
+           batchnorm.OP, dropout.OP, join.ADD, join.CONCAT, *activation.OPS]
     return {op.kind: op for op in ops}
 
 

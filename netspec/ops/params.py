@@ -140,3 +140,30 @@ def boolean(value: Value) -> bool:
     if value.kind == "word" and value.text in ("true", "false"):
         return value.text == "true"
     raise ParamError(f"expected true or false, got '{value.text}'")
+
+
+_FLOAT = re.compile(r"[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?")
+
+
+def _real(value: Value, what: str) -> float:
+    if value.kind != "number" or not _FLOAT.fullmatch(value.text) or len(value.text) > 40:
+        raise ParamError(f"{what} must be a number such as 0.5 or 1e-5, got '{value.text[:40]}'")
+    return float(value.text)
+
+
+def probability(value: Value) -> float:
+    """A dropout probability p with 0 <= p < 1."""
+    p = _real(value, "a probability")
+    if not 0.0 <= p < 1.0:
+        raise ParamError(f"a probability must satisfy 0 <= p < 1, got {value.text}")
+    return p
+
+
+def positive_real(what: str):
+    def parse(value: Value) -> float:
+        x = _real(value, what)
+        if not 0.0 < x < float("inf"):
+            raise ParamError(f"{what} must be positive, got {value.text}")
+        return x
+
+    return parse

@@ -9,10 +9,10 @@ from dataclasses import dataclass
 
 from llvmlite import ir
 
-from ..codegen.kernel import I32, constant, index, vector_type
+from ..codegen.kernel import F32, I32, constant, index, vector_type
 from ..diagnostics import error
 from ..ir import Node, Shape
-from . import OpDef, Param, Inference, params
+from . import Inference, NoAttrs, OpDef, Param, params
 from .lowering import copy_padded
 from .spatial import needs_image, slide
 
@@ -140,3 +140,72 @@ def _pool(kind: str, lower) -> OpDef:
 
 MAXPOOL = _pool("maxpool", _lower_max)
 AVGPOOL = _pool("avgpool", _lower_avg)
+
+
+# -- Global and adaptive average pooling ----------------------------------------
+
+
+@dataclass(frozen=True)
+class AdaptiveAttrs:
+    size: tuple[int, int]  # output height and width
+
+
+def _adaptive_infer(node: Node, input_shape: Shape) -> Inference:
+    wrong_rank = needs_image(node, input_shape)
+    if wrong_rank:
+        return Inference(None, node.attrs, (wrong_rank,))
+    return Inference((input_shape[0], *node.attrs.size), node.attrs)
+
+
+def _lower_adaptive(c) -> None:
+    """As PyTorch's adaptive_avg_pool2d: output (i, j) averages input rows
+    [floor(i*H/OH), ceil((i+1)*H/OH)) and the columns likewise."""
+    k = c.k
+    channels, n_h, n_w = c.layer.input_shape
+    _, o_h, o_w = c.layer.output_shape
+
+    def window(position, inputs: int, outputs: int):
+        start = k.b.sdiv(k.mul(position, inputs), index(outputs))
+        end = k.b.sdiv(k.add(k.mul(k.add(position, 1), inputs), outputs - 1), index(outputs))
+        return start, end
+
+    with k.loop("c", 0, channels) as ch:
+        with k.loop("oh", 0, o_h) as oh:
+            rows = window(oh, n_h, o_h)
+            with k.loop("ow", 0, o_w) as ow:
+                columns = window(ow, n_w, o_w)
+                total = k.variable("sum", 0.0)
+                with k.loop("ih", *rows) as ih:
+                    with k.loop("iw", *columns) as iw:
+                        value = k.load(c.source, k.offset((ch, ih, iw), (n_h * n_w, n_w, 1)))
+                        k.b.store(k.fadd(k.b.load(total), value), total)
+                area = k.b.mul(k.b.sub(rows[1], rows[0]), k.b.sub(columns[1], columns[0]))
+                mean = k.b.fdiv(k.b.load(total), k.b.sitofp(area, F32))
+                k.store(mean, c.target, k.offset((ch, oh, ow), (o_h * o_w, o_w, 1)))
+
+
+def _global_infer(node: Node, input_shape: Shape) -> Inference:
+    wrong_rank = needs_image(node, input_shape)
+    if wrong_rank:
+        return Inference(None, node.attrs, (wrong_rank,))
+    return Inference((input_shape[0], 1, 1), node.attrs)
+
+
+def _lower_global(c) -> None:
+    """out[ch] = mean of the channel's H*W values."""
+    k = c.k
+    channels, n_h, n_w = c.layer.input_shape
+    plane = n_h * n_w
+    with k.loop("c", 0, channels) as ch:
+        total = k.variable("sum", 0.0)
+        start = k.mul(ch, plane)
+        with k.loop("i", 0, plane) as i:
+            k.b.store(k.fadd(k.b.load(total), k.load(c.source, k.add(start, i))), total)
+        k.store(k.b.fdiv(k.b.load(total), constant(F32, float(plane))), c.target, ch)
+
+
+GLOBALAVGPOOL = OpDef(kind="globalavgpool", usage="globalavgpool", params=(), attrs=NoAttrs,
+                      infer=_global_infer, lower=_lower_global)
+ADAPTIVEAVGPOOL = OpDef(kind="adaptiveavgpool", usage="adaptiveavgpool HxW",
+                        params=(Param("size", params.size_pair("output size"), positional=True),),
+                        attrs=AdaptiveAttrs, infer=_adaptive_infer, lower=_lower_adaptive)

@@ -1,0 +1,85 @@
+"""Joins of several tensors: `add a b ...` (residual connections: shapes must be
+identical) and `concat a b ...` (along channels: heights and widths must agree)."""
+from __future__ import annotations
+
+from math import prod
+
+from ..diagnostics import Note, error
+from ..ir import Node, Shape, format_shape
+from . import Inference, NoAttrs, OpDef
+
+
+def _operands(node: Node, shapes: tuple[Shape, ...]) -> tuple[Note, ...]:
+    return tuple(Note(node.span_of(f"operand{i}"), f"`{name}` is {format_shape(shape)}")
+                 for i, (name, shape) in enumerate(zip(node.inputs, shapes)))
+
+
+def _shortcut_fix(target: Shape, other: Shape) -> str:
+    """The 1x1 convolution that turns `other` into `target`'s shape, when one exists."""
+    if len(target) == 3 and len(other) == 3 and other[1] % target[1] == 0 and other[2] % target[2] == 0:
+        stride_h, stride_w = other[1] // target[1], other[2] // target[2]
+        stride = stride_h if stride_h == stride_w else f"{stride_h}x{stride_w}"
+        step = f" stride={stride}" if stride != 1 else ""
+        return f"put `conv {target[0]} kernel=1{step}` on the shortcut so it becomes {format_shape(target)}"
+    return "make the operands the same shape"
+
+
+def _add(node: Node, shapes: tuple[Shape, ...]) -> Inference:
+    first = shapes[0]
+    for index, shape in enumerate(shapes[1:], start=1):
+        if shape != first:
+            message = (f"{node.name}: `add` needs operands of identical shape, but `{node.inputs[0]}` is "
+                       f"{format_shape(first)} and `{node.inputs[index]}` is {format_shape(shape)}")
+            larger, smaller = (shape, first) if prod(shape[1:]) >= prod(first[1:]) else (first, shape)
+            return Inference(None, node.attrs, (error(message, node.span_of(f"operand{index}"),
+                                                      help=_shortcut_fix(smaller, larger),
+                                                      notes=_operands(node, shapes)),))
+    return Inference(first, node.attrs)
+
+
+def _concat(node: Node, shapes: tuple[Shape, ...]) -> Inference:
+    if all(len(shape) == 1 for shape in shapes):
+        return Inference((sum(shape[0] for shape in shapes),), node.attrs)
+    first = shapes[0]
+    for index, shape in enumerate(shapes):
+        if len(shape) != 3 or len(first) != 3 or shape[1:] != first[1:]:
+            message = (f"{node.name}: `concat` joins along channels, so heights and widths must agree, but "
+                       f"`{node.inputs[0]}` is {format_shape(first)} and `{node.inputs[index]}` is {format_shape(shape)}")
+            return Inference(None, node.attrs, (error(message, node.span_of(f"operand{index}"),
+                                                      help="pad or pool the operands to the same height and width",
+                                                      notes=_operands(node, shapes)),))
+    return Inference((sum(shape[0] for shape in shapes), *first[1:]), node.attrs)
+
+
+def _lower_add(c) -> None:
+    k, width = c.k, c.vector_width
+    count = prod(c.layer.output_shape)
+    whole = count - count % width
+
+    def add_at(position, lanes):
+        total = k.vload(c.sources[0], position, width, lanes)
+        for source in c.sources[1:]:
+            total = k.b.fadd(total, k.vload(source, position, width, lanes))
+        k.vstore(total, c.target, position, lanes)
+
+    with k.loop("i", 0, whole, step=width) as i:
+        add_at(i, None)
+    if whole < count:
+        add_at(whole, count - whole)
+
+
+def _lower_concat(c) -> None:
+    """Each operand copied to its channel offset; the layout is channel-major, so every
+    operand is one contiguous run of the output."""
+    k = c.k
+    offset = 0
+    for number, (source, shape) in enumerate(zip(c.sources, c.layer.input_shapes)):
+        size = prod(shape)
+        with k.loop(f"copy{number}", 0, size) as i:
+            k.store(k.load(source, i), c.target, k.add(offset, i))
+        offset += size
+
+
+ADD = OpDef(kind="add", usage="add A B ...", params=(), attrs=NoAttrs, infer=_add, lower=_lower_add, joins=True)
+CONCAT = OpDef(kind="concat", usage="concat A B ...", params=(), attrs=NoAttrs, infer=_concat, lower=_lower_concat,
+               joins=True)
