@@ -34,6 +34,7 @@ def _apply(network, weights, x):
     for layer in network.layers:
         node, a = layer.node, layer.attrs
         t = values[node.inputs[0]]
+        operands = [values[name] for name in node.inputs]
         w = weights.get(f"{node.name}.weight")
         b = weights.get(f"{node.name}.bias")
         padding = (0, 0)
@@ -55,6 +56,19 @@ def _apply(network, weights, x):
             t = F.linear(t, w, b)
         elif node.kind == "softmax":
             t = torch.softmax(t, dim=1)
+        elif node.kind == "dropout":
+            t = F.dropout(t, a.p, training=False)
+        elif node.kind == "batchnorm":
+            t = F.batch_norm(t, weights[f"{node.name}.running_mean"], weights[f"{node.name}.running_var"],
+                             w, b, training=False, eps=a.eps)
+        elif node.kind == "globalavgpool":
+            t = F.adaptive_avg_pool2d(t, 1)
+        elif node.kind == "adaptiveavgpool":
+            t = F.adaptive_avg_pool2d(t, a.size)
+        elif node.kind == "add":
+            t = sum(operands[1:], operands[0])
+        elif node.kind == "concat":
+            t = torch.cat(operands, dim=1)
         else:
             t = getattr(torch, node.kind)(t)
         values[node.name] = t
