@@ -50,7 +50,8 @@ def main():
 @main.command()
 @click.argument("files", nargs=-1, required=True, metavar="FILE...")
 @click.option("--json", "as_json", is_flag=True, help="Print the result (or the errors) as JSON on stdout.")
-def check(files, as_json):
+@click.option("--collapse", is_flag=True, help="One table row per block call instead of its layers.")
+def check(files, as_json, collapse):
     """Infer every layer's shape and report parameters and MACs.
 
     Prints a table per network and exits 0; prints diagnostics to stderr and
@@ -60,6 +61,7 @@ def check(files, as_json):
     Example:
       netspec check examples/lenet5.net
       netspec check examples/lenet5.net --json
+      netspec check examples/resnet18.net --collapse
     """
     results = [_read(path) for path in files]
     if as_json:
@@ -69,9 +71,9 @@ def check(files, as_json):
         if not as_json:
             _echo_diagnostics(result)
             if result.ok:
-                click.echo(layer_table(result.network))
+                click.echo(layer_table(result.network, collapse))
             elif result.network is not None:
-                click.echo(layer_table(result.network), err=True)
+                click.echo(layer_table(result.network, collapse), err=True)
     sys.exit(0 if all(r.ok for r in results) else 1)
 
 

@@ -12,6 +12,36 @@ def _row(layer: Layer) -> tuple[str, ...]:
     return (layer.node.name, layer.node.kind, shape, f"{layer.params:,}", f"{layer.macs:,}")
 
 
+def _call_of(layer: Layer) -> str | None:
+    """The top-level block call a layer was expanded from (`res1` for `res1.conv1`)."""
+    return layer.node.name.split(".", 1)[0] if "." in layer.node.name else None
+
+
+def _collapsed_rows(layers) -> list[tuple[tuple[str, ...], bool]]:
+    """One row per top-level block call (last shape, summed counts) and per other layer."""
+    rows: list[tuple[tuple[str, ...], bool]] = []
+    group: list[Layer] = []
+
+    def flush():
+        if group:
+            last = group[-1]
+            shape = format_shape(last.output_shape) if last.output_shape else "?"
+            row = (_call_of(last), "block", shape, f"{sum(x.params for x in group):,}",
+                   f"{sum(x.macs for x in group):,}")
+            rows.append((row, any(x.failed for x in group)))
+            group.clear()
+
+    for layer in layers:
+        if group and _call_of(layer) != _call_of(group[-1]):
+            flush()
+        if _call_of(layer):
+            group.append(layer)
+        else:
+            rows.append((_row(layer), layer.failed))
+    flush()
+    return rows
+
+
 def shown_layers(network: CheckedNetwork) -> tuple[Layer, ...]:
     """All layers of a valid network; of an invalid one, those up to and including the first failing one."""
     for index, layer in enumerate(network.layers):
@@ -20,10 +50,12 @@ def shown_layers(network: CheckedNetwork) -> tuple[Layer, ...]:
     return network.layers
 
 
-def layer_table(network: CheckedNetwork) -> str:
+def layer_table(network: CheckedNetwork, collapse: bool = False) -> str:
+    """The table of layers; with `collapse`, one row per block call instead of its layers."""
     layers = shown_layers(network)
+    body = _collapsed_rows(layers) if collapse else [(_row(layer), layer.failed) for layer in layers]
     rows = [_HEADER, ("input", "input", format_shape(network.input_shape), "", "")]
-    rows += [_row(layer) for layer in layers]
+    rows += [row for row, _ in body]
     if network.ok:
         rows.append(("total", "", "", f"{network.params:,}", f"{network.macs:,}"))
     widths = [max(len(row[i]) for row in rows) for i in range(len(_HEADER))]
@@ -33,7 +65,7 @@ def layer_table(network: CheckedNetwork) -> str:
         cells = [c.rjust(w) if right else c.ljust(w) for c, w, right in zip(row, widths, numeric)]
         return ("  ".join(cells) + mark).rstrip()
 
-    failed = {layer.node.name for layer in layers if layer.failed}
+    failed = {row[0] for row, is_failed in body if is_failed}
     lines = [f"network {network.name}", line(rows[0]), "  ".join("-" * w for w in widths)]
     for row in rows[1:]:
         if row[0] == "total":

@@ -1,0 +1,110 @@
+"""Blocks, repeats, named tensors and joins: expansion, naming, and their diagnostics."""
+import pytest
+
+from conftest import check_text, errors_of
+
+HEADER = "network t\ninput 4x8x8\n"
+
+
+def ok(text):
+    result = check_text(HEADER + text)
+    assert result.ok, [d.message for d in result.diagnostics]
+    return result.network
+
+
+def single_error(text):
+    errors = errors_of(check_text(HEADER + text))
+    assert len(errors) == 1, [e.message for e in errors]
+    return errors[0]
+
+
+def test_blocks_expand_with_prefixed_names_and_parameters():
+    network = ok("block pair(channels, kernel=3) {\n  conv channels kernel=kernel padding=1\n  relu\n}\n"
+                 "pair 6\np: pair 2 kernel=1\n")
+    names = [layer.node.name for layer in network.layers]
+    assert names == ["pair1.conv1", "pair1.relu1", "p.conv1", "p.relu1"]
+    assert network.layer("pair1.conv1").output_shape == (6, 8, 8)
+    assert network.layer("p.conv1").attrs.kernel == (1, 1)
+    assert network.layer("p.conv1").output_shape == (2, 10, 10)  # kernel 1 with padding 1
+
+
+def test_repeat_continues_the_naming_count():
+    network = ok("repeat 3 {\n  conv 4 kernel=1\n  relu\n}\n")
+    assert [layer.node.name for layer in network.layers] == ["conv1", "relu1", "conv2", "relu2", "conv3", "relu3"]
+
+
+def test_repeat_count_can_be_a_block_parameter():
+    network = ok("block stack(n) {\n  repeat n {\n    conv 4 kernel=1\n  }\n}\nstack 2\nstack 3\n")
+    assert len(network.layers) == 5
+
+
+def test_named_tensors_branch_and_join():
+    network = ok("a: conv 4 kernel=3 padding=1\nb: conv 4 kernel=1 input=input\nadd a b\nconcat a b add1\n")
+    assert network.layer("add1").node.inputs == ("a", "b")
+    assert network.layer("concat1").output_shape == (12, 8, 8)
+
+
+def test_add_with_one_name_adds_the_previous_tensor():
+    network = ok("conv 4 kernel=3 padding=1\nadd input\n")
+    assert network.layer("add1").node.inputs == ("conv1", "input")
+
+
+def test_add_mismatch_points_at_both_operands_and_suggests_a_strided_1x1_conv():
+    e = single_error("a: conv 8 kernel=3 padding=1 stride=2\nadd a input\n")
+    assert "`a` is 8x4x4 and `input` is 4x8x8" in e.message
+    assert [n.message for n in e.notes] == ["`a` is 8x4x4", "`input` is 4x8x8"]
+    assert e.help == "put `conv 8 kernel=1 stride=2` on the shortcut so it becomes 8x4x4"
+
+
+def test_concat_needs_equal_heights_and_widths():
+    e = single_error("a: conv 2 kernel=3\nconcat a input\n")
+    assert "heights and widths must agree" in e.message
+
+
+def test_error_inside_a_block_names_the_call_site():
+    result = check_text("network t\ninput 1x4x4\nblock big() {\n  conv 1 kernel=9\n}\nb: big\n")
+    (e,) = errors_of(result)
+    assert e.span.line == 4
+    assert e.notes[-1].message == "in expansion of `b` (block `big`)"
+    assert e.notes[-1].span.line == 6
+
+
+def test_nested_blocks_list_every_call_site():
+    result = check_text("network t\ninput 1x4x4\nblock inner() {\n  conv 1 kernel=9\n}\n"
+                        "block outer() {\n  i: inner\n}\no: outer\n")
+    (e,) = errors_of(result)
+    assert [n.message for n in e.notes] == ["in expansion of `o` (block `outer`)",
+                                            "in expansion of `o.i` (block `inner`)"]
+
+
+@pytest.mark.parametrize("text, message", [
+    ("conv 4 kernel=1 input=later\nlater: relu\n", "no tensor named `later` is defined before this line"),
+    ("side: relu\nconv 4 kernel=1 input=input\n", "`side` is computed but never used"),
+    ("block loop() {\n  loop\n}\nloop\n", "block `loop` calls itself"),
+    ("block b(c) {\n  conv c kernel=1\n}\nb\n", "block `b` is missing `c`"),
+    ("block b(c) {\n  conv c kernel=1\n}\nb 1 chanels=2\n", "block `b` has no parameter `chanels`"),
+    ("repeat 0 {\n  relu\n}\n", "repeat needs a count from 1 to"),
+    ("repeat 2 {\n  r: relu\n}\n", "duplicate layer name `r`"),
+    ("dropout 1.5\n", "a probability must satisfy 0 <= p < 1"),
+    ("batchnorm eps=0\n", "eps must be positive"),
+    ("add\n", "`add` needs the tensors to join"),
+    ("block b() {\n  network x\n}\nb\n", "`network` cannot appear inside a block"),
+    ("globalavgpool\nflatten\nglobalavgpool\n", "globalavgpool needs a CxHxW input"),
+])
+def test_block_and_branch_errors(text, message):
+    errors = errors_of(check_text(HEADER + text))
+    assert any(message in e.message for e in errors), [e.message for e in errors]
+
+
+def test_new_layers_shapes_and_counts():
+    network = ok("conv 6 kernel=3\nbatchnorm\ndropout 0.5\nadaptiveavgpool 2x3\nglobalavgpool\nflatten\n")
+    assert network.layer("batchnorm1").params == 12  # weight and bias; running statistics are not parameters
+    assert network.layer("adaptiveavgpool1").output_shape == (6, 2, 3)
+    assert network.layer("globalavgpool1").output_shape == (6, 1, 1)
+    assert network.output_shape == (6,)
+
+
+def test_expansion_is_bounded():
+    text = "repeat 10000 {\n  repeat 10000 {\n    relu\n  }\n}\n"
+    errors = errors_of(check_text(HEADER + text))
+    assert any("expands to more than" in e.message for e in errors)
