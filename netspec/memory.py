@@ -63,7 +63,7 @@ def memory_need(network, batch: int, threads: int) -> MemoryNeed:
 
 
 def _megabytes(count: int) -> str:
-    return f"{count / 1e6:,.1f} MB"
+    return f"{count / 1e6:,.1f} MB" if count < 10**15 else f"{count:.1e} bytes"
 
 
 def require_memory(network, batch: int, threads: int, limit: int) -> None:
