@@ -2,11 +2,10 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from math import prod
 
 from ..ir import Node, Shape
 from . import Inference, OpDef, Param, params
-from .lowering import map_elements
+from .lowering import copy_input
 
 
 @dataclass(frozen=True)
@@ -21,7 +20,7 @@ def infer(node: Node, input_shape: Shape) -> Inference:
 def lower(c) -> None:
     # Emitted only when dropout cannot be removed (its input is the network's input
     # and its output the network's output).
-    map_elements(c, prod(c.layer.input_shape), lambda k, x: x)
+    copy_input(c)
 
 
 OP = OpDef(kind="dropout", usage="dropout P", params=(Param("p", params.probability, positional=True),),

@@ -5,7 +5,7 @@ from math import prod
 
 from ..ir import Node, Shape
 from . import Inference, NoAttrs, OpDef
-from .lowering import map_elements
+from .lowering import copy_input
 
 
 def infer(node: Node, input_shape: Shape) -> Inference:
@@ -15,7 +15,7 @@ def infer(node: Node, input_shape: Shape) -> Inference:
 def lower(c) -> None:
     # Emitted only when flatten cannot be a view (its input is the network's input
     # and its output the network's output); otherwise the plan shares the buffer.
-    map_elements(c, prod(c.layer.input_shape), lambda k, x: x)
+    copy_input(c)
 
 
 OP = OpDef(kind="flatten", usage="flatten", params=(), attrs=NoAttrs, infer=infer, lower=lower)

@@ -1,6 +1,8 @@
 """Loop-nest helpers shared by the lowerings of several layer kinds."""
 from __future__ import annotations
 
+from math import prod
+
 from ..codegen import mathfn
 from ..codegen.kernel import LayerCode
 
@@ -28,6 +30,11 @@ def map_elements(c: LayerCode, count: int, function) -> None:
         k.store(function(k, k.load(c.source, i)), c.target, i)
 
 
+def copy_input(c: LayerCode) -> None:
+    """target = source (for identity layers the plan could not turn into views)."""
+    map_elements(c, prod(c.layer.input_shape), lambda k, x: x)
+
+
 def activate_rows(c: LayerCode, rows, length: int) -> None:
     """Apply the fused activation (if any) to target[0 : rows * length] in place,
     a vector at a time: one copy of the activation's code per function."""
@@ -44,13 +51,3 @@ def activate_rows(c: LayerCode, rows, length: int) -> None:
             position = k.add(start, whole)
             value = mathfn.apply(k, c.activation, k.vload(c.target, position, width, length - whole))
             k.vstore(value, c.target, position, length - whole)
-
-
-def activate_in_place(c: LayerCode, start, count: int) -> None:
-    """Apply the fused activation (if any) to target[start : start + count]."""
-    if not c.activation:
-        return
-    k = c.k
-    with k.loop("act", 0, count) as i:
-        position = k.add(start, i)
-        k.store(mathfn.apply(k, c.activation, k.load(c.target, position)), c.target, position)
