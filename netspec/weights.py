@@ -15,6 +15,7 @@ import numpy as np
 from .check import CheckedNetwork
 from .codegen.plan import weight_layout
 from .errors import DataError
+from .ops import OPS
 
 
 def expected_shapes(network: CheckedNetwork) -> dict[str, tuple[int, ...]]:
@@ -76,16 +77,24 @@ def _fan_in(shape: tuple[int, ...]) -> int:
 
 
 def initial_weights(network: CheckedNetwork, seed: int = 0) -> dict[str, np.ndarray]:
-    """PyTorch's default bounds: every weight and bias of a layer with fan-in f is drawn
-    uniformly from [-1/sqrt(f), 1/sqrt(f)], f = c_i*k_h*k_w (conv) or in (dense).
-    Drawn in layer order, weight before bias, from numpy's PCG64 seeded with `seed`."""
+    """PyTorch's defaults. Conv and dense: every weight and bias of a layer with fan-in f
+    is drawn uniformly from [-1/sqrt(f), 1/sqrt(f)], f = c_i*k_h*k_w (conv) or in (dense),
+    in layer order, weight before bias, from numpy's PCG64 seeded with `seed`.
+    Layers with fixed starting values (batchnorm: weight 1, bias 0, running mean 0,
+    running variance 1) take those."""
     generator = np.random.Generator(np.random.PCG64(seed))
     arrays, bounds = {}, {}
-    for key, shape in expected_shapes(network).items():
-        layer, suffix = key.rsplit(".", 1)
-        if suffix == "weight":
-            bounds[layer] = 1.0 / sqrt(_fan_in(shape))
-        arrays[key] = generator.uniform(-bounds[layer], bounds[layer], size=shape).astype(np.float32)
+    for layer in network.layers:
+        op = OPS[layer.node.kind]
+        for suffix, shape in op.weight_shapes(layer.attrs, layer.input_shape).items():
+            key = f"{layer.node.name}.{suffix}"
+            if suffix in op.initial_values:
+                arrays[key] = np.full(shape, op.initial_values[suffix], np.float32)
+                continue
+            if suffix == "weight":
+                bounds[layer.node.name] = 1.0 / sqrt(_fan_in(shape))
+            bound = bounds[layer.node.name]
+            arrays[key] = generator.uniform(-bound, bound, size=shape).astype(np.float32)
     return arrays
 
 

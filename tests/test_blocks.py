@@ -108,3 +108,14 @@ def test_expansion_is_bounded():
     text = "repeat 10000 {\n  repeat 10000 {\n    relu\n  }\n}\n"
     errors = errors_of(check_text(HEADER + text))
     assert any("expands to more than" in e.message for e in errors)
+
+
+def test_seeded_batchnorm_starts_as_pytorch_does():
+    from netspec.weights import initial_weights
+
+    network = ok("conv 3 kernel=1\nbatchnorm\n")
+    weights = initial_weights(network, seed=0)
+    assert weights["batchnorm1.weight"].tolist() == [1.0] * 3
+    assert weights["batchnorm1.running_var"].tolist() == [1.0] * 3
+    assert weights["batchnorm1.bias"].tolist() == weights["batchnorm1.running_mean"].tolist() == [0.0] * 3
+    assert abs(weights["conv1.weight"]).max() <= 1 / 2  # fan-in 4: bound 1/sqrt(4)

@@ -6,7 +6,7 @@ loader and the code generator all read the same description.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from math import prod
 from typing import Any, Callable
 
@@ -78,6 +78,8 @@ class OpDef:
     joins: bool = False
     # Weights that are running statistics, not learned parameters (not in the count).
     buffers: tuple[str, ...] = ()
+    # Weights that start at a fixed value rather than a random draw (see weights.initial_weights).
+    initial_values: dict = field(default_factory=dict)
     # True when `lower` handles a whole tile of examples (c.count); otherwise the
     # generator calls it inside a loop over the tile, one example at a time.
     batched: bool = False

@@ -7,6 +7,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from math import prod
 
+import numpy as np
+
 from ..codegen.kernel import real
 from ..ir import Node, Shape
 from . import Inference, OpDef, Param, params
@@ -44,10 +46,9 @@ def lower(c) -> None:
 
 
 def fold_into_conv(weight, bias, arrays: dict, eps: float):
-    """The conv weight and bias that compute conv followed by this batchnorm."""
-    import numpy as np
-
-    scale = arrays["weight"].astype(np.float64) / np.sqrt(arrays["running_var"].astype(np.float64) + eps)
+    """The conv weight and bias that compute conv followed by this batchnorm (in float64)."""
+    with np.errstate(invalid="ignore", divide="ignore"):  # a negative variance gives NaN, as in PyTorch
+        scale = arrays["weight"].astype(np.float64) / np.sqrt(arrays["running_var"].astype(np.float64) + eps)
     shift = arrays["bias"].astype(np.float64) - arrays["running_mean"].astype(np.float64) * scale
     folded_weight = weight.astype(np.float64) * scale[:, None, None, None]
     folded_bias = (bias.astype(np.float64) if bias is not None else 0.0) * scale + shift
@@ -62,5 +63,6 @@ OP = OpDef(
     infer=infer,
     weight_shapes=weight_shapes,
     buffers=STATISTICS,
+    initial_values={"weight": 1.0, "bias": 0.0, "running_mean": 0.0, "running_var": 1.0},
     lower=lower,
 )
