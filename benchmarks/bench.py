@@ -124,10 +124,11 @@ def runnable_networks(names):
             continue
 
 
-def bench_network(name, network, batches, min_time, peaks):
+def bench_network(name, network, batches, min_time, peaks, max_work):
     weights = initial_weights(network.checked, seed=0)
     peers = Peers(network, weights)
     models = {t: network.compile(weights=weights, threads=t) for t in THREADS}
+    batches = [b for b in batches if b == batches[0] or b * network.checked.macs <= max_work]
     flops = 2 * network.checked.macs
     rng = np.random.default_rng(0)
     check = rng.random((16, *network.input_shape), dtype=np.float32)
@@ -184,15 +185,18 @@ def user_experience() -> dict:
         out = subprocess.run([sys.executable, "-c", probe], env={**os.environ, "NETSPEC_CACHE_DIR": cache},
                              check=True, capture_output=True, text=True)
         results["lenet5_compile_s"] = float(out.stdout.strip())
+    # Peak resident memory from /proc (VmHWM): unlike ru_maxrss it is not inherited
+    # from the benchmark process that forked the probe.
     memory_probe = (
-        "import resource, numpy as np, netspec\n"
+        "import re, numpy as np, netspec\n"
+        "peak = lambda: int(re.search(r'VmHWM:\\s+(\\d+)', open('/proc/self/status').read()).group(1)) * 1024\n"
         "m = netspec.load(%r).compile()\n"
         "m(np.zeros((16, 1, 28, 28), np.float32))\n"
         "x = np.random.default_rng(0).random((4096, 1, 28, 28), dtype=np.float32)\n"
-        "before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss\n"
+        "before = peak()\n"
         "y = m(x)\n"
-        "after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss\n"
-        "print(before * 1024, after * 1024, x.nbytes + y.nbytes)\n" % spec)
+        "after = peak()\n"
+        "print(before, after, x.nbytes + y.nbytes)\n" % spec)
     # The first run fills the compile cache, so the second measures a run, not LLVM.
     for _ in range(2):
         out = subprocess.run([sys.executable, "-c", memory_probe], check=True, capture_output=True, text=True)
@@ -208,6 +212,8 @@ def main():
     parser.add_argument("--batches", nargs="*", type=int, default=list(BATCHES))
     parser.add_argument("--min-time", type=float, default=0.5, help="seconds per measurement")
     parser.add_argument("--json", metavar="FILE", help="also write the results as JSON")
+    parser.add_argument("--max-work", type=float, default=2e10,
+                        help="skip batch sizes whose multiply-accumulates per call exceed this (big networks)")
     args = parser.parse_args()
 
     missing = [name for name, module in (("torch==2.13.0", torch), ("onnxruntime", ort)) if module is None]
@@ -219,7 +225,7 @@ def main():
     print_header([p for p, m in (("pytorch", torch), ("onnxruntime", ort)) if m is not None])
     rows = []
     for name, network in runnable_networks(args.networks):
-        rows += bench_network(name, network, args.batches, args.min_time, peaks)
+        rows += bench_network(name, network, args.batches, args.min_time, peaks, args.max_work)
     experience = user_experience()
     print(f"cold `netspec run examples/lenet5.net` (empty cache): {experience['cold_run_s']:.2f} s; "
           f"warm: {experience['warm_run_s']:.2f} s; LeNet-5 compile: {experience['lenet5_compile_s'] * 1e3:.0f} ms")

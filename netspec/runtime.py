@@ -86,11 +86,10 @@ def available_cores() -> int:
 # Compile time grows with the number of layers; past this a spec is surely not a CNN to run.
 MAX_LAYERS = 5000
 
-# A thread gets at least this many examples, and at least this much work (in
-# multiply-accumulates plus tensor elements); below that, handing work to another
-# thread costs more than it saves.
-MIN_EXAMPLES_PER_THREAD = 16
-MIN_WORK_PER_THREAD = 2_000_000
+# A thread gets at least this much work (multiply-accumulates plus tensor
+# elements; LeNet-5 is about 0.43 million per example): below that, handing work
+# to another thread costs more than it saves.
+MIN_WORK_PER_THREAD = 6_000_000
 
 
 class Model:
@@ -130,7 +129,7 @@ class Model:
         self._pool: ThreadPoolExecutor | None = None
         self._plan_tile = plan.tile
         work = network.macs + sum(prod(layer.output_shape) for layer in network.layers)
-        self._examples_per_thread = max(MIN_EXAMPLES_PER_THREAD, -(-MIN_WORK_PER_THREAD // max(work, 1)))
+        self._examples_per_thread = -(-MIN_WORK_PER_THREAD // max(work, 1))
 
     @property
     def input_shape(self):
