@@ -10,7 +10,7 @@ from ..ir import Node, Shape
 from . import OpDef, Param, Inference, params
 from ..codegen import mathfn
 from ..codegen.kernel import constant, index, vector_type
-from .spatial import needs_image, slide
+from .spatial import slide
 
 
 @dataclass(frozen=True)
@@ -24,9 +24,6 @@ class ConvAttrs:
 
 def infer(node: Node, input_shape: Shape) -> Inference:
     a: ConvAttrs = node.attrs
-    wrong_rank = needs_image(node, input_shape)
-    if wrong_rank:
-        return Inference(None, a, (wrong_rank,))
     out_hw, padding, diagnostics = slide(node, input_shape, a.kernel, a.stride, a.padding)
     resolved = ConvAttrs(a.out_channels, a.kernel, a.stride, padding, a.bias)
     return Inference((a.out_channels, *out_hw) if out_hw else None, resolved, diagnostics)

@@ -46,11 +46,10 @@ def _padding_too_large(node: Node, a: PoolAttrs, padding: params.Padding):
 
 def infer(node: Node, input_shape: Shape) -> Inference:
     a: PoolAttrs = node.attrs
-    wrong_rank = needs_image(node, input_shape)
-    if wrong_rank:
-        return Inference(None, a, (wrong_rank,))
     out_hw, padding, diagnostics = slide(node, input_shape, a.kernel, a.step, a.padding)
     resolved = PoolAttrs(a.kernel, a.step, padding)
+    if len(input_shape) != 3:  # not an image: reported by slide
+        return Inference(None, resolved, diagnostics)
     too_much = _padding_too_large(node, a, padding)
     if too_much:
         return Inference(None, resolved, (too_much, *diagnostics))

@@ -18,9 +18,12 @@ def needs_image(node: Node, input_shape: Shape) -> Diagnostic | None:
 
 
 def slide(node: Node, input_shape: Shape, kernel, stride, padding):
-    """Resolve the padding and apply the window rule on both axes.
+    """Check the input is an image, resolve the padding and apply the window rule on both axes.
 
     Returns (output height and width or None, resolved padding, diagnostics)."""
+    wrong_rank = needs_image(node, input_shape)
+    if wrong_rank:
+        return None, padding, (wrong_rank,)
     _, n_h, n_w = input_shape
     resolved: Padding = window.resolve_padding(padding, n_h, n_w, kernel, stride)
     both = window.axes(n_h, n_w, kernel, stride, resolved)
