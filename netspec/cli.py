@@ -201,7 +201,7 @@ def run(file, input_path, weights_path, output_path, batch, seed, top, threads, 
     """
     if input_path and batch:
         raise click.UsageError("--batch sets the size of the random input; it cannot be combined with --input")
-    from .runtime import available_cores
+    from .runtime import as_batch, available_cores
 
     network = _network(file, as_json)
     limit = max_memory or default_limit()
@@ -215,9 +215,10 @@ def run(file, input_path, weights_path, output_path, batch, seed, top, threads, 
             generator = np.random.Generator(np.random.PCG64(seed))
             x = generator.random((batch or 1, *network.input_shape), dtype=np.float32)
         model = network.compile(weights=weights_path, seed=seed, threads=threads)
-        model.run(x[:1] if x.ndim > len(network.input_shape) else x)  # first call sets up the workspace: not timed
+        batch, notes = as_batch(network.checked, x)
+        model.run(batch[:1])  # the first call sets up the workspace: not timed
         started = time.perf_counter()
-        output, notes = model.run(x)
+        output, _ = model.run(batch)
         seconds = time.perf_counter() - started
         if output_path:
             _save(output_path, output)
