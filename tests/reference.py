@@ -46,11 +46,30 @@ ACTIVATIONS = {
 }
 
 
+def batchnorm(x, weights, name, eps):
+    mean, var = weights[f"{name}.running_mean"], weights[f"{name}.running_var"]
+    gamma, beta = weights[f"{name}.weight"], weights[f"{name}.bias"]
+    shape = (-1,) + (1,) * (x.ndim - 1)
+    return (x - mean.reshape(shape)) / np.sqrt(var.reshape(shape) + eps) * gamma.reshape(shape) + beta.reshape(shape)
+
+
+def adaptive_average(x, size):
+    channels, n_h, n_w = x.shape
+    out = np.zeros((channels, *size))
+    for i in range(size[0]):
+        for j in range(size[1]):
+            rows = slice(i * n_h // size[0], -(-(i + 1) * n_h // size[0]))
+            columns = slice(j * n_w // size[1], -(-(j + 1) * n_w // size[1]))
+            out[:, i, j] = x[:, rows, columns].mean(axis=(1, 2))
+    return out
+
+
 def run_example(network, weights, x):
     values = {"input": np.asarray(x, dtype=np.float64)}
     for layer in network.layers:
         node, a = layer.node, layer.attrs
         source = values[node.inputs[0]]
+        operands = [values[name] for name in node.inputs]
         weight = weights.get(f"{node.name}.weight")
         bias = weights.get(f"{node.name}.bias")
         if node.kind == "conv":
@@ -61,6 +80,18 @@ def run_example(network, weights, x):
             out = source.reshape(-1)
         elif node.kind == "dense":
             out = weight.astype(np.float64) @ source + (bias if bias is not None else 0.0)
+        elif node.kind == "batchnorm":
+            out = batchnorm(source, weights, node.name, a.eps)
+        elif node.kind == "dropout":
+            out = source
+        elif node.kind == "globalavgpool":
+            out = source.mean(axis=(1, 2), keepdims=True)
+        elif node.kind == "adaptiveavgpool":
+            out = adaptive_average(source, a.size)
+        elif node.kind == "add":
+            out = sum(operands[1:], operands[0])
+        elif node.kind == "concat":
+            out = np.concatenate(operands, axis=0)
         else:
             out = ACTIVATIONS[node.kind](source)
         values[node.name] = out

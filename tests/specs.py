@@ -5,13 +5,30 @@ from hypothesis import strategies as st
 @st.composite
 def random_spec(draw, max_size=10):
     """Spec text for a random valid network: image layers with any kernel, stride and
-    (asymmetric) padding that fits, then optionally flatten and dense layers."""
+    (asymmetric) padding that fits, branches joined by add or concat, batchnorm (alone
+    or after a conv, where it is folded), dropout, then optionally flatten and dense layers."""
     channels, h, w = draw(st.integers(1, 3)), draw(st.integers(1, max_size)), draw(st.integers(1, max_size))
     lines = ["network r", f"input {channels}x{h}x{w}"]
-    for _ in range(draw(st.integers(1, 4))):
-        kind = draw(st.sampled_from(["conv", "maxpool", "avgpool", "act"]))
+    for step in range(draw(st.integers(1, 4))):
+        kind = draw(st.sampled_from(["conv", "maxpool", "avgpool", "act", "branch", "batchnorm"]))
         if kind == "act":
-            lines.append(draw(st.sampled_from(["relu", "sigmoid", "tanh"])))
+            lines.append(draw(st.sampled_from(["relu", "sigmoid", "tanh", "dropout 0.5"])))
+            continue
+        if kind == "batchnorm":
+            lines += [f"conv {channels} kernel=1", "batchnorm"] if draw(st.booleans()) else ["batchnorm"]
+            continue
+        if kind == "branch":
+            # two paths from the current tensor, joined by concat (or add when the channels agree)
+            first, second = draw(st.integers(1, 4)), draw(st.integers(1, 4))
+            source = f"s{step}"
+            lines += [f"{source}: relu", f"conv {first} kernel=3 padding=1", f"a{step}: relu",
+                      f"b{step}: conv {second} kernel=1 input={source}"]
+            if first == second and draw(st.booleans()):
+                lines.append(f"add a{step} b{step}")
+                channels = first
+            else:
+                lines.append(f"concat a{step} b{step} {source}")
+                channels = first + second + channels
             continue
         k_h, k_w = draw(st.integers(1, 4)), draw(st.integers(1, 4))
         p = [draw(st.integers(0, k // 2)) for k in (k_h, k_h, k_w, k_w)]
@@ -21,7 +38,8 @@ def random_spec(draw, max_size=10):
         common = f"kernel={k_h}x{k_w} stride={s_h}x{s_w} padding={p[0]},{p[1]},{p[2]},{p[3]}"
         if kind == "conv":
             bias = draw(st.sampled_from(["true", "false"]))
-            lines.append(f"conv {draw(st.integers(1, 5))} {common} bias={bias}")
+            channels = draw(st.integers(1, 5))
+            lines.append(f"conv {channels} {common} bias={bias}")
         else:
             lines.append(f"{kind} {common}")
         h = (h + p[0] + p[1] - k_h) // s_h + 1
@@ -30,3 +48,13 @@ def random_spec(draw, max_size=10):
         lines += ["flatten", f"dense {draw(st.integers(1, 6))}"]
         lines.append(draw(st.sampled_from(["relu", "sigmoid", "tanh", "softmax", "dense 3"])))
     return "\n".join(lines) + "\n"
+
+
+def random_weights(network, rng):
+    """Normal random weights for a checked network; batchnorm variances positive."""
+    import numpy as np
+
+    from netspec.weights import expected_shapes
+
+    return {key: (rng.uniform(0.5, 2.0, shape) if key.endswith("running_var") else rng.normal(size=shape))
+            .astype(np.float32) for key, shape in expected_shapes(network).items()}

@@ -11,7 +11,7 @@ import netspec
 from netspec import jit
 from netspec.codegen.kernel import F32_PTR, OUT_OF_BOUNDS, Buffer, Kernel
 from reference import run as reference_run
-from specs import random_spec
+from specs import random_spec, random_weights
 
 # `make fuzz` (NETSPEC_FUZZ=long) runs thousands; CI runs a bounded number.
 LONG = os.environ.get("NETSPEC_FUZZ") == "long"
@@ -22,14 +22,13 @@ LONG = os.environ.get("NETSPEC_FUZZ") == "long"
 def test_random_specs_stay_in_bounds_and_match_reference(spec, batch, seed):
     network = netspec.loads(spec)
     rng = np.random.default_rng(seed)
-    from netspec.weights import expected_shapes
-
-    weights = {k: rng.normal(size=s).astype(np.float32) for k, s in expected_shapes(network.checked).items()}
+    weights = random_weights(network.checked, rng)
     x = rng.normal(size=(batch, *network.input_shape)).astype(np.float32)
     model = network.compile(weights=weights, bounds_check=True, threads=1)
     got = model(x)
     assert model.out_of_bounds_accesses == 0, spec
     expected = reference_run(network.checked, weights, x)
+    assert np.isfinite(expected).all()  # a NaN on both sides would compare equal
     np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-5 * max(1.0, float(np.abs(expected).max())))
 
 

@@ -5,7 +5,7 @@ from hypothesis import HealthCheck, given, settings, strategies as st
 
 import netspec
 from reference import run as reference_run
-from specs import random_spec
+from specs import random_spec, random_weights
 
 LECTURE_INPUT = np.arange(9, dtype=np.float32).reshape(1, 3, 3)
 LECTURE_KERNEL = np.arange(4, dtype=np.float32).reshape(1, 1, 2, 2)
@@ -61,19 +61,14 @@ def test_lecture_pooling_with_padding_and_stride():
     assert model(x)[0, 0].tolist() == [[5, 7], [13, 15]]
 
 
-def random_weights(network, rng):
-    from netspec.weights import expected_shapes
-
-    return {key: rng.normal(size=shape).astype(np.float32) for key, shape in expected_shapes(network.checked).items()}
-
-
 def assert_matches_reference(text, batch, seed=0):
     network = netspec.loads(text)
     rng = np.random.default_rng(seed)
-    weights = random_weights(network, rng)
+    weights = random_weights(network.checked, rng)
     x = rng.normal(size=(batch, *network.input_shape)).astype(np.float32)
     got = network.compile(weights=weights)(x)
     expected = reference_run(network.checked, weights, x)
+    assert np.isfinite(expected).all()  # a NaN on both sides would compare equal
     np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-5 * max(1.0, np.abs(expected).max()))
 
 

@@ -4,7 +4,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
 
 import netspec
-from specs import random_spec
+from specs import random_spec, random_weights
 
 torch = pytest.importorskip("torch")
 F = torch.nn.functional
@@ -49,13 +49,12 @@ def test_lenet5_matches_pytorch(batch, tmp_path):
 def test_random_specs_match_pytorch(spec, batch, seed):
     network = netspec.loads(spec)
     rng = np.random.default_rng(seed)
-    from netspec.weights import expected_shapes
-
-    weights = {k: rng.normal(size=s).astype(np.float32) for k, s in expected_shapes(network.checked).items()}
+    weights = random_weights(network.checked, rng)
     x = rng.normal(size=(batch, *network.input_shape)).astype(np.float32)
     with torch.inference_mode():
         expected = torch_forward(network.checked, weights, x)
     got = network.compile(weights=weights)(x)
+    assert np.isfinite(expected).all()  # a NaN on both sides would compare equal
     np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-5 * max(1.0, float(np.abs(expected).max())))
 
 

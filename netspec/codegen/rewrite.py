@@ -48,20 +48,21 @@ def lower_graph(network: CheckedNetwork) -> Lowered:
     kinds = {layer.node.name: layer for layer in network.layers}
     renamed: dict[str, str] = {}
     folds: dict[str, tuple[str, float]] = {}
+
+    def resolve(name: str) -> str:
+        while name in renamed:
+            name = renamed[name]
+        return name
+
     for layer in network.layers:
         node = layer.node
-        source = node.inputs[0]
+        source = resolve(node.inputs[0])
         if node.kind == "dropout" and not (source == INPUT and node.name == output):
             renamed[node.name] = source
         elif (node.kind == "batchnorm" and source in kinds and kinds[source].node.kind == "conv"
               and readers.get(source) == [node.name]):
             renamed[node.name] = source
             folds[source] = (node.name, layer.attrs.eps)
-
-    def resolve(name: str) -> str:
-        while name in renamed:
-            name = renamed[name]
-        return name
 
     layers = []
     for layer in network.layers:
