@@ -51,10 +51,17 @@ def random_spec(draw, max_size=10):
 
 
 def random_weights(network, rng):
-    """Normal random weights for a checked network; batchnorm variances positive."""
+    """Normal random weights for a checked network, scaled by 1/sqrt(fan-in) as trained
+    networks are (unscaled, deep random networks reach logits in the hundreds, where
+    softmax turns float32's rounding into visible differences); batchnorm variances positive."""
     import numpy as np
 
     from netspec.weights import expected_shapes
 
-    return {key: (rng.uniform(0.5, 2.0, shape) if key.endswith("running_var") else rng.normal(size=shape))
-            .astype(np.float32) for key, shape in expected_shapes(network).items()}
+    def draw(key, shape):
+        if key.endswith("running_var"):
+            return rng.uniform(0.5, 2.0, shape)
+        fan_in = int(np.prod(shape[1:])) if len(shape) > 1 else 1
+        return rng.normal(size=shape) / np.sqrt(fan_in)
+
+    return {key: draw(key, shape).astype(np.float32) for key, shape in expected_shapes(network).items()}

@@ -49,14 +49,18 @@ def _layer_function(module: ir.Module, layer, plan: MemoryPlan, weights: WeightL
     activation = plan.fused.get(name)
     sizes = [prod(shape) for shape in layer.input_shapes]
     outputs = prod(layer.output_shape)
+    # Operands a concat finds already in place get no buffer: the lowering skips them.
+    in_place = plan.in_place.get(name, frozenset())
     if op.batched:
         whole_sources = [Buffer(source, k.mul(count, size)) for source, size in zip(sources, sizes)]
         whole_target = Buffer(target, k.mul(count, outputs))
         op.lower(LayerCode(k, layer, whole_sources, whole_target, buffers, scratch, activation, count, width))
     else:
+        stride = plan.locations[name].stride or outputs
         with k.loop("n", 0, count) as n:
-            example_sources = [Buffer(k.at(source, k.mul(n, size)), size) for source, size in zip(sources, sizes)]
-            example_target = Buffer(k.at(target, k.mul(n, outputs)), outputs)
+            example_sources = [None if index in in_place else Buffer(k.at(source, k.mul(n, size)), size)
+                               for index, (source, size) in enumerate(zip(sources, sizes))]
+            example_target = Buffer(k.at(target, k.mul(n, stride)), outputs)
             op.lower(LayerCode(k, layer, example_sources, example_target, buffers, scratch, activation, None, width))
     k.b.ret_void()
     return function

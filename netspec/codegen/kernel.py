@@ -263,7 +263,7 @@ class LayerCode:
     def __init__(self, kernel: Kernel, layer, sources, target, weights, scratch, activation, count, vector_width):
         self.k = kernel
         self.layer = layer
-        self.sources = sources  # one per tensor the layer reads (several for joins)
+        self.sources = sources  # one per tensor the layer reads (several for joins); None: already in place
         self.source = sources[0]
         self.target = target
         self.weights = weights

@@ -32,10 +32,13 @@ ALIGN_FLOATS = 16
 
 @dataclass(frozen=True)
 class Location:
-    """`input`, `output`, or `workspace` at a float offset."""
+    """`input`, `output`, or `workspace` at a float offset; `stride` is the distance from
+    one example to the next when it is not the tensor's own size (a tensor written
+    straight into its slice of a concatenation)."""
 
     area: str
     offset: int = 0
+    stride: int | None = None
 
 
 @dataclass(frozen=True)
@@ -44,6 +47,7 @@ class MemoryPlan:
     scratch: dict[str, Location]  # layer name -> its temporary buffer (e.g. a padded copy)
     fused: dict[str, str]  # producer layer -> activation applied as it stores
     views: frozenset[str]  # layers that emit no code: their output is their input's storage
+    in_place: dict[str, frozenset[int]]  # concat -> operands already written into its buffer
     tile: int  # examples processed together; tensors in the workspace hold `tile` examples
     workspace_floats: int
 
@@ -153,12 +157,39 @@ def _tile(network: CheckedNetwork) -> int:
     return tile
 
 
+def _embedded(network: CheckedNetwork, alias, readers, output_root) -> dict[str, tuple[str, int]]:
+    """Producers that can write straight into their slice of a `concat` (its channel
+    offset), so the concatenation copies nothing: the producer works one example at a
+    time, and the concat is the only reader of what it writes."""
+    layers = {layer.node.name: layer for layer in network.layers}
+    groups: dict[str, list[str]] = {}
+    for name in layers:
+        groups.setdefault(_root(alias, name), []).append(name)
+    embedded = {}
+    for layer in network.layers:
+        if layer.node.kind != "concat" or len(layer.output_shape) != 3:
+            continue
+        offset = 0
+        for name, shape in zip(layer.node.inputs, layer.input_shapes):
+            root = _root(alias, name)
+            group = groups.get(root, [])
+            outside = [r for member in group for r in readers[member] if r not in group]
+            producer = layers.get(root)
+            if (producer is not None and root != output_root and root not in embedded
+                    and outside == [layer.node.name] and not OPS[producer.node.kind].batched
+                    and producer.node.kind != "concat"):
+                embedded[root] = (layer.node.name, offset)
+            offset += prod(shape)
+    return embedded
+
+
 def memory_plan(network: CheckedNetwork) -> MemoryPlan:
     readers = _consumers(network)
     tile = _tile(network)
     fused = _fusions(network, readers)
     alias = _aliases(network, fused)
     output_root = _root(alias, network.graph.output)
+    embedded = _embedded(network, alias, readers, output_root)
     order = [layer.node.name for layer in network.layers]
     position = {name: i for i, name in enumerate(order)}
     last_use: dict[str, int] = {}
@@ -171,6 +202,17 @@ def memory_plan(network: CheckedNetwork) -> MemoryPlan:
     scratch: dict[str, Location] = {}
     arena = _Arena()
     live: dict[str, tuple[int, int]] = {}
+    sizes = {layer.node.name: prod(layer.output_shape) for layer in network.layers}
+
+    def place(name: str) -> Location:
+        """A tensor's own storage: the network's output, or a new workspace slot."""
+        if name == output_root:
+            return Location("output")
+        floats = tile * sizes[name]
+        offset = arena.allocate(floats)
+        live[name] = (offset, floats)
+        return Location("workspace", offset)
+
     for layer in network.layers:
         name = layer.node.name
         size = OPS[layer.node.kind].scratch_floats(layer)
@@ -178,18 +220,24 @@ def memory_plan(network: CheckedNetwork) -> MemoryPlan:
             scratch[name] = Location("workspace", arena.allocate(size))
         if name in alias:
             locations[name] = locations[alias[name]]
-        elif name == output_root:
-            locations[name] = Location("output")
-        else:
-            floats = tile * prod(layer.output_shape)
-            offset = arena.allocate(floats)
-            locations[name] = Location("workspace", offset)
-            live[name] = (offset, floats)
+        elif name in embedded:
+            concat, offset = embedded[name]
+            if concat not in locations:  # the concatenation's storage lives from its first producer on
+                locations[concat] = place(concat)
+            whole = locations[concat]
+            locations[name] = Location(whole.area, whole.offset + offset, sizes[concat])
+        elif name not in locations:
+            locations[name] = place(name)
         if size:
             arena.release(scratch[name].offset, size)
         for root, (offset, floats) in list(live.items()):
-            if last_use.get(root, -1) <= position[name] and root != name:
+            if last_use.get(root, -1) <= position[name] and position.get(root, -1) <= position[name] and root != name:
                 arena.release(offset, floats)
                 del live[root]
-    views = frozenset(alias)
-    return MemoryPlan(locations, scratch, fused, views, tile, arena.end)
+    in_place: dict[str, set[int]] = {}
+    for layer in network.layers:
+        for index, source in enumerate(layer.node.inputs):
+            if layer.node.kind == "concat" and embedded.get(_root(alias, source), (None,))[0] == layer.node.name:
+                in_place.setdefault(layer.node.name, set()).add(index)
+    frozen = {name: frozenset(indices) for name, indices in in_place.items()}
+    return MemoryPlan(locations, scratch, fused, frozenset(alias), frozen, tile, arena.end)

@@ -70,13 +70,15 @@ def _lower_add(c) -> None:
 
 def _lower_concat(c) -> None:
     """Each operand copied to its channel offset; the layout is channel-major, so every
-    operand is one contiguous run of the output."""
+    operand is one contiguous run of the output. Operands whose producer wrote them
+    straight into that run (no source buffer here, see codegen/plan.py) cost nothing."""
     k = c.k
     offset = 0
     for number, (source, shape) in enumerate(zip(c.sources, c.layer.input_shapes)):
         size = prod(shape)
-        with k.loop(f"copy{number}", 0, size) as i:
-            k.store(k.load(source, i), c.target, k.add(offset, i))
+        if source is not None:
+            with k.loop(f"copy{number}", 0, size) as i:
+                k.store(k.load(source, i), c.target, k.add(offset, i))
         offset += size
 
 
