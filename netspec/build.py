@@ -290,6 +290,8 @@ class _Builder:
         elif definition.name in OPS or definition.name in HEADERS:
             self.report(f"`{definition.name}` is a layer kind; choose another block name", definition.name_span)
         else:
+            if not definition.body:
+                self.report(f"block `{definition.name}` has no layers", definition.name_span)
             self.blocks[definition.name] = definition
 
     def call(self, statement: ast.Statement, scope: _Scope):
@@ -298,9 +300,13 @@ class _Builder:
         local = statement.label or f"{definition.name}{scope.counts[definition.name]}"
         name = self.define(local, statement.label_span or statement.keyword_span, scope) or scope.prefix + local
         site = Note(statement.span, f"in expansion of `{name}` (block `{definition.name}`)")
-        if definition.name in scope.calls or len(scope.calls) >= MAX_DEPTH:
+        if definition.name in scope.calls:
             self.report(f"block `{definition.name}` calls itself (directly or through other blocks)",
                         statement.keyword_span, notes=scope.expansion)
+            return
+        if len(scope.calls) >= MAX_DEPTH:
+            self.report(f"block calls nest more than {MAX_DEPTH} levels deep", statement.keyword_span,
+                        notes=scope.expansion)
             return
         statement, inputs = self.wiring(statement, None, name, scope)
         arguments = self.bind(definition, statement, name, scope)
@@ -311,8 +317,6 @@ class _Builder:
                        arguments=arguments, expansion=(*scope.expansion, site),
                        calls=(*scope.calls, definition.name))
         self.items(definition.body, inner)
-        if inner.previous == inputs[0]:
-            self.report(f"block `{definition.name}` has no layers", definition.name_span, notes=inner.expansion)
         scope.names[local] = inner.previous
         scope.previous = inner.previous
 

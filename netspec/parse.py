@@ -15,6 +15,9 @@ from . import ast
 from .diagnostics import Diagnostic, error
 from .source import MAX_SPEC_BYTES, Source, Span
 
+# `{ }` may nest this deep: enough for any network, and far from Python's recursion limit.
+MAX_NESTING = 32
+
 # One run reports this many syntax errors at most; each is found by re-parsing
 # with the bad line blanked out, so the bound also bounds the time spent.
 MAX_SYNTAX_ERRORS = 20
@@ -148,6 +151,19 @@ def _blank_line(text: str, line: int) -> str:
     return "\n".join(lines)
 
 
+def _too_deep(source: Source) -> Diagnostic | None:
+    """The first `{` that opens more than MAX_NESTING levels, as a diagnostic."""
+    depth = 0
+    for number, line in enumerate(source.text.split("\n"), start=1):
+        code = line.split("#", 1)[0]
+        for column, char in enumerate(code, start=1):
+            depth += (char == "{") - (char == "}")
+            if depth > MAX_NESTING:
+                return error(f"blocks and repeats nest more than {MAX_NESTING} levels deep",
+                             Span(source, number, column, column + 1), help="flatten the nesting with blocks")
+    return None
+
+
 def parse(source: Source) -> tuple[ast.Program | None, tuple[Diagnostic, ...]]:
     """Parse a whole spec; on syntax errors return every one found (up to a bound) and no program."""
     if len(source.text) > MAX_SPEC_BYTES:
@@ -166,4 +182,7 @@ def parse(source: Source) -> tuple[ast.Program | None, tuple[Diagnostic, ...]]:
             continue
         if diagnostics:
             return None, tuple(diagnostics)
+        too_deep = _too_deep(source)  # the tree is transformed recursively
+        if too_deep:
+            return None, (too_deep,)
         return _ToAst(source).transform(tree), ()
