@@ -55,7 +55,9 @@ def test_byte_mutations_of_the_examples_never_raise(example, seed):
 TOKENS = ["network", "input", "conv", "dense", "maxpool", "avgpool", "flatten", "relu", "sigmoid", "tanh", "softmax",
           "kernel=", "stride=", "padding=", "bias=", "same", "valid", "true", "false", "3", "0", "-1", "1x28x28",
           "2x3", "5x5", "1,2,0,1", "99999999999999999999", "9" * 5000, "c1:", "c1", "\n", "\n", "\n", " ", "#", "=",
-          ":", ",", "x", "2147483647", "2147483648", "\t", "\x00", "\ufffd", "é"]
+          ":", ",", "x", "2147483647", "2147483648", "\t", "\x00", "\ufffd", "é", "block", "b(", "b(c)", "b", "c",
+          "repeat", "{", "{\n", "}", "\n}\n", "(", ")", "in", "add", "concat", "input=", "input=in", "a:", "a",
+          "batchnorm", "dropout", "0.5", "globalavgpool", "adaptiveavgpool"]
 
 
 @settings(max_examples=20000 if LONG else 1500, deadline=None, suppress_health_check=list(HealthCheck))
@@ -182,3 +184,44 @@ def test_json_output_is_valid_on_every_path(cli, args):
         assert any(record.get("errors") for record in records)
     else:
         assert result.exit_code == 0
+
+
+@st.composite
+def block_programs(draw):
+    """Programs with random blocks, calls, references and joins: some valid, many not."""
+    names = ["in", "input", "a", "b", "x", "nope"]
+    lines = ["network p", f"input {draw(st.integers(1, 3))}x{draw(st.integers(2, 8))}x{draw(st.integers(2, 8))}"]
+    for number in range(draw(st.integers(0, 2))):
+        lines.append(f"block blk{number}(c, k=1) {{")
+        for _ in range(draw(st.integers(0, 4))):
+            lines.append("  " + draw(st.sampled_from([
+                "a: conv c kernel=k", "b: conv c kernel=1 input=in", "add a b", "concat a b", "relu",
+                "x: maxpool kernel=2", "repeat 2 {\n    relu\n  }", f"blk{number}", "conv c kernel=k padding=same",
+                "batchnorm", "dropout 0.1", "add in"])))
+        lines.append("}")
+    for _ in range(draw(st.integers(1, 4))):
+        lines.append(draw(st.sampled_from([
+            "blk0 2", "blk0 c=3 k=3", "blk1 4", "blk0", "blk0 1 2 3", "blk0 z=1", "conv 2 kernel=1",
+            f"add {draw(st.sampled_from(names))}", f"concat {draw(st.sampled_from(names))} input",
+            f"conv 3 kernel=1 input={draw(st.sampled_from(names))}", "globalavgpool", "flatten", "dense 3"])))
+    return "\n".join(lines) + "\n"
+
+
+@settings(max_examples=5000 if LONG else 400, deadline=None, suppress_health_check=list(HealthCheck))
+@given(program=block_programs(), seed=st.integers(0, 1000))
+def test_random_block_programs_never_raise_and_valid_ones_run_in_bounds(program, seed):
+    from reference import run as reference_run
+    from specs import random_weights
+
+    result = assert_answers(program)
+    if not result.ok or len(result.network.layers) > 40:
+        return
+    network = netspec.Network(result.network)
+    rng = np.random.default_rng(seed)
+    weights = random_weights(network.checked, rng)
+    x = rng.normal(size=(2, *network.input_shape)).astype(np.float32)
+    model = network.compile(weights=weights, bounds_check=True, threads=1)
+    got = model(x)
+    assert model.out_of_bounds_accesses == 0
+    expected = reference_run(network.checked, weights, x)
+    np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-5 * max(1.0, float(np.abs(expected).max())))
