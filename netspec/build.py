@@ -189,7 +189,7 @@ class _Builder:
         scope.counts[kind] += 1
         local = statement.label or f"{kind}{scope.counts[kind]}"
         name = self.define(local, statement.label_span or statement.keyword_span, scope) or scope.prefix + local
-        statement, inputs = self.wiring(statement, op, name, scope)
+        statement, inputs, operand_spans = self.wiring(statement, op, name, scope)
         if op is None:
             self.report(f"unknown layer kind `{kind}`", statement.keyword_span,
                         help=_suggest(kind, list(OPS) + list(HEADERS) + list(self.blocks))
@@ -200,7 +200,7 @@ class _Builder:
         if inputs is None:
             attrs = None
         self.consumed.update(inputs or ())
-        operands = tuple((f"operand{i}", span) for i, span in enumerate(self.operand_spans))
+        operands = tuple((f"operand{i}", span) for i, span in enumerate(operand_spans))
         self.nodes.append(Node(name, kind, tuple(inputs or (scope.previous,)), attrs, statement.span,
                                statement.keyword_span, spans + operands, scope.expansion))
         scope.names[local] = name
@@ -208,9 +208,9 @@ class _Builder:
 
     def wiring(self, statement: ast.Statement, op: OpDef | None, name: str, scope: _Scope):
         """Which tensors a layer reads: `input=NAME`, the names a join lists, or the previous
-        tensor. Returns the statement without those arguments, and the inputs (None if invalid)."""
-        kept, inputs, ok = [], [], True
-        self.operand_spans = []
+        tensor. Returns the statement without those arguments, the inputs (None if invalid)
+        and where each input was named."""
+        kept, inputs, spans, ok = [], [], [], True
         for argument in statement.arguments:
             names_tensor = (isinstance(argument, ast.Keyword) and argument.key == "input") or (
                 op is not None and op.joins and isinstance(argument, ast.Positional))
@@ -218,7 +218,7 @@ class _Builder:
                 source = self.tensor(argument.value, scope)
                 ok &= source is not None
                 inputs.append(source)
-                self.operand_spans.append(argument.value.span)
+                spans.append(argument.value.span)
             else:
                 kept.append(argument)
         statement = ast.Statement(statement.label, statement.label_span, statement.keyword, statement.keyword_span,
@@ -226,15 +226,15 @@ class _Builder:
         if op is not None and op.joins:
             if len(inputs) == 1:
                 inputs.insert(0, scope.previous)  # `add shortcut`: the previous tensor plus that one
-                self.operand_spans.insert(0, statement.keyword_span)
+                spans.insert(0, statement.keyword_span)
             if not inputs:
                 self.report(f"{name}: `{op.kind}` needs the tensors to join, e.g. `{op.kind} a b`",
                             statement.keyword_span, notes=scope.expansion)
-                return statement, None
+                return statement, None, spans
         elif len(inputs) > 1:
             self.report(f"{name}: `input=` is given twice", statement.keyword_span, notes=scope.expansion)
-            return statement, None
-        return statement, (inputs or [scope.previous]) if ok else None
+            return statement, None, spans
+        return statement, ((inputs or [scope.previous]) if ok else None), spans
 
     def attributes(self, op: OpDef, name: str, statement: ast.Statement, scope: _Scope):
         """Match arguments to the op's parameters; returns (attrs or None, param spans)."""
@@ -308,7 +308,7 @@ class _Builder:
             self.report(f"block calls nest more than {MAX_DEPTH} levels deep", statement.keyword_span,
                         notes=scope.expansion)
             return
-        statement, inputs = self.wiring(statement, None, name, scope)
+        statement, inputs, _ = self.wiring(statement, None, name, scope)
         arguments = self.bind(definition, statement, name, scope)
         if arguments is None or inputs is None:
             return
