@@ -150,8 +150,9 @@ def _tiles_over_q(c, phases: _Phases, source, wide, first_channel, channels: int
     vectors = -(-phases.positions // width)
     _, across = _tile_shape(width, vectors, c.layer.output_shape[0])
     looped = vectors - vectors % across
-    with c.k.loop("q", 0, looped * width, step=across * width) as first_q:
-        _wide_tile(c, phases, source, wide, first_channel, channels, first_q, across)
+    if looped:
+        with c.k.loop("q", 0, looped * width, step=across * width) as first_q:
+            _wide_tile(c, phases, source, wide, first_channel, channels, first_q, across)
     if vectors > looped:
         _wide_tile(c, phases, source, wide, first_channel, channels, index(looped * width), vectors - looped)
 
@@ -179,8 +180,9 @@ def lower(c) -> None:
     vectors = -(-phases.positions // c.vector_width)
     channels, _ = _tile_shape(c.vector_width, vectors, c_o)
     looped = c_o - c_o % channels
-    with k.loop("oc", 0, looped, step=channels) as first_channel:
-        _tiles_over_q(c, phases, split, wide, first_channel, channels)
+    if looped:
+        with k.loop("oc", 0, looped, step=channels) as first_channel:
+            _tiles_over_q(c, phases, split, wide, first_channel, channels)
     if c_o > looped:
         _tiles_over_q(c, phases, split, wide, index(looped), c_o - looped)
     _compact(c, phases, wide)

@@ -137,8 +137,9 @@ def lower(c) -> None:
     rest = -(-outputs // width) - looped
     with k.loop("block", 0, inputs, step=BLOCK) as start:
         block = (start, k.smin(k.add(start, BLOCK), inputs))
-        with k.loop("o", 0, looped, step=VECTORS) as first_vector:
-            _examples(c, block, first_vector, VECTORS, width)
+        if looped:
+            with k.loop("o", 0, looped, step=VECTORS) as first_vector:
+                _examples(c, block, first_vector, VECTORS, width)
         if rest:
             _examples(c, block, index(looped), rest, outputs - (looped + rest - 1) * width)
     activate_rows(c, c.count, outputs)
