@@ -119,8 +119,12 @@ class Model:
         compiled = jit.compile_object(canonical_form(code_network, bounds_check),
                                       lambda: llvm_ir(code_network, bounds_check), ENTRY)
         # A bounds-checked build counts accesses outside their buffers (a test mode).
-        self._violations = (ctypes.c_int64.from_address(compiled.engine.get_global_value_address(OUT_OF_BOUNDS))
-                            if bounds_check else None)
+        self._violations = None
+        if bounds_check:
+            address = compiled.engine.get_global_value_address(OUT_OF_BOUNDS)
+            if not address:
+                raise RuntimeError("bounds-checked code without its violation counter")
+            self._violations = ctypes.c_int64.from_address(address)
         self._compiled = compiled  # keeps the native code alive as long as the model
         self._forward = _FORWARD(compiled.address)
         self.compile_seconds = compiled.seconds

@@ -13,7 +13,7 @@ from llvmlite import ir
 
 from ..check import CheckedNetwork
 from ..ops import OPS
-from .kernel import F32_PTR, I64, Buffer, Kernel, LayerCode
+from .kernel import F32_PTR, I64, Buffer, Kernel, LayerCode, violation_counter
 from .plan import Location, MemoryPlan, WeightLayout, memory_plan, weight_layout
 
 ENTRY = "forward"
@@ -73,6 +73,8 @@ def generate_module(network: CheckedNetwork, vector_width: int,
     plan = memory_plan(network)
     weights = weight_layout(network)
     module = ir.Module(name=network.name)
+    if checked:  # the counter exists even when no layer emits a guarded access
+        violation_counter(module)
     functions = {
         layer.node.name: _layer_function(module, layer, plan, weights, vector_width, checked)
         for layer in network.layers if layer.node.name not in plan.views

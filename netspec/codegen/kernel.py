@@ -44,6 +44,15 @@ def real(value) -> ir.Value:
 OUT_OF_BOUNDS = "netspec.out_of_bounds"
 
 
+def violation_counter(module: ir.Module) -> ir.GlobalVariable:
+    """The module's OUT_OF_BOUNDS counter, created on first use."""
+    counter = module.globals.get(OUT_OF_BOUNDS)
+    if counter is None:
+        counter = ir.GlobalVariable(module, I64, OUT_OF_BOUNDS)
+        counter.initializer = index(0)
+    return counter
+
+
 @dataclass(frozen=True)
 class Buffer:
     """A pointer and the number of floats from it that code may touch (an int, or
@@ -154,12 +163,7 @@ class Kernel:
         return merged
 
     def _violations(self) -> ir.GlobalVariable:
-        module = self.function.module
-        counter = module.globals.get(OUT_OF_BOUNDS)
-        if counter is None:
-            counter = ir.GlobalVariable(module, I64, OUT_OF_BOUNDS)
-            counter.initializer = index(0)
-        return counter
+        return violation_counter(self.function.module)
 
     def load(self, buffer: Buffer, position) -> ir.Value:
         return self._guarded(buffer, position, 1, lambda: self.b.load(self.at(buffer.pointer, position)), F32)
