@@ -85,6 +85,8 @@ def assert_matches_reference(text, batch, seed=0):
     ("avgpool kernel=2x3 padding=0,1,1,1", "1x4x4", 2),
     ("conv 2 kernel=2\nrelu\nflatten\ndense 3\nsoftmax", "1x4x4", 3),
     ("flatten", "2x2x2", 2),
+    ("flatten\nflatten", "1x2x2", 2),          # views of the input all the way to the output: copied
+    ("dropout 0.5\nflatten\ndropout 0.1", "1x2x2", 3),
     ("tanh\nsigmoid\nrelu", "2x3x3", 2),
     ("dense 5 bias=false\ntanh\ndense 1", "7", 4),
     ("conv 1 kernel=1 bias=false", "1x1x1", 1),

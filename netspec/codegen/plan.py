@@ -116,7 +116,8 @@ def _aliases(network: CheckedNetwork, fused) -> dict[str, str]:
         source = node.inputs[0]
         if fused.get(source) == node.kind:
             alias[node.name] = source
-        elif node.kind == "flatten" and not (source == INPUT and node.name == network.graph.output):
+        elif node.kind == "flatten" and not (_root(alias, source) == INPUT and node.name == network.graph.output):
+            # (a view of the network's input cannot be its output: that one is copied)
             alias[node.name] = source
     return alias
 
