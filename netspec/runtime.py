@@ -53,8 +53,19 @@ def describe_input_shapes(network: CheckedNetwork) -> str:
                        for s in accepted_input_shapes(network))
 
 
+def _address(array: np.ndarray) -> int:
+    """Where an array's data starts. Through ctypes' buffer protocol when the array is
+    writable: a third of the time of `array.ctypes.data`, which matters for small calls."""
+    if array.flags.writeable:
+        return ctypes.addressof(ctypes.c_byte.from_buffer(array))
+    return array.ctypes.data
+
+
 def as_batch(network: CheckedNetwork, x) -> tuple[np.ndarray, list[str]]:
     """The input as a C-contiguous float32 N x (input shape) array, plus notes on conversions made."""
+    if (type(x) is np.ndarray and x.dtype == np.float32 and x.shape[1:] == network.input_shape
+            and x.ndim == len(network.input_shape) + 1 and x.shape[0] > 0 and x.flags.c_contiguous):
+        return x, []  # the common case, checked first because small calls are dominated by overhead
     notes = []
     array = np.asarray(x)
     if array.dtype.kind != "f":
@@ -175,7 +186,7 @@ class Model:
         batch, notes = as_batch(self.network, x)
         count = batch.shape[0]
         output = np.empty((count, *self.output_shape), dtype=np.float32)
-        input_address, output_address = batch.ctypes.data, output.ctypes.data
+        input_address, output_address = _address(batch), _address(output)
         if count < 2 * self._examples_per_thread or self.threads == 1:
             self._run_slice(input_address, output_address, 0, count)
             return output, notes

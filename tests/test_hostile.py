@@ -134,6 +134,9 @@ def test_fortran_order_and_strided_inputs_give_the_same_result():
     wide[::2, :, :, ::2] = x
     np.testing.assert_array_equal(model(wide[::2, :, :, ::2]), expected)
     np.testing.assert_allclose(model(x.astype(np.float64)), expected)
+    read_only = x.copy()
+    read_only.setflags(write=False)
+    np.testing.assert_array_equal(model(read_only), expected)
 
 
 @pytest.mark.parametrize("dtype", [np.int32, np.uint8, np.complex64, np.bool_, object])
