@@ -431,7 +431,7 @@ def build(program: ast.Program, source: Source) -> tuple[Graph | None, tuple[Dia
     diagnostics = tuple(builder.diagnostics)
     if builder.name is None or builder.input_shape is None or not builder.nodes or builder.output == INPUT:
         return None, diagnostics
-    graph = Graph(builder.name, builder.input_shape, builder.input.span, tuple(builder.nodes), builder.output)
+    graph = Graph(builder.name, builder.input_shape, tuple(builder.nodes), builder.output)
     return graph, diagnostics
 
 

@@ -43,7 +43,6 @@ class Node:
 class Graph:
     name: str
     input_shape: Shape
-    input_span: Span
     nodes: tuple[Node, ...]
     output: str
 

@@ -125,10 +125,6 @@ class Kernel:
         """sum(index * stride): the flat position of a multi-dimensional index."""
         return self.add(*[self.mul(i, s) for i, s in zip(indices, strides)])
 
-    def smax(self, a, b) -> ir.Value:
-        a, b = index(a), index(b)
-        return self.b.select(self.b.icmp_signed(">", a, b), a, b)
-
     def smin(self, a, b) -> ir.Value:
         a, b = index(a), index(b)
         return self.b.select(self.b.icmp_signed("<", a, b), a, b)
