@@ -11,6 +11,7 @@ import os
 import tempfile
 import threading
 import time
+from collections import OrderedDict
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -143,7 +144,10 @@ class Compiled:
     from_cache: bool
 
 
-_loaded: dict[str, Compiled] = {}
+# Code already loaded into this process, most recently used last. Models keep their
+# own reference, so dropping an entry here only means loading it again if asked.
+_loaded: OrderedDict[str, Compiled] = OrderedDict()
+LOADED_LIMIT = 64
 _lock = threading.Lock()
 
 
@@ -153,6 +157,7 @@ def compile_object(canonical: str, emit_ir, symbol: str) -> Compiled:
     key = cache_key(canonical)
     with _lock:
         if key in _loaded:
+            _loaded.move_to_end(key)
             return _loaded[key]
         started = time.perf_counter()
         path = cache_dir() / f"{key}.o"
@@ -166,4 +171,6 @@ def compile_object(canonical: str, emit_ir, symbol: str) -> Compiled:
         engine.finalize_object()
         compiled = Compiled(engine, engine.get_function_address(symbol), time.perf_counter() - started, from_cache)
         _loaded[key] = compiled
+        if len(_loaded) > LOADED_LIMIT:
+            _loaded.popitem(last=False)
         return compiled
