@@ -35,8 +35,7 @@ def cache_dir() -> Path:
     return Path(base) / "netspec"
 
 
-@lru_cache(maxsize=1)
-def target_machine() -> llvm.TargetMachine:
+def _new_target_machine() -> llvm.TargetMachine:
     llvm.initialize_native_target()
     llvm.initialize_native_asmprinter()
     target = llvm.Target.from_default_triple()
@@ -44,6 +43,13 @@ def target_machine() -> llvm.TargetMachine:
         cpu=llvm.get_host_cpu_name(), features=llvm.get_host_cpu_features().flatten(),
         opt=3, codemodel="jitdefault",
     )
+
+
+@lru_cache(maxsize=1)
+def target_machine() -> llvm.TargetMachine:
+    """The host's target machine, for optimizing and emitting code. An execution
+    engine takes ownership of the machine it is given, so each gets its own."""
+    return _new_target_machine()
 
 
 def host_vector_width() -> int:
@@ -166,7 +172,7 @@ def compile_object(canonical: str, emit_ir, symbol: str) -> Compiled:
         if payload is None:
             payload = target_machine().emit_object(optimize(emit_ir()))
             _write_entry(path, payload)
-        engine = llvm.create_mcjit_compiler(llvm.parse_assembly(""), target_machine())
+        engine = llvm.create_mcjit_compiler(llvm.parse_assembly(""), _new_target_machine())
         engine.add_object_file(llvm.ObjectFileRef.from_data(payload))
         engine.finalize_object()
         compiled = Compiled(engine, engine.get_function_address(symbol), time.perf_counter() - started, from_cache)
