@@ -95,6 +95,7 @@ def test_usage_errors_exit_2(cli):
 
 def test_version_and_help_with_examples(cli):
     assert re.match(r"netspec, version \d+\.\d+", cli("--version").stdout)
-    for command in ([], ["check"]):
+    for command in ([], ["check"], ["run"], ["init"], ["compile"]):
         text = cli(*command, "--help").stdout
         assert "Example" in text and "examples/lenet5.net" in text
+    assert "Example" in cli("cache", "--help").stdout
