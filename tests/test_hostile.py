@@ -13,6 +13,7 @@ from hypothesis import HealthCheck, given, settings, strategies as st
 
 import netspec
 from conftest import check_text
+from netspec.weights import initial_weights
 
 LONG = os.environ.get("NETSPEC_FUZZ") == "long"
 EXAMPLES = sorted(glob.glob("examples/**/*.net", recursive=True))
@@ -71,6 +72,18 @@ def test_corpus_files_never_raise(path, cli):
     result = cli("check", path)
     assert result.exit_code in (0, 1)
     assert "Traceback" not in result.output
+    checked = check_text(open(path, encoding="utf-8", errors="replace").read(), path)
+    if checked.ok and checked.network.params < 10**6 and len(checked.network.layers) < 100:
+        # valid corpus specs also run, bounds-checked, against the reference
+        from reference import run as reference_run
+
+        network = netspec.Network(checked.network)
+        model = network.compile(bounds_check=True, threads=1)
+        x = np.random.default_rng(0).normal(size=(2, *network.input_shape)).astype(np.float32)
+        got = model(x)
+        assert model.out_of_bounds_accesses == 0
+        np.testing.assert_allclose(got, reference_run(network.checked, initial_weights(network.checked), x),
+                                   rtol=1e-5, atol=1e-6)
 
 
 @pytest.mark.parametrize("name, text, message", [
