@@ -51,4 +51,5 @@ class Graph:
 
 
 def format_shape(shape: Shape) -> str:
-    return "x".join(str(d) for d in shape)
+    """`6x28x28`; a 0-dimensional array (say, in a weight file) is a `scalar`."""
+    return "x".join(str(d) for d in shape) if len(shape) else "scalar"

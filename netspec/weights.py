@@ -15,6 +15,7 @@ import numpy as np
 from .check import CheckedNetwork
 from .codegen.plan import weight_layout
 from .errors import DataError
+from .ir import format_shape
 from .ops import OPS
 
 
@@ -53,23 +54,19 @@ def validate(arrays: Mapping[str, np.ndarray], expected: Mapping[str, tuple[int,
     problems = []
     for key, shape in expected.items():
         if key not in arrays:
-            problems.append(f"{key}: missing (expected shape {_shape(shape)})")
+            problems.append(f"{key}: missing (expected shape {format_shape(shape)})")
             continue
         array = np.asarray(arrays[key])
         problem = _numeric_problem(key, array)
         if problem:
             problems.append(problem)
         elif array.shape != tuple(shape):
-            problems.append(f"{key}: expected shape {_shape(shape)}, found {_shape(array.shape)}")
+            problems.append(f"{key}: expected shape {format_shape(shape)}, found {format_shape(array.shape)}")
     for key in arrays:
         if key not in expected:
             problems.append(f"{key}: not a weight of this network (expected keys: {', '.join(expected) or 'none'})")
     if problems:
         raise DataError(f"weights from {origin} do not fit the network:\n  " + "\n  ".join(problems))
-
-
-def _shape(shape) -> str:
-    return "x".join(str(d) for d in shape) if len(shape) else "scalar"
 
 
 def _fan_in(shape: tuple[int, ...]) -> int:
