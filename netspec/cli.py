@@ -214,7 +214,7 @@ def run(file, input_path, weights_path, output_path, batch, seed, top, threads, 
             require_memory(network.checked, batch or 1, threads, limit)
             generator = np.random.Generator(np.random.PCG64(seed))
             x = generator.random((batch or 1, *network.input_shape), dtype=np.float32)
-        model = network.compile(weights=weights_path, seed=seed, threads=threads)
+        model = network.compile(weights=weights_path, seed=seed, threads=threads, max_memory=limit)
         batch, notes = as_batch(network.checked, x)
         model.run(batch[:1])  # the first call sets up the workspace: not timed
         started = time.perf_counter()

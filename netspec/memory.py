@@ -53,11 +53,12 @@ class MemoryNeed:
 def memory_need(network, batch: int, threads: int) -> MemoryNeed:
     from .codegen.plan import memory_plan, weight_layout
 
-    weight_floats = sum(prod(shape) for shape in weight_layout(network).shapes.values())
+    layout = weight_layout(network)
+    weight_floats = sum(prod(shape) for shape in layout.shapes.values())
     return MemoryNeed(
         inputs=4 * batch * prod(network.input_shape),
         outputs=4 * batch * prod(network.output_shape),
-        weights=4 * (weight_floats + weight_layout(network).total_floats),
+        weights=4 * (weight_floats + layout.total_floats),
         workspace=4 * threads * memory_plan(network).workspace_floats,
     )
 

@@ -64,13 +64,16 @@ class Network:
     def summary(self) -> str:
         return layer_table(self.checked)
 
-    def compile(self, weights=None, seed: int = 0, threads: int | None = None, bounds_check: bool = False):
+    def compile(self, weights=None, seed: int = 0, threads: int | None = None, bounds_check: bool = False,
+                max_memory: int | None = None):
         """Compile to native code. `weights` is a .npz path, a mapping of arrays, or None
         for seeded initialisation; `threads` defaults to every available core;
-        `bounds_check` builds a slower test version that counts out-of-bounds accesses."""
+        `bounds_check` builds a slower test version that counts out-of-bounds accesses;
+        `max_memory` (bytes, default half the RAM) bounds what one example may need."""
         from .runtime import compile_network
 
-        return compile_network(self.checked, weights=weights, seed=seed, threads=threads, bounds_check=bounds_check)
+        return compile_network(self.checked, weights=weights, seed=seed, threads=threads,
+                               bounds_check=bounds_check, max_memory=max_memory)
 
 
 def _network(result: CheckResult) -> Network:

@@ -111,12 +111,12 @@ class Model:
     generated code runs, so a model may also be called from several threads."""
 
     def __init__(self, network: CheckedNetwork, weights=None, seed: int = 0, threads: int | None = None,
-                 bounds_check: bool = False):
+                 bounds_check: bool = False, max_memory: int | None = None):
         self.network = network
         self.threads = threads or available_cores()
         if len(network.layers) > MAX_LAYERS:
             raise DataError(f"network {network.name} has {len(network.layers)} layers; netspec compiles at most {MAX_LAYERS}")
-        require_memory(network, 1, self.threads, default_limit())
+        require_memory(network, 1, self.threads, max_memory or default_limit())
         arrays, self.untrained = resolve(network, weights, seed)
         # The code is generated for the lowered network (dropout gone, batchnorm folded).
         lowered = lower_graph(network)
@@ -205,9 +205,9 @@ class Model:
 
 
 def compile_network(network: CheckedNetwork, weights=None, seed: int = 0, threads: int | None = None,
-                    bounds_check: bool = False) -> Model:
+                    bounds_check: bool = False, max_memory: int | None = None) -> Model:
     if not network.ok:
         raise DataError(f"network {network.name} has errors; check it first")
     if threads is not None and threads < 1:
         raise DataError(f"threads must be at least 1, got {threads}")
-    return Model(network, weights, seed, threads, bounds_check)
+    return Model(network, weights, seed, threads, bounds_check, max_memory)

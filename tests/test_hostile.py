@@ -124,6 +124,8 @@ def test_max_memory_refuses_with_the_figure(cli):
     assert result.exit_code == 1
     assert "running lenet5 on a batch of 100000 needs" in result.stderr
     assert cli("run", "examples/lenet5.net", "--max-memory", "lots").exit_code == 2
+    with pytest.raises(netspec.DataError, match="more than the limit of 0.1 MB"):
+        netspec.load("examples/lenet5.net").compile(max_memory=100_000)  # the API takes the same limit
 
 
 def test_nan_and_inf_propagate_as_ieee_says():
