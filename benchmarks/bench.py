@@ -85,7 +85,7 @@ class Peers:
             return
         from torch_reference import TorchNetwork
 
-        self.torch_module = TorchNetwork(network.checked, weights).eval()
+        self.torch_module = TorchNetwork(network.graph, weights).eval()
         if ort is None:
             return
         buffer = io.BytesIO()
@@ -125,11 +125,11 @@ def runnable_networks(names):
 
 
 def bench_network(name, network, batches, min_time, peaks, max_work):
-    weights = initial_weights(network.checked, seed=0)
+    weights = initial_weights(network.graph, seed=0)
     peers = Peers(network, weights)
     models = {t: network.compile(weights=weights, threads=t) for t in THREADS}
-    batches = [b for b in batches if b == batches[0] or b * network.checked.macs <= max_work]
-    flops = 2 * network.checked.macs
+    batches = [b for b in batches if b == batches[0] or b * network.graph.macs <= max_work]
+    flops = 2 * network.graph.macs
     rng = np.random.default_rng(0)
     check = rng.random((16, *network.input_shape), dtype=np.float32)
     expected = models[1](check)

@@ -1,7 +1,8 @@
 """Shape inference and validation over the IR graph.
 
 Walks the graph in order, applies each layer's shape rule from the registry,
-and counts parameters and multiply-accumulates. Problems become diagnostics;
+and counts parameters and multiply-accumulates: a `Graph` becomes a
+`ShapedGraph`, whose layers carry their shapes. Problems become diagnostics;
 a layer whose input shape is unknown (an earlier error) is skipped silently so
 one mistake is reported once.
 """
@@ -12,7 +13,7 @@ from typing import Any
 
 from .diagnostics import Diagnostic, has_errors
 from .ir import INPUT, Graph, Node, Shape
-from .ops import OPS
+from .ops import OPS, Trait
 
 
 @dataclass(frozen=True)
@@ -31,22 +32,19 @@ class Layer:
 
 
 @dataclass(frozen=True)
-class CheckedNetwork:
-    graph: Graph
+class ShapedGraph:
+    """The graph after shape checking: every layer has its shapes (up to the first
+    one that failed), parameter and MAC counts, and the problems found."""
+
+    name: str
+    input_shape: Shape
+    output: str  # the tensor the network returns
     layers: tuple[Layer, ...]
     diagnostics: tuple[Diagnostic, ...]
 
     @property
     def ok(self) -> bool:
         return not has_errors(self.diagnostics)
-
-    @property
-    def name(self) -> str:
-        return self.graph.name
-
-    @property
-    def input_shape(self) -> Shape:
-        return self.graph.input_shape
 
     @property
     def output_shape(self) -> Shape | None:
@@ -60,8 +58,8 @@ class CheckedNetwork:
     def macs(self) -> int:
         return sum(layer.macs for layer in self.layers)
 
-    def layer(self, name: str) -> Layer:
-        return next(layer for layer in self.layers if layer.node.name == name)
+    def layer(self, name: str) -> Layer | None:
+        return next((layer for layer in self.layers if layer.node.name == name), None)
 
 
 def _with_expansion(node: Node, diagnostics) -> tuple[Diagnostic, ...]:
@@ -74,7 +72,7 @@ def _with_expansion(node: Node, diagnostics) -> tuple[Diagnostic, ...]:
 def _check_node(node: Node, input_shapes: tuple[Shape, ...]) -> tuple[Layer, tuple[Diagnostic, ...]]:
     op = OPS[node.kind]
     input_shape = input_shapes[0]
-    inference = op.infer(node, input_shapes if op.joins else input_shape)
+    inference = op.infer(node, input_shapes if op.has(Trait.JOINS) else input_shape)
     # A layer with an error still passes its shape on when the shape is certain
     # (dense on an unflattened input), so the layers after it keep being checked.
     output = inference.output
@@ -85,7 +83,7 @@ def _check_node(node: Node, input_shapes: tuple[Shape, ...]) -> tuple[Layer, tup
     return layer, _with_expansion(node, inference.diagnostics)
 
 
-def check(graph: Graph) -> CheckedNetwork:
+def check(graph: Graph) -> ShapedGraph:
     shapes: dict[str, Shape | None] = {INPUT: graph.input_shape}
     layers: list[Layer] = []
     diagnostics: list[Diagnostic] = []
@@ -100,4 +98,4 @@ def check(graph: Graph) -> CheckedNetwork:
         diagnostics.extend(found)
         layers.append(layer)
         shapes[node.name] = layer.output_shape
-    return CheckedNetwork(graph, tuple(layers), tuple(diagnostics))
+    return ShapedGraph(graph.name, graph.input_shape, graph.output, tuple(layers), tuple(diagnostics))

@@ -15,10 +15,9 @@ import numpy as np
 from . import __version__
 from .diagnostics import error, render_text
 from .errors import DataError
-from .memory import default_limit, require_memory
 from .network import CheckResult, Network, check_source
 from .report import check_record
-from .source import Source, read_source
+from .frontend.source import Source, read_source
 from .table import layer_table
 
 
@@ -71,9 +70,9 @@ def check(files, as_json, collapse):
         if not as_json:
             _echo_diagnostics(result)
             if result.ok:
-                click.echo(layer_table(result.network, collapse))
-            elif result.network is not None:
-                click.echo(layer_table(result.network, collapse), err=True)
+                click.echo(layer_table(result.graph, collapse))
+            elif result.graph is not None:
+                click.echo(layer_table(result.graph, collapse), err=True)
     sys.exit(0 if all(r.ok for r in results) else 1)
 
 
@@ -115,10 +114,10 @@ def _network(path: str, as_json: bool = False) -> Network:
     if not as_json:
         _echo_diagnostics(result)
     if not result.ok:
-        if result.network is not None:
-            click.echo(layer_table(result.network), err=True)
+        if result.graph is not None:
+            click.echo(layer_table(result.graph), err=True)
         sys.exit(1)
-    return Network(result.network)
+    return Network(result.graph)
 
 
 def _load_input(path: str) -> np.ndarray:
@@ -151,23 +150,23 @@ def _top_records(output: np.ndarray, top: int) -> list:
 
 
 def _run_record(model, output, seconds, notes, output_path, top) -> dict:
-    network = model.network
+    graph = model.graph
     return {
-        "network": network.name, "input": list(network.input_shape), "output_shape": list(output.shape),
-        "params": network.params, "macs": network.macs, "untrained": model.untrained,
+        "network": graph.name, "input": list(graph.input_shape), "output_shape": list(output.shape),
+        "params": graph.params, "macs": graph.macs, "untrained": model.untrained,
         "from_cache": model.from_cache, "compile_ms": model.compile_seconds * 1e3, "run_ms": seconds * 1e3,
         "top": _top_records(output, top), "notes": notes, "output_file": output_path,
     }
 
 
 def _report(model, output: np.ndarray, seconds: float, top: int) -> None:
-    network = model.network
+    graph = model.graph
     batch = output.shape[0]
     how = "loaded from cache" if model.from_cache else "compiled"
     click.echo(f"{how} in {model.compile_seconds * 1e3:.1f} ms; ran {batch} example{'s' * (batch != 1)} "
                f"in {seconds * 1e3:.3f} ms ({batch / seconds:,.0f} images/s)")
     click.echo(f"output: {'x'.join(map(str, output.shape))}")
-    if len(network.output_shape) == 1:
+    if len(graph.output_shape) == 1:
         shown = min(batch, 10)
         for n in range(shown):
             click.echo(f"  example {n}: top classes {_top_classes(output[n], min(top, output.shape[1]))}")
@@ -201,7 +200,8 @@ def run(file, input_path, weights_path, output_path, batch, seed, top, threads, 
     """
     if input_path and batch:
         raise click.UsageError("--batch sets the size of the random input; it cannot be combined with --input")
-    from .runtime import as_batch, available_cores
+    from .backends.llvm.memory import default_limit, require_memory
+    from .backends.llvm.runtime import as_batch, available_cores
 
     network = _network(file, as_json)
     limit = max_memory or default_limit()
@@ -209,13 +209,13 @@ def run(file, input_path, weights_path, output_path, batch, seed, top, threads, 
     try:
         if input_path:
             x = _load_input(input_path)
-            require_memory(network.checked, len(x) if x.ndim > len(network.input_shape) else 1, threads, limit)
+            require_memory(network.graph, len(x) if x.ndim > len(network.input_shape) else 1, threads, limit)
         else:
-            require_memory(network.checked, batch or 1, threads, limit)
+            require_memory(network.graph, batch or 1, threads, limit)
             generator = np.random.Generator(np.random.PCG64(seed))
             x = generator.random((batch or 1, *network.input_shape), dtype=np.float32)
         model = network.compile(weights=weights_path, seed=seed, threads=threads, max_memory=limit)
-        batch, notes = as_batch(network.checked, x)
+        batch, notes = as_batch(network.graph, x)
         model.run(batch[:1])  # the first call sets up the workspace: not timed
         started = time.perf_counter()
         output, _ = model.run(batch)
@@ -230,7 +230,7 @@ def run(file, input_path, weights_path, output_path, batch, seed, top, threads, 
     for note in notes:
         click.echo(f"note: {note}", err=True)
     click.echo(f"network {network.name}: input {'x'.join(map(str, network.input_shape))}, "
-               f"{network.checked.params:,} parameters, {network.checked.macs:,} MACs per example")
+               f"{network.graph.params:,} parameters, {network.graph.macs:,} MACs per example")
     if model.untrained:
         click.echo(f"note: untrained weights (initialised from seed {seed}); the outputs are not predictions")
     _report(model, output, seconds, top)
@@ -259,14 +259,15 @@ def init(file, output_path, seed):
     Example:
       netspec init examples/lenet5.net -o lenet5-weights.npz
     """
+    from .backends.llvm.memory import default_limit, require_memory
     from .weights import initial_weights
 
     network = _network(file)
     try:
-        require_memory(network.checked, 1, 1, default_limit())
+        require_memory(network.graph, 1, 1, default_limit())
     except DataError as problem:
         _fail(str(problem))
-    arrays = initial_weights(network.checked, seed)
+    arrays = initial_weights(network.graph, seed)
     try:
         with open(output_path, "wb") as handle:
             np.savez(handle, **arrays)
@@ -287,12 +288,12 @@ def compile(file, optimized):
     Example:
       netspec compile examples/lenet5.net | less
     """
-    from . import jit
-    from .codegen.rewrite import lower_graph
-    from .runtime import llvm_ir
+    from .backends.llvm import jit
+    from .backends.llvm.codegen import llvm_ir
+    from .backends.llvm.rewrite import rewrite_for_inference
 
     network = _network(file)
-    text = llvm_ir(lower_graph(network.checked).network)
+    text = llvm_ir(rewrite_for_inference(network.graph).graph)
     click.echo(str(jit.optimize(text)) if optimized else text)
 
 
@@ -307,7 +308,7 @@ def cache(clear):
     Example:
       netspec cache --clear
     """
-    from . import jit
+    from .backends.llvm import jit
 
     directory = jit.cache_dir()
     if clear:

@@ -7,7 +7,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import Enum
 
-from .source import Span
+from .frontend.source import Span
 
 
 class Severity(str, Enum):

@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from .source import Span
+from .frontend.source import Span
 
 Shape = tuple[int, ...]
 

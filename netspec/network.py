@@ -7,24 +7,24 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 
-from .build import build
-from .check import CheckedNetwork, check
+from .check import ShapedGraph, check
 from .diagnostics import Diagnostic, error, has_errors
 from .errors import SpecError
-from .parse import parse
-from .source import Source, read_source
+from .frontend.build import build
+from .frontend.parse import parse
+from .frontend.source import Source, read_source
 from .table import layer_table
 
 
 @dataclass(frozen=True)
 class CheckResult:
     source: Source
-    network: CheckedNetwork | None  # None when the spec did not get as far as shapes
+    graph: ShapedGraph | None  # None when the spec did not get as far as shapes
     diagnostics: tuple[Diagnostic, ...]
 
     @property
     def ok(self) -> bool:
-        return self.network is not None and not has_errors(self.diagnostics)
+        return self.graph is not None and not has_errors(self.diagnostics)
 
 
 def check_source(source: Source) -> CheckResult:
@@ -34,35 +34,35 @@ def check_source(source: Source) -> CheckResult:
     graph, problems = build(program, source)
     if graph is None:
         return CheckResult(source, None, problems)
-    checked = check(graph)
-    ordered = tuple(sorted(problems + checked.diagnostics, key=lambda d: (d.span.line, d.span.column) if d.span else (0, 0)))
-    return CheckResult(source, replace(checked, diagnostics=ordered), ordered)
+    shaped = check(graph)
+    ordered = tuple(sorted(problems + shaped.diagnostics, key=lambda d: (d.span.line, d.span.column) if d.span else (0, 0)))
+    return CheckResult(source, replace(shaped, diagnostics=ordered), ordered)
 
 
 class Network:
-    """A checked network, ready to summarise or compile."""
+    """A valid spec, checked: ready to summarise or compile. `graph` is its shaped graph."""
 
-    def __init__(self, checked: CheckedNetwork):
-        self.checked = checked
+    def __init__(self, graph: ShapedGraph):
+        self.graph = graph
 
     @property
     def name(self) -> str:
-        return self.checked.name
+        return self.graph.name
 
     @property
     def input_shape(self):
-        return self.checked.input_shape
+        return self.graph.input_shape
 
     @property
     def output_shape(self):
-        return self.checked.output_shape
+        return self.graph.output_shape
 
     @property
     def warnings(self) -> tuple[Diagnostic, ...]:
-        return tuple(d for d in self.checked.diagnostics if not d.is_error)
+        return tuple(d for d in self.graph.diagnostics if not d.is_error)
 
     def summary(self) -> str:
-        return layer_table(self.checked)
+        return layer_table(self.graph)
 
     def compile(self, weights=None, seed: int = 0, threads: int | None = None, bounds_check: bool = False,
                 max_memory: int | None = None):
@@ -70,16 +70,16 @@ class Network:
         for seeded initialisation; `threads` defaults to every available core;
         `bounds_check` builds a slower test version that counts out-of-bounds accesses;
         `max_memory` (bytes, default half the RAM) bounds what one example may need."""
-        from .runtime import compile_network
+        from .backends.llvm.runtime import compile_network
 
-        return compile_network(self.checked, weights=weights, seed=seed, threads=threads,
+        return compile_network(self.graph, weights=weights, seed=seed, threads=threads,
                                bounds_check=bounds_check, max_memory=max_memory)
 
 
 def _network(result: CheckResult) -> Network:
     if not result.ok:
         raise SpecError(tuple(d for d in result.diagnostics if d.is_error))
-    return Network(result.network)
+    return Network(result.graph)
 
 
 def load(path: str) -> Network:

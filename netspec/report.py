@@ -1,13 +1,13 @@
 """Check results as JSON records (the `--json` output of the command line)."""
 from __future__ import annotations
 
-from .check import CheckedNetwork
+from .check import ShapedGraph
 from .diagnostics import to_json
 from .network import CheckResult
 from .table import shown_layers
 
 
-def _layers(network: CheckedNetwork) -> list[dict]:
+def _layers(graph: ShapedGraph) -> list[dict]:
     return [
         {
             "name": layer.node.name,
@@ -18,7 +18,7 @@ def _layers(network: CheckedNetwork) -> list[dict]:
             "macs": layer.macs,
             **({"failed": True} if layer.failed else {}),
         }
-        for layer in shown_layers(network)
+        for layer in shown_layers(graph)
     ]
 
 
@@ -27,17 +27,17 @@ def check_record(result: CheckResult) -> dict:
     if not result.ok:
         record = {"file": result.source.path, "errors": [to_json(d) for d in result.diagnostics if d.is_error],
                   "warnings": warnings}
-        if result.network is not None:
-            record["layers"] = _layers(result.network)
+        if result.graph is not None:
+            record["layers"] = _layers(result.graph)
         return record
-    network = result.network
+    graph = result.graph
     return {
         "file": result.source.path,
-        "network": network.name,
-        "input": list(network.input_shape),
-        "layers": _layers(network),
-        "output": list(network.output_shape),
-        "params": network.params,
-        "macs": network.macs,
+        "network": graph.name,
+        "input": list(graph.input_shape),
+        "layers": _layers(graph),
+        "output": list(graph.output_shape),
+        "params": graph.params,
+        "macs": graph.macs,
         "warnings": warnings,
     }

@@ -1,7 +1,7 @@
 """The layer table shown by `netspec check` and `Network.summary()`."""
 from __future__ import annotations
 
-from .check import CheckedNetwork, Layer
+from .check import Layer, ShapedGraph
 from .ir import format_shape
 
 _HEADER = ("layer", "kind", "output", "params", "MACs")
@@ -42,22 +42,22 @@ def _collapsed_rows(layers) -> list[tuple[tuple[str, ...], bool]]:
     return rows
 
 
-def shown_layers(network: CheckedNetwork) -> tuple[Layer, ...]:
+def shown_layers(graph: ShapedGraph) -> tuple[Layer, ...]:
     """All layers of a valid network; of an invalid one, those up to and including the first failing one."""
-    for index, layer in enumerate(network.layers):
+    for index, layer in enumerate(graph.layers):
         if layer.failed:
-            return network.layers[: index + 1]
-    return network.layers
+            return graph.layers[: index + 1]
+    return graph.layers
 
 
-def layer_table(network: CheckedNetwork, collapse: bool = False) -> str:
+def layer_table(graph: ShapedGraph, collapse: bool = False) -> str:
     """The table of layers; with `collapse`, one row per block call instead of its layers."""
-    layers = shown_layers(network)
+    layers = shown_layers(graph)
     body = _collapsed_rows(layers) if collapse else [(_row(layer), layer.failed) for layer in layers]
-    rows = [_HEADER, ("input", "input", format_shape(network.input_shape), "", "")]
+    rows = [_HEADER, ("input", "input", format_shape(graph.input_shape), "", "")]
     rows += [row for row, _ in body]
-    if network.ok:
-        rows.append(("total", "", "", f"{network.params:,}", f"{network.macs:,}"))
+    if graph.ok:
+        rows.append(("total", "", "", f"{graph.params:,}", f"{graph.macs:,}"))
     widths = [max(len(row[i]) for row in rows) for i in range(len(_HEADER))]
     numeric = (False, False, False, True, True)
 
@@ -66,11 +66,11 @@ def layer_table(network: CheckedNetwork, collapse: bool = False) -> str:
         return ("  ".join(cells) + mark).rstrip()
 
     failed = {row[0] for row, is_failed in body if is_failed}
-    lines = [f"network {network.name}", line(rows[0]), "  ".join("-" * w for w in widths)]
+    lines = [f"network {graph.name}", line(rows[0]), "  ".join("-" * w for w in widths)]
     for row in rows[1:]:
         if row[0] == "total":
             lines.append("  ".join("-" * w for w in widths))
         lines.append(line(row, "  <- error" if row[0] in failed else ""))
-    if network.ok:
-        lines.append(f"output {format_shape(network.output_shape)}")
+    if graph.ok:
+        lines.append(f"output {format_shape(graph.output_shape)}")
     return "\n".join(lines)

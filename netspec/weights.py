@@ -1,5 +1,5 @@
 """Weights: the keys and shapes a network needs, loading and validating `.npz`
-files, seeded initialisation, and packing into the compiled code's layout.
+files, and seeded initialisation (how a backend stores them is its own business).
 
 Layouts are PyTorch's: conv `NAME.weight` is c_o x c_i x k_h x k_w, dense
 `NAME.weight` is out x in, and `NAME.bias` has one value per output.
@@ -12,15 +12,17 @@ from typing import Mapping
 
 import numpy as np
 
-from .check import CheckedNetwork
-from .codegen.plan import weight_layout
+from .check import ShapedGraph
 from .errors import DataError
 from .ir import format_shape
 from .ops import OPS
 
 
-def expected_shapes(network: CheckedNetwork) -> dict[str, tuple[int, ...]]:
-    return weight_layout(network).shapes
+def weight_shapes(graph: ShapedGraph) -> dict[str, tuple[int, ...]]:
+    """Every weight's key (`NAME.SUFFIX`) and shape in PyTorch's layout, in layer order."""
+    return {f"{layer.node.name}.{suffix}": shape
+            for layer in graph.layers
+            for suffix, shape in OPS[layer.node.kind].weight_shapes(layer.attrs, layer.input_shape).items()}
 
 
 def load_npz(path: str) -> dict[str, np.ndarray]:
@@ -73,7 +75,7 @@ def _fan_in(shape: tuple[int, ...]) -> int:
     return prod(shape[1:])
 
 
-def initial_weights(network: CheckedNetwork, seed: int = 0) -> dict[str, np.ndarray]:
+def initial_weights(graph: ShapedGraph, seed: int = 0) -> dict[str, np.ndarray]:
     """PyTorch's defaults. Conv and dense: every weight and bias of a layer with fan-in f
     is drawn uniformly from [-1/sqrt(f), 1/sqrt(f)], f = c_i*k_h*k_w (conv) or in (dense),
     in layer order, weight before bias, from numpy's PCG64 seeded with `seed`.
@@ -81,7 +83,7 @@ def initial_weights(network: CheckedNetwork, seed: int = 0) -> dict[str, np.ndar
     running variance 1) take those."""
     generator = np.random.Generator(np.random.PCG64(seed))
     arrays, bounds = {}, {}
-    for layer in network.layers:
+    for layer in graph.layers:
         op = OPS[layer.node.kind]
         for suffix, shape in op.weight_shapes(layer.attrs, layer.input_shape).items():
             key = f"{layer.node.name}.{suffix}"
@@ -95,11 +97,11 @@ def initial_weights(network: CheckedNetwork, seed: int = 0) -> dict[str, np.ndar
     return arrays
 
 
-def resolve(network: CheckedNetwork, weights, seed: int) -> tuple[dict[str, np.ndarray], bool]:
+def resolve(graph: ShapedGraph, weights, seed: int) -> tuple[dict[str, np.ndarray], bool]:
     """Weights from a path, a mapping or seeded init; returns (arrays, whether they are untrained)."""
-    expected = expected_shapes(network)
+    expected = weight_shapes(graph)
     if weights is None:
-        return initial_weights(network, seed), True
+        return initial_weights(graph, seed), True
     if isinstance(weights, (str, bytes)) or hasattr(weights, "__fspath__"):
         origin, arrays = str(weights), load_npz(str(weights))
     else:

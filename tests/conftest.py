@@ -5,7 +5,7 @@ import pytest
 from click.testing import CliRunner
 
 from netspec.network import check_source
-from netspec.source import Source
+from netspec.frontend.source import Source
 
 
 def check_text(text: str, path: str = "spec.net"):

@@ -95,7 +95,7 @@ def run_example(network, weights, x):
         else:
             out = ACTIVATIONS[node.kind](source)
         values[node.name] = out
-    return values[network.graph.output]
+    return values[network.output]
 
 
 def run(network, weights, batch):

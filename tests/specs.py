@@ -56,7 +56,7 @@ def random_weights(network, rng):
     softmax turns float32's rounding into visible differences); batchnorm variances positive."""
     import numpy as np
 
-    from netspec.weights import expected_shapes
+    from netspec.weights import weight_shapes
 
     def draw(key, shape):
         if key.endswith("running_var"):
@@ -64,4 +64,4 @@ def random_weights(network, rng):
         fan_in = int(np.prod(shape[1:])) if len(shape) > 1 else 1
         return rng.normal(size=shape) / np.sqrt(fan_in)
 
-    return {key: draw(key, shape).astype(np.float32) for key, shape in expected_shapes(network).items()}
+    return {key: draw(key, shape).astype(np.float32) for key, shape in weight_shapes(network).items()}

@@ -9,7 +9,7 @@ HEADER = "network t\ninput 4x8x8\n"
 def ok(text):
     result = check_text(HEADER + text)
     assert result.ok, [d.message for d in result.diagnostics]
-    return result.network
+    return result.graph
 
 
 def single_error(text):

@@ -8,8 +8,8 @@ from hypothesis import HealthCheck, given, settings, strategies as st
 from llvmlite import ir
 
 import netspec
-from netspec import jit
-from netspec.codegen.kernel import F32_PTR, OUT_OF_BOUNDS, Buffer, Kernel
+from netspec.backends.llvm import jit
+from netspec.backends.llvm.builder import F32_PTR, OUT_OF_BOUNDS, Buffer, KernelBuilder
 from reference import run as reference_run
 from specs import random_spec, random_weights
 
@@ -22,12 +22,12 @@ LONG = os.environ.get("NETSPEC_FUZZ") == "long"
 def test_random_specs_stay_in_bounds_and_match_reference(spec, batch, seed):
     network = netspec.loads(spec)
     rng = np.random.default_rng(seed)
-    weights = random_weights(network.checked, rng)
+    weights = random_weights(network.graph, rng)
     x = rng.normal(size=(batch, *network.input_shape)).astype(np.float32)
     model = network.compile(weights=weights, bounds_check=True, threads=1)
     got = model(x)
     assert model.out_of_bounds_accesses == 0, spec
-    expected = reference_run(network.checked, weights, x)
+    expected = reference_run(network.graph, weights, x)
     assert np.isfinite(expected).all()  # a NaN on both sides would compare equal
     np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-5 * max(1.0, float(np.abs(expected).max())))
 
@@ -36,7 +36,7 @@ def test_the_bounds_check_catches_an_access_past_the_end():
     """The checker itself must be able to fail: a load one past a 4-float buffer is counted."""
     module = ir.Module(name="probe")
     function = ir.Function(module, ir.FunctionType(ir.VoidType(), [F32_PTR]), "probe")
-    k = Kernel(function, "probe", checked=True)
+    k = KernelBuilder(function, "probe", guarded=True)
     buffer = Buffer(function.args[0], 4)
     k.store(k.load(buffer, 3), buffer, 0)     # inside
     k.store(k.load(buffer, 4), buffer, 0)     # one past the end: load skipped and counted

@@ -8,7 +8,7 @@ from conftest import check_text, errors_of
 def layers_of(text):
     result = check_text(text)
     assert result.ok, [d.message for d in result.diagnostics]
-    return {layer.node.name: layer for layer in result.network.layers}, result.network
+    return {layer.node.name: layer for layer in result.graph.layers}, result.graph
 
 
 def test_lenet5_shapes_params_and_macs(lenet5_text):

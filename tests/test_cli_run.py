@@ -57,7 +57,7 @@ def test_single_example_and_hxw_inputs_are_accepted(cli, tmp_path):
 def bad_weights(tmp_path, **changes):
     from netspec.weights import initial_weights
 
-    arrays = initial_weights(netspec.load("examples/lenet5.net").checked)
+    arrays = initial_weights(netspec.load("examples/lenet5.net").graph)
     arrays.update(changes)
     for key in [k for k, v in changes.items() if v is None]:
         del arrays[key]

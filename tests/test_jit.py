@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 import netspec
-from netspec import jit
+from netspec.backends.llvm import jit
 
 RUN = textwrap.dedent("""
     import sys, numpy as np, netspec

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 import netspec
-from netspec.weights import expected_shapes
+from netspec.weights import weight_shapes
 
 # Totals derived by hand from the architectures (e.g. AlexNet: 11,712 + 614,656 + 885,120
 # + 1,327,488 + 884,992 + 26,218,496 + 16,781,312 + 40,970).
@@ -33,7 +33,7 @@ SHAPES = {
 
 @pytest.mark.parametrize("name", sorted(PARAMS))
 def test_shapes_and_parameter_count_by_hand(name):
-    network = netspec.load(f"examples/{name}.net").checked
+    network = netspec.load(f"examples/{name}.net").graph
     assert network.params == PARAMS[name]
     for layer, shape in SHAPES[name].items():
         assert network.layer(layer).output_shape == shape, layer
@@ -41,7 +41,7 @@ def test_shapes_and_parameter_count_by_hand(name):
 
 def random_weights(network, rng):
     weights = {}
-    for key, shape in expected_shapes(network).items():
+    for key, shape in weight_shapes(network).items():
         if key.endswith("running_var"):
             weights[key] = rng.uniform(0.5, 2.0, shape).astype(np.float32)
         elif key.endswith("running_mean") or key.endswith(".bias"):
@@ -60,12 +60,12 @@ def test_matches_an_independent_pytorch_build(name):
 
     network = netspec.load(f"examples/{name}.net")
     model = MODELS[name]().eval()
-    assert sum(p.numel() for p in model.parameters()) == network.checked.params
-    ours = expected_shapes(network.checked)
+    assert sum(p.numel() for p in model.parameters()) == network.graph.params
+    ours = weight_shapes(network.graph)
     theirs = [(k, v) for k, v in model.state_dict().items() if not k.endswith("num_batches_tracked")]
     assert [tuple(v.shape) for _, v in theirs] == list(ours.values())
     rng = np.random.default_rng(0)
-    weights = random_weights(network.checked, rng)
+    weights = random_weights(network.graph, rng)
     model.load_state_dict({k: torch.from_numpy(weights[ours_key]) for (k, _), ours_key in zip(theirs, ours)},
                           strict=False)
     x = rng.random((2, *network.input_shape), dtype=np.float32)

@@ -1,6 +1,6 @@
-from netspec import ast
-from netspec.parse import parse
-from netspec.source import Source
+from netspec.frontend import ast
+from netspec.frontend.parse import parse
+from netspec.frontend.source import Source
 
 
 def parse_text(text):

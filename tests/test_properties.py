@@ -16,8 +16,8 @@ def test_conv_shape_is_the_lecture_formula(n_h, n_w, k_h, k_w, s_h, s_w, p_h, p_
     out_w = (n_w - k_w + 2 * p_w + s_w) // s_w
     if out_h >= 1 and out_w >= 1:
         assert result.ok
-        assert result.network.output_shape == (channels, out_h, out_w)
-        assert result.network.macs == channels * 2 * k_h * k_w * out_h * out_w
+        assert result.graph.output_shape == (channels, out_h, out_w)
+        assert result.graph.macs == channels * 2 * k_h * k_w * out_h * out_w
     else:
         assert not result.ok
         assert "is larger than the padded input" in result.diagnostics[0].message
@@ -28,7 +28,7 @@ def test_pool_shape_and_half_kernel_rule(n, k, s, p):
     result = check_text(f"network t\ninput 3x{n}x{n}\nmaxpool kernel={k} stride={s} padding={p}\n")
     out = (n - k + 2 * p + s) // s
     if out >= 1 and 2 * p <= k:
-        assert result.network.output_shape == (3, out, out)
+        assert result.graph.output_shape == (3, out, out)
     else:
         assert not result.ok
 
@@ -36,7 +36,7 @@ def test_pool_shape_and_half_kernel_rule(n, k, s, p):
 @given(n=sizes, k=st.integers(1, 9), s=st.integers(1, 5))
 def test_same_padding_gives_ceil_n_over_s(n, k, s):
     result = check_text(f"network t\ninput 1x{n}x{n}\nconv 1 kernel={k} stride={s} padding=same\n")
-    assert result.network.output_shape == (1, -(-n // s), -(-n // s))
+    assert result.graph.output_shape == (1, -(-n // s), -(-n // s))
 
 
 WORDS = ["network", "input", "conv", "dense", "maxpool", "avgpool", "flatten", "relu", "softmax", "kernel",

@@ -64,10 +64,10 @@ def test_lecture_pooling_with_padding_and_stride():
 def assert_matches_reference(text, batch, seed=0):
     network = netspec.loads(text)
     rng = np.random.default_rng(seed)
-    weights = random_weights(network.checked, rng)
+    weights = random_weights(network.graph, rng)
     x = rng.normal(size=(batch, *network.input_shape)).astype(np.float32)
     got = network.compile(weights=weights)(x)
-    expected = reference_run(network.checked, weights, x)
+    expected = reference_run(network.graph, weights, x)
     assert np.isfinite(expected).all()  # a NaN on both sides would compare equal
     np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-5 * max(1.0, np.abs(expected).max()))
 

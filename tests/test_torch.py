@@ -49,10 +49,10 @@ def test_lenet5_matches_pytorch(batch, tmp_path):
 def test_random_specs_match_pytorch(spec, batch, seed):
     network = netspec.loads(spec)
     rng = np.random.default_rng(seed)
-    weights = random_weights(network.checked, rng)
+    weights = random_weights(network.graph, rng)
     x = rng.normal(size=(batch, *network.input_shape)).astype(np.float32)
     with torch.inference_mode():
-        expected = torch_forward(network.checked, weights, x)
+        expected = torch_forward(network.graph, weights, x)
     got = network.compile(weights=weights)(x)
     assert np.isfinite(expected).all()  # a NaN on both sides would compare equal
     np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-5 * max(1.0, float(np.abs(expected).max())))

@@ -72,6 +72,6 @@ def _apply(network, weights, x):
         else:
             t = getattr(torch, node.kind)(t)
         values[node.name] = t
-    return values[network.graph.output]
+    return values[network.output]
 
 

@@ -1,20 +1,40 @@
-"""The layer registry: every layer kind is described once, here and in its module.
+"""The layer registry: what every layer kind computes, described once.
 
 An `OpDef` holds a kind's parameters with their defaults, its shape rule, its
-weights and its multiply-accumulate count; the builder, the checker, the weight
-loader and the code generator all read the same description.
+weights, its multiply-accumulate count and its traits; the builder, the checker,
+the weight loader and every backend read the same description. How a backend
+computes a kind lives in that backend (e.g. `backends/llvm/kernels/`), never here.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from enum import Enum
 from math import prod
 from typing import Any, Callable
 
-from ..ast import Value
+from ..frontend.ast import Value
 from ..diagnostics import Diagnostic
 from ..ir import Node, Shape
 
 REQUIRED = object()
+
+
+class Trait(Enum):
+    """What passes need to know about a kind, declared by the kind instead of named by it."""
+
+    # The output holds the input's elements in the same order, only reshaped (flatten).
+    VIEW = "view"
+    # out[i] = f(in[i]) for one scalar function f (relu, sigmoid, tanh).
+    ELEMENTWISE = "elementwise"
+    # The identity when the network is used for inference (dropout).
+    IDENTITY_AT_INFERENCE = "identity at inference"
+    # Reads several named tensors; its shape rule gets a tuple of their shapes (add, concat).
+    JOINS = "joins"
+    # At inference, y = x * scale + shift per channel with scale and shift from running
+    # statistics (batchnorm): foldable into a preceding LINEAR_PER_CHANNEL layer.
+    AFFINE_PER_CHANNEL = "affine per channel"
+    # Output channel c is a linear function of the input with weight[c] and bias[c] (conv, dense).
+    LINEAR_PER_CHANNEL = "linear per channel"
 
 
 @dataclass(frozen=True)
@@ -49,44 +69,23 @@ def _no_macs(attrs, input_shape: Shape, output_shape: Shape) -> int:
     return 0
 
 
-def _no_scratch(layer) -> int:
-    return 0
-
-
-def _as_given(attrs, input_shape: Shape, suffix: str, array):
-    return array
-
-
-def _same_shape(attrs, input_shape: Shape, suffix: str, shape: Shape) -> Shape:
-    return shape
-
-
 @dataclass(frozen=True)
 class OpDef:
     kind: str
     usage: str
     params: tuple[Param, ...]
     attrs: type
-    infer: Callable[[Node, Shape], Inference]
+    infer: Callable[[Node, Any], Inference]
     weight_shapes: Callable[[Any, Shape], dict[str, Shape]] = _no_weights
     macs: Callable[[Any, Shape, Shape], int] = _no_macs
-    # Code generation: emits the layer's loop nest (see netspec.codegen.kernel.LayerCode),
-    # and says how many floats of temporary storage that loop nest needs per example.
-    lower: Callable[[Any], None] | None = None
-    scratch_floats: Callable[[Any], int] = _no_scratch
-    # A join reads several tensors: its shape rule gets a tuple of their shapes.
-    joins: bool = False
+    traits: frozenset[Trait] = frozenset()
     # Weights that are running statistics, not learned parameters (not in the count).
     buffers: tuple[str, ...] = ()
     # Weights that start at a fixed value rather than a random draw (see weights.initial_weights).
     initial_values: dict = field(default_factory=dict)
-    # True when `lower` handles a whole tile of examples (c.count); otherwise the
-    # generator calls it inside a loop over the tile, one example at a time.
-    batched: bool = False
-    # The layout the lowering wants a weight in (e.g. transposed), from PyTorch's layout,
-    # and that layout's shape (known without converting anything).
-    store_weight: Callable[[Any, Shape, str, Any], Any] = _as_given
-    stored_shape: Callable[[Any, Shape, str, Shape], Shape] = _same_shape
+
+    def has(self, trait: Trait) -> bool:
+        return trait in self.traits
 
     def param(self, name: str) -> Param | None:
         return next((p for p in self.params if p.name == name), None)
@@ -99,9 +98,8 @@ class OpDef:
 def _registry() -> dict[str, OpDef]:
     from . import activation, batchnorm, conv, dense, dropout, flatten, join, pool
 
-    ops = [conv.OP, pool.MAXPOOL, pool.AVGPOOL, pool.GLOBALAVGPOOL, pool.ADAPTIVEAVGPOOL, flatten.OP, dense.OP,
-           batchnorm.OP, dropout.OP, join.ADD, join.CONCAT, *activation.OPS]
-    return {op.kind: op for op in ops}
+    modules = (conv, pool, flatten, dense, batchnorm, dropout, join, activation)
+    return {op.kind: op for module in modules for op in module.OPS}
 
 
 OPS: dict[str, OpDef] = _registry()

@@ -7,9 +7,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from ..ir import Node, Shape
-from . import OpDef, Param, Inference, params
-from ..codegen import mathfn
-from ..codegen.kernel import constant, index, vector_type
+from . import Inference, OpDef, Param, Trait, params
 from .spatial import slide
 
 
@@ -41,153 +39,6 @@ def macs(a: ConvAttrs, input_shape: Shape, output_shape: Shape) -> int:
     return c_o * input_shape[0] * a.kernel[0] * a.kernel[1] * o_h * o_w
 
 
-# -- Schedule: "wide rows" of stride phases, with register tiles ---------------
-#
-# The padded input is split into its s_h x s_w stride phases: phase (a, b) holds
-# padded rows a, a + s_h, ... and columns b, b + s_w, ... With that layout, output
-# position (oh, ow) reads, for kernel tap (kh, kw), phase (kh % s_h, kw % s_w) at
-# q + (kh // s_h) * W' + kw // s_w, where q = oh * W' + ow and W' is the phase
-# width. Computing every q in [0, (o_h - 1) * W' + o_w) - the output rows laid
-# end to end at the phase pitch, the columns past o_w discarded - turns the
-# convolution into one long contiguous loop per (oc, ic, kh, kw), for any stride:
-# ideal for vectors. (With stride 1 there is one phase: the padded input.)
-# A register tile holds `channels` output channels x `vectors` vectors of q,
-# so each input vector loaded is used `channels` times and each weight
-# broadcast `vectors` times. The result is then compacted row by row into the
-# output, applying the fused activation.
-
-LANES = 16  # scratch is sized for vectors up to this width
-
-
-class _Phases:
-    """The geometry of the phase-split padded input and of the wide result."""
-
-    def __init__(self, layer):
-        c_i, n_h, n_w = layer.input_shape
-        a = layer.attrs
-        self.stride = a.stride
-        padded_h, padded_w = n_h + a.padding.rows, n_w + a.padding.columns
-        self.height, self.width = -(-padded_h // a.stride[0]), -(-padded_w // a.stride[1])
-        self.plane = self.height * self.width
-        self.channel = a.stride[0] * a.stride[1] * self.plane  # floats per input channel, all phases
-        self.input_floats = c_i * self.channel + LANES
-        _, o_h, o_w = layer.output_shape
-        self.positions = (o_h - 1) * self.width + o_w
-        # one extra vector so compaction may read a whole vector past the last row's end
-        self.pitch = -(-self.positions // LANES) * LANES + LANES
-
-
-def scratch_floats(layer) -> int:
-    return _Phases(layer).input_floats + layer.output_shape[0] * _Phases(layer).pitch
-
-
-def _split_phases(c, phases: _Phases, split) -> None:
-    """scratch <- the input, zero-padded and split into stride phases."""
-    k, a = c.k, c.attrs
-    c_i, n_h, n_w = c.layer.input_shape
-    s_h, s_w = a.stride
-    k.fill("pad.i", split, phases.input_floats, 0.0)
-    with k.loop("pad.c", 0, c_i) as ch:
-        with k.loop("pad.h", 0, n_h) as h:
-            row = k.add(h, a.padding.top)  # in the padded input
-            row_phase, phase_row = k.b.urem(row, index(s_h)), k.b.udiv(row, index(s_h))
-            source_row = k.offset((ch, h), (n_h * n_w, n_w))
-            target_row = k.add(k.mul(ch, phases.channel), k.mul(row_phase, s_w * phases.plane),
-                               k.mul(phase_row, phases.width))
-            with k.loop("pad.w", 0, n_w) as w:
-                column = k.add(w, a.padding.left)
-                column_phase, phase_column = k.b.urem(column, index(s_w)), k.b.udiv(column, index(s_w))
-                position = k.add(target_row, k.mul(column_phase, phases.plane), phase_column)
-                k.store(k.load(c.source, k.add(source_row, w)), split, position)
-
-
-def _tile_shape(width: int, vectors: int, channels: int) -> tuple[int, int]:
-    """(output channels, q vectors) per register tile: as many accumulators as the
-    vector registers allow (32 with AVX-512, 16 otherwise) after the operands."""
-    accumulators = 24 if width >= 16 else 12
-    across = next((r for r in (4, 3, 2) if vectors % r == 0), min(vectors, 4 if width >= 16 else 2))
-    across = min(across, vectors)
-    return max(1, min(channels, accumulators // across)), across
-
-
-def _wide_tile(c, phases: _Phases, source, wide, first_channel, channels: int, first_q, vectors: int) -> None:
-    k, a, width = c.k, c.attrs, c.vector_width
-    c_i = c.layer.input_shape[0]
-    k_h, k_w = a.kernel
-    weight = c.weights["weight"]
-    accumulators = []
-    for r in range(channels):
-        channel = k.add(first_channel, r)
-        start = k.splat(k.load(c.weights["bias"], channel), width) if a.bias else constant(vector_type(width), 0.0)
-        accumulators.append([k.variable(f"acc{r}.{v}", start) for v in range(vectors)])
-    s_h, s_w = a.stride
-    with k.loop("ic", 0, c_i) as ic:
-        with k.loop("kh", 0, k_h) as kh:
-            # kernel row kh reads phase row kh % s_h, shifted down by kh // s_h rows
-            phase_row = k.mul(k.b.urem(kh, index(s_h)), s_w * phases.plane)
-            line = k.add(k.mul(ic, phases.channel), phase_row, k.mul(k.b.udiv(kh, index(s_h)), phases.width), first_q)
-            taps = [k.view(weight, k.offset((k.add(first_channel, r), ic, kh), (c_i * k_h * k_w, k_h * k_w, k_w)), k_w)
-                    for r in range(channels)]
-            # The kernel row is unrolled: the accumulators stay SSA values (registers) across it.
-            sums = [[k.b.load(slot) for slot in row] for row in accumulators]
-            for kw in range(k_w):
-                shift = (kw % s_w) * phases.plane + kw // s_w
-                xs = [k.vload(source, k.add(line, shift + v * width), width) for v in range(vectors)]
-                for r in range(channels):
-                    w = k.splat(k.load(taps[r], kw), width)
-                    sums[r] = [k.intrinsic("llvm.fma", w, x, total) for x, total in zip(xs, sums[r])]
-            for row, totals in zip(accumulators, sums):
-                for slot, total in zip(row, totals):
-                    k.b.store(total, slot)
-    for r in range(channels):
-        row = k.add(k.mul(k.add(first_channel, r), phases.pitch), first_q)
-        for v in range(vectors):
-            k.vstore(k.b.load(accumulators[r][v]), wide, k.add(row, v * width))
-
-
-def _tiles_over_q(c, phases: _Phases, source, wide, first_channel, channels: int) -> None:
-    width = c.vector_width
-    vectors = -(-phases.positions // width)
-    _, across = _tile_shape(width, vectors, c.layer.output_shape[0])
-    looped = vectors - vectors % across
-    if looped:
-        with c.k.loop("q", 0, looped * width, step=across * width) as first_q:
-            _wide_tile(c, phases, source, wide, first_channel, channels, first_q, across)
-    if vectors > looped:
-        _wide_tile(c, phases, source, wide, first_channel, channels, index(looped * width), vectors - looped)
-
-
-def _compact(c, phases: _Phases, wide) -> None:
-    """out[oc, oh, :] = act(wide[oc, oh * W' : oh * W' + o_w]), a vector at a time."""
-    k, width = c.k, c.vector_width
-    c_o, o_h, o_w = c.layer.output_shape
-    with k.loop("oc.out", 0, c_o) as oc:
-        with k.loop("oh.out", 0, o_h) as oh:
-            source_row = k.add(k.mul(oc, phases.pitch), k.mul(oh, phases.width))
-            target_row = k.offset((oc, oh), (o_h * o_w, o_w))
-            for start in range(0, o_w, width):
-                value = mathfn.apply(k, c.activation, k.vload(wide, k.add(source_row, start), width))
-                k.vstore(value, c.target, k.add(target_row, start), min(width, o_w - start))
-
-
-def lower(c) -> None:
-    k = c.k
-    c_o = c.layer.output_shape[0]
-    phases = _Phases(c.layer)
-    split = k.view(c.scratch, 0, phases.input_floats)
-    wide = k.view(c.scratch, phases.input_floats, c_o * phases.pitch)
-    _split_phases(c, phases, split)
-    vectors = -(-phases.positions // c.vector_width)
-    channels, _ = _tile_shape(c.vector_width, vectors, c_o)
-    looped = c_o - c_o % channels
-    if looped:
-        with k.loop("oc", 0, looped, step=channels) as first_channel:
-            _tiles_over_q(c, phases, split, wide, first_channel, channels)
-    if c_o > looped:
-        _tiles_over_q(c, phases, split, wide, index(looped), c_o - looped)
-    _compact(c, phases, wide)
-
-
 OP = OpDef(
     kind="conv",
     usage="conv OUT kernel=K [stride=S] [padding=P|HxW|T,B,L,R|same|valid] [bias=true|false]",
@@ -202,6 +53,7 @@ OP = OpDef(
     infer=infer,
     weight_shapes=weight_shapes,
     macs=macs,
-    lower=lower,
-    scratch_floats=scratch_floats,
+    traits=frozenset({Trait.LINEAR_PER_CHANNEL}),
 )
+
+OPS = (OP,)

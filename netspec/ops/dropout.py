@@ -1,11 +1,10 @@
-"""`dropout P`: identity at inference (checked: 0 <= P < 1). The compiler removes it."""
+"""`dropout P`: zeroes each element with probability P while training; the identity at inference."""
 from __future__ import annotations
 
 from dataclasses import dataclass
 
 from ..ir import Node, Shape
-from . import Inference, OpDef, Param, params
-from .lowering import copy_input
+from . import Inference, OpDef, Param, Trait, params
 
 
 @dataclass(frozen=True)
@@ -17,11 +16,5 @@ def infer(node: Node, input_shape: Shape) -> Inference:
     return Inference(input_shape, node.attrs)
 
 
-def lower(c) -> None:
-    # Emitted only when dropout cannot be removed (its input is the network's input
-    # and its output the network's output).
-    copy_input(c)
-
-
-OP = OpDef(kind="dropout", usage="dropout P", params=(Param("p", params.probability, positional=True),),
-           attrs=DropoutAttrs, infer=infer, lower=lower)
+OPS = (OpDef(kind="dropout", usage="dropout P", params=(Param("p", params.probability, positional=True),),
+             attrs=DropoutAttrs, infer=infer, traits=frozenset({Trait.IDENTITY_AT_INFERENCE})),)

@@ -9,7 +9,7 @@ import re
 from dataclasses import dataclass
 from typing import Callable
 
-from ..ast import Value
+from ..frontend.ast import Value
 
 # Larger sizes cannot describe a network that fits in memory; refusing them
 # early keeps every later product of sizes far inside 64-bit arithmetic.

@@ -12,7 +12,7 @@ from lark import Lark, Token, Transformer, v_args
 from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken
 
 from . import ast
-from .diagnostics import Diagnostic, error
+from ..diagnostics import Diagnostic, error
 from .source import MAX_SPEC_BYTES, Source, Span
 
 # `{ }` may nest this deep: enough for any network, and far from Python's recursion limit.
@@ -41,7 +41,7 @@ def _grammar_text() -> str:
     try:
         return resources.files("netspec.grammar").joinpath("netspec.lark").read_text()
     except ModuleNotFoundError:  # running from a source checkout that was not installed
-        return (Path(__file__).resolve().parent.parent / "grammar" / "netspec.lark").read_text()
+        return (Path(__file__).resolve().parents[2] / "grammar" / "netspec.lark").read_text()
 
 
 @lru_cache(maxsize=1)

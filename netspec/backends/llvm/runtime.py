@@ -13,44 +13,31 @@ from math import prod
 
 import numpy as np
 
+from ...check import ShapedGraph
+from ...errors import DataError
+from ...ir import format_shape
+from ...weights import resolve
 from . import jit
-from .check import CheckedNetwork
-from .codegen.generate import ENTRY, generate_module
-from .codegen.kernel import OUT_OF_BOUNDS
-from .codegen.plan import memory_plan, weight_layout
-from .codegen.rewrite import lower_graph
-from .errors import DataError
-from .ir import format_shape
-from .memory import aligned_zeros, default_limit, require_memory
-from .weights import resolve
+from .buffers import aligned_zeros
+from .builder import OUT_OF_BOUNDS
+from .codegen import ENTRY, canonical_form, llvm_ir
+from .layout import weight_layout
+from .memory import default_limit, require_memory
+from .plan import memory_plan
+from .rewrite import rewrite_for_inference
 
 _FORWARD = ctypes.CFUNCTYPE(None, ctypes.c_void_p, ctypes.c_void_p, ctypes.c_void_p, ctypes.c_int64, ctypes.c_void_p)
 
 
-def canonical_form(network: CheckedNetwork, checked: bool = False) -> str:
-    """Everything the generated code depends on, as text (the cache key's content)."""
-    lines = [f"network {network.name} input {network.input_shape} bounds-checked {checked}"]
-    for layer in network.layers:
-        node = layer.node
-        lines.append(f"{node.name} {node.kind} {node.inputs} {layer.attrs!r} {layer.input_shape} -> {layer.output_shape}")
-    return "\n".join(lines)
-
-
-def llvm_ir(network: CheckedNetwork, checked: bool = False) -> str:
-    """The LLVM IR of a lowered network (see `lower_graph`)."""
-    module, _, _ = generate_module(network, jit.host_vector_width(), checked)
-    return str(module)
-
-
-def accepted_input_shapes(network: CheckedNetwork) -> list[tuple[int, ...]]:
-    shape = network.input_shape
+def accepted_input_shapes(graph: ShapedGraph) -> list[tuple[int, ...]]:
+    shape = graph.input_shape
     single_channel_image = [shape[1:]] if len(shape) == 3 and shape[0] == 1 else []
     return [(-1, *shape), shape, *single_channel_image]
 
 
-def describe_input_shapes(network: CheckedNetwork) -> str:
+def describe_input_shapes(graph: ShapedGraph) -> str:
     return " or ".join("Nx" + format_shape(s[1:]) if s[0] == -1 else format_shape(s)
-                       for s in accepted_input_shapes(network))
+                       for s in accepted_input_shapes(graph))
 
 
 def _address(array: np.ndarray) -> int:
@@ -61,10 +48,10 @@ def _address(array: np.ndarray) -> int:
     return array.ctypes.data
 
 
-def as_batch(network: CheckedNetwork, x) -> tuple[np.ndarray, list[str]]:
+def as_batch(graph: ShapedGraph, x) -> tuple[np.ndarray, list[str]]:
     """The input as a C-contiguous float32 N x (input shape) array, plus notes on conversions made."""
-    if (type(x) is np.ndarray and x.dtype == np.float32 and x.shape[1:] == network.input_shape
-            and x.ndim == len(network.input_shape) + 1 and x.shape[0] > 0 and x.flags.c_contiguous):
+    if (type(x) is np.ndarray and x.dtype == np.float32 and x.shape[1:] == graph.input_shape
+            and x.ndim == len(graph.input_shape) + 1 and x.shape[0] > 0 and x.flags.c_contiguous):
         return x, []  # the common case, checked first because small calls are dominated by overhead
     notes = []
     array = np.asarray(x)
@@ -72,7 +59,7 @@ def as_batch(network: CheckedNetwork, x) -> tuple[np.ndarray, list[str]]:
         raise DataError(f"input has dtype {array.dtype}; expected float32 (float16 and float64 are converted)")
     if array.dtype != np.float32:
         notes.append(f"input converted from {array.dtype} to float32")
-    shape = network.input_shape
+    shape = graph.input_shape
     if array.ndim == len(shape) + 1 and array.shape[1:] == shape:
         batch = array
     elif array.shape == shape:
@@ -80,8 +67,8 @@ def as_batch(network: CheckedNetwork, x) -> tuple[np.ndarray, list[str]]:
     elif len(shape) == 3 and shape[0] == 1 and array.shape == shape[1:]:
         batch = array[None, None]
     else:
-        raise DataError(f"input has shape {format_shape(array.shape)}; network {network.name} expects "
-                        f"{describe_input_shapes(network)}")
+        raise DataError(f"input has shape {format_shape(array.shape)}; network {graph.name} expects "
+                        f"{describe_input_shapes(graph)}")
     if batch.shape[0] == 0:
         raise DataError("input batch is empty (N = 0)")
     return np.ascontiguousarray(batch, dtype=np.float32), notes
@@ -110,25 +97,25 @@ class Model:
     may use); each thread has its own workspace, and the GIL is released while
     generated code runs, so a model may also be called from several threads."""
 
-    def __init__(self, network: CheckedNetwork, weights=None, seed: int = 0, threads: int | None = None,
+    def __init__(self, graph: ShapedGraph, weights=None, seed: int = 0, threads: int | None = None,
                  bounds_check: bool = False, max_memory: int | None = None):
-        self.network = network
+        self.graph = graph
         self.threads = threads or available_cores()
-        if len(network.layers) > MAX_LAYERS:
-            raise DataError(f"network {network.name} has {len(network.layers)} layers; netspec compiles at most {MAX_LAYERS}")
-        require_memory(network, 1, self.threads, max_memory or default_limit())
-        arrays, self.untrained = resolve(network, weights, seed)
-        # The code is generated for the lowered network (dropout gone, batchnorm folded).
-        lowered = lower_graph(network)
-        code_network = lowered.network
-        self._weights = weight_layout(code_network).pack(code_network, lowered.weights(arrays))
+        if len(graph.layers) > MAX_LAYERS:
+            raise DataError(f"network {graph.name} has {len(graph.layers)} layers; netspec compiles at most {MAX_LAYERS}")
+        require_memory(graph, 1, self.threads, max_memory or default_limit())
+        arrays, self.untrained = resolve(graph, weights, seed)
+        # The code is generated for the rewritten graph (dropout gone, batchnorm folded).
+        rewritten = rewrite_for_inference(graph)
+        code_graph = rewritten.graph
+        self._weights = weight_layout(code_graph).pack(code_graph, rewritten.weights(arrays))
         self._weights_address = self._weights.ctypes.data
-        self._input_bytes = 4 * prod(network.input_shape)
-        self._output_bytes = 4 * prod(network.output_shape)
-        plan = memory_plan(code_network)
+        self._input_bytes = 4 * prod(graph.input_shape)
+        self._output_bytes = 4 * prod(graph.output_shape)
+        plan = memory_plan(code_graph)
         self._workspace_floats = plan.workspace_floats
-        compiled = jit.compile_object(canonical_form(code_network, bounds_check),
-                                      lambda: llvm_ir(code_network, bounds_check), ENTRY)
+        compiled = jit.compile_object(canonical_form(code_graph, bounds_check),
+                                      lambda: llvm_ir(code_graph, bounds_check), ENTRY)
         # A bounds-checked build counts accesses outside their buffers (a test mode).
         self._violations = None
         if bounds_check:
@@ -143,16 +130,16 @@ class Model:
         self._local = threading.local()
         self._pool: ThreadPoolExecutor | None = None
         self._plan_tile = plan.tile
-        work = network.macs + sum(prod(layer.output_shape) for layer in network.layers)
+        work = graph.macs + sum(prod(layer.output_shape) for layer in graph.layers)
         self._examples_per_thread = -(-MIN_WORK_PER_THREAD // max(work, 1))
 
     @property
     def input_shape(self):
-        return self.network.input_shape
+        return self.graph.input_shape
 
     @property
     def output_shape(self):
-        return self.network.output_shape
+        return self.graph.output_shape
 
     def _workspace_address(self) -> int:
         # One workspace per thread: concurrent calls never share scratch memory.
@@ -183,7 +170,7 @@ class Model:
 
     def run(self, x) -> tuple[np.ndarray, list[str]]:
         """Like calling the model, but also returns notes on input conversions."""
-        batch, notes = as_batch(self.network, x)
+        batch, notes = as_batch(self.graph, x)
         count = batch.shape[0]
         output = np.empty((count, *self.output_shape), dtype=np.float32)
         input_address, output_address = _address(batch), _address(output)
@@ -204,10 +191,10 @@ class Model:
         return self.run(x)[0]
 
 
-def compile_network(network: CheckedNetwork, weights=None, seed: int = 0, threads: int | None = None,
+def compile_network(graph: ShapedGraph, weights=None, seed: int = 0, threads: int | None = None,
                     bounds_check: bool = False, max_memory: int | None = None) -> Model:
-    if not network.ok:
-        raise DataError(f"network {network.name} has errors; check it first")
+    if not graph.ok:
+        raise DataError(f"network {graph.name} has errors; check it first")
     if threads is not None and threads < 1:
         raise DataError(f"threads must be at least 1, got {threads}")
-    return Model(network, weights, seed, threads, bounds_check, max_memory)
+    return Model(graph, weights, seed, threads, bounds_check, max_memory)

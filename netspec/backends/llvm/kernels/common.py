@@ -3,8 +3,7 @@ from __future__ import annotations
 
 from math import prod
 
-from ..codegen import mathfn
-from ..codegen.kernel import LayerCode
+from ..builder import LayerCode
 
 
 def copy_padded(c: LayerCode, channels: int, height: int, width: int, padding, fill: float, extra: int = 0):
@@ -38,7 +37,7 @@ def copy_input(c: LayerCode) -> None:
 def activate_rows(c: LayerCode, rows, length: int) -> None:
     """Apply the fused activation (if any) to target[0 : rows * length] in place,
     a vector at a time: one copy of the activation's code per function."""
-    if not c.activation:
+    if not c.fused:
         return
     k, width = c.k, c.vector_width
     whole = length - length % width
@@ -46,8 +45,8 @@ def activate_rows(c: LayerCode, rows, length: int) -> None:
         start = k.mul(row, length)
         with k.loop("act", 0, whole, step=width) as column:
             position = k.add(start, column)
-            k.vstore(mathfn.apply(k, c.activation, k.vload(c.target, position, width)), c.target, position)
+            k.vstore(c.activate(k.vload(c.target, position, width)), c.target, position)
         if whole < length:
             position = k.add(start, whole)
-            value = mathfn.apply(k, c.activation, k.vload(c.target, position, width, length - whole))
+            value = c.activate(k.vload(c.target, position, width, length - whole))
             k.vstore(value, c.target, position, length - whole)

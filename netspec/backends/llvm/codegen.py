@@ -1,4 +1,4 @@
-"""Emit the LLVM module for a checked network.
+"""Emit the LLVM module for a shaped graph (after the inference rewrite).
 
 Each layer becomes an internal function `layer.NAME(source, target, weights,
 scratch, count)` over a tile of `count` examples, with `noalias` buffers;
@@ -11,10 +11,12 @@ from math import prod
 
 from llvmlite import ir
 
-from ..check import CheckedNetwork
-from ..ops import OPS
-from .kernel import F32_PTR, I64, Buffer, Kernel, LayerCode, violation_counter
-from .plan import Location, MemoryPlan, WeightLayout, memory_plan, weight_layout
+from ...check import ShapedGraph
+from . import jit
+from .builder import F32_PTR, I64, Buffer, KernelBuilder, LayerCode, violation_counter
+from .kernels import KERNELS
+from .layout import WeightLayout, weight_layout
+from .plan import Location, MemoryPlan, memory_plan
 
 ENTRY = "forward"
 
@@ -31,76 +33,92 @@ def _declare_noalias(function: ir.Function, names) -> None:
 
 
 def _layer_function(module: ir.Module, layer, plan: MemoryPlan, weights: WeightLayout, width: int,
-                    checked: bool) -> ir.Function:
+                    guarded: bool) -> ir.Function:
     name = layer.node.name
-    op = OPS[layer.node.kind]
+    kernel = KERNELS[layer.node.kind]
     readers = len(layer.node.inputs)
     function = ir.Function(module, _layer_type(readers), f"layer.{name}")
     function.linkage = "internal"
     source_names = ("source",) if readers == 1 else tuple(f"source{i}" for i in range(readers))
     _declare_noalias(function, (*source_names, "target", "weights", "scratch", "count"))
-    k = Kernel(function, name, checked)
+    k = KernelBuilder(function, name, guarded)
     *sources, target, weight_base, scratch, count = function.args
     buffers = {
         key.rsplit(".", 1)[1]: Buffer(k.at(weight_base, offset), prod(weights.stored[key]))
         for key, offset in weights.offsets.items() if key.rsplit(".", 1)[0] == name
     }
-    scratch = Buffer(scratch, op.scratch_floats(layer))
-    activation = plan.fused.get(name)
+    scratch = Buffer(scratch, kernel.scratch_floats(layer))
+    fused = KERNELS[plan.fused[name]].element if name in plan.fused else None
     sizes = [prod(shape) for shape in layer.input_shapes]
     outputs = prod(layer.output_shape)
     # Operands a concat finds already in place get no buffer: the lowering skips them.
     in_place = plan.in_place.get(name, frozenset())
-    if op.batched:
+    if kernel.batched:
         whole_sources = [Buffer(source, k.mul(count, size)) for source, size in zip(sources, sizes)]
         whole_target = Buffer(target, k.mul(count, outputs))
-        op.lower(LayerCode(k, layer, whole_sources, whole_target, buffers, scratch, activation, count, width))
+        kernel.lower(LayerCode(k, layer, whole_sources, whole_target, buffers, scratch, fused, count, width))
     else:
         stride = plan.locations[name].stride or outputs
         with k.loop("n", 0, count) as n:
             example_sources = [None if index in in_place else Buffer(k.at(source, k.mul(n, size)), size)
                                for index, (source, size) in enumerate(zip(sources, sizes))]
             example_target = Buffer(k.at(target, k.mul(n, stride)), outputs)
-            op.lower(LayerCode(k, layer, example_sources, example_target, buffers, scratch, activation, None, width))
+            kernel.lower(LayerCode(k, layer, example_sources, example_target, buffers, scratch, fused, None, width))
     k.b.ret_void()
     return function
 
 
-def generate_module(network: CheckedNetwork, vector_width: int,
-                    checked: bool = False) -> tuple[ir.Module, MemoryPlan, WeightLayout]:
+def generate_module(graph: ShapedGraph, vector_width: int,
+                    guarded: bool = False) -> tuple[ir.Module, MemoryPlan, WeightLayout]:
     """The module, with loops vectorized explicitly `vector_width` floats wide where a
-    lowering does so; `checked` guards every access (see `Kernel`)."""
-    plan = memory_plan(network)
-    weights = weight_layout(network)
-    module = ir.Module(name=network.name)
-    if checked:  # the counter exists even when no layer emits a guarded access
+    kernel does so; `guarded` tests every access against its buffer (see `KernelBuilder`)."""
+    plan = memory_plan(graph)
+    weights = weight_layout(graph)
+    module = ir.Module(name=graph.name)
+    if guarded:  # the counter exists even when no layer emits a guarded access
         violation_counter(module)
     functions = {
-        layer.node.name: _layer_function(module, layer, plan, weights, vector_width, checked)
-        for layer in network.layers if layer.node.name not in plan.views
+        layer.node.name: _layer_function(module, layer, plan, weights, vector_width, guarded)
+        for layer in graph.layers if layer.node.name not in plan.views
     }
     forward = ir.Function(module, ir.FunctionType(ir.VoidType(), [F32_PTR, F32_PTR, F32_PTR, I64, F32_PTR]), ENTRY)
     _declare_noalias(forward, ("input", "weights", "output", "batch", "workspace"))
     inputs, weight_base, outputs, batch, workspace = forward.args
-    kernel = Kernel(forward, "forward")
-    input_size, output_size = prod(network.input_shape), prod(network.output_shape)
-    with kernel.loop("tile", 0, batch, step=plan.tile) as first:
-        count = kernel.smin(plan.tile, kernel.b.sub(batch, first))
+    builder = KernelBuilder(forward, "forward")
+    input_size, output_size = prod(graph.input_shape), prod(graph.output_shape)
+    with builder.loop("tile", 0, batch, step=plan.tile) as first:
+        count = builder.smin(plan.tile, builder.b.sub(batch, first))
         areas = {
-            "input": kernel.at(inputs, kernel.mul(first, input_size)),
-            "output": kernel.at(outputs, kernel.mul(first, output_size)),
+            "input": builder.at(inputs, builder.mul(first, input_size)),
+            "output": builder.at(outputs, builder.mul(first, output_size)),
             "workspace": workspace,
         }
 
         def pointer(location: Location):
-            return kernel.at(areas[location.area], location.offset)
+            return builder.at(areas[location.area], location.offset)
 
-        for layer in network.layers:
+        for layer in graph.layers:
             name = layer.node.name
             if name in functions:
                 scratch = pointer(plan.scratch[name]) if name in plan.scratch else workspace
                 sources = [pointer(plan.locations[source]) for source in layer.node.inputs]
                 target = pointer(plan.locations[name])
-                kernel.b.call(functions[name], [*sources, target, weight_base, scratch, count])
-    kernel.b.ret_void()
+                builder.b.call(functions[name], [*sources, target, weight_base, scratch, count])
+    builder.b.ret_void()
     return module, plan, weights
+
+
+def canonical_form(graph: ShapedGraph, guarded: bool = False) -> str:
+    """Everything the generated code depends on, as text (the cache key's content)."""
+    lines = [f"network {graph.name} input {graph.input_shape} guarded {guarded}"]
+    for layer in graph.layers:
+        node = layer.node
+        lines.append(f"{node.name} {node.kind} {node.inputs} {layer.attrs!r} {layer.input_shape} -> {layer.output_shape}")
+    return "\n".join(lines)
+
+
+def llvm_ir(graph: ShapedGraph, guarded: bool = False) -> str:
+    """The LLVM IR of a graph after the inference rewrite (see `rewrite.rewrite_for_inference`),
+    vectorized for this host."""
+    module, _, _ = generate_module(graph, jit.host_vector_width(), guarded)
+    return str(module)

@@ -12,10 +12,10 @@ from collections import Counter
 from dataclasses import dataclass, field
 
 from . import ast
-from .diagnostics import Diagnostic, Note, error
-from .ir import INPUT, Graph, Node
-from .ops import OPS, REQUIRED, OpDef
-from .ops.params import ParamError, integer
+from ..diagnostics import Diagnostic, Note, error
+from ..ir import INPUT, Graph, Node
+from ..ops import OPS, REQUIRED, OpDef, Trait
+from ..ops.params import ParamError, integer
 from .source import Source, Span
 
 HEADERS = ("network", "input")
@@ -213,7 +213,7 @@ class _Builder:
         kept, inputs, spans, ok = [], [], [], True
         for argument in statement.arguments:
             names_tensor = (isinstance(argument, ast.Keyword) and argument.key == "input") or (
-                op is not None and op.joins and isinstance(argument, ast.Positional))
+                op is not None and op.has(Trait.JOINS) and isinstance(argument, ast.Positional))
             if names_tensor:
                 source = self.tensor(argument.value, scope)
                 ok &= source is not None
@@ -223,7 +223,7 @@ class _Builder:
                 kept.append(argument)
         statement = ast.Statement(statement.label, statement.label_span, statement.keyword, statement.keyword_span,
                                   tuple(kept))
-        if op is not None and op.joins:
+        if op is not None and op.has(Trait.JOINS):
             if len(inputs) == 1:
                 inputs.insert(0, scope.previous)  # `add shortcut`: the previous tensor plus that one
                 spans.insert(0, statement.keyword_span)

@@ -1,22 +1,14 @@
-"""Memory: aligned float32 buffers, and what a run needs before anything is allocated."""
+"""What a run needs in memory, estimated before anything is allocated, and the limit it must fit."""
 from __future__ import annotations
 
 import os
 from dataclasses import dataclass
 from math import prod
 
-import numpy as np
-
-from .errors import DataError
-
-ALIGN_BYTES = 64
-
-
-def aligned_zeros(count: int) -> np.ndarray:
-    """A zeroed float32 array of `count` elements whose data starts on a 64-byte boundary."""
-    raw = np.zeros(count + ALIGN_BYTES // 4, dtype=np.float32)
-    start = (-raw.ctypes.data % ALIGN_BYTES) // 4
-    return raw[start:start + count]
+from ...check import ShapedGraph
+from ...errors import DataError
+from .layout import weight_layout
+from .plan import memory_plan
 
 
 def physical_memory() -> int | None:
@@ -50,16 +42,15 @@ class MemoryNeed:
         return self.inputs + self.outputs + self.weights + self.workspace
 
 
-def memory_need(network, batch: int, threads: int) -> MemoryNeed:
-    from .codegen.plan import memory_plan, weight_layout
-
-    layout = weight_layout(network)
+def memory_need(graph: ShapedGraph, batch: int, threads: int) -> MemoryNeed:
+    """Estimated for the graph as given (the inference rewrite only removes work)."""
+    layout = weight_layout(graph)
     weight_floats = sum(prod(shape) for shape in layout.shapes.values())
     return MemoryNeed(
-        inputs=4 * batch * prod(network.input_shape),
-        outputs=4 * batch * prod(network.output_shape),
+        inputs=4 * batch * prod(graph.input_shape),
+        outputs=4 * batch * prod(graph.output_shape),
         weights=4 * (weight_floats + layout.total_floats),
-        workspace=4 * threads * memory_plan(network).workspace_floats,
+        workspace=4 * threads * memory_plan(graph).workspace_floats,
     )
 
 
@@ -67,13 +58,13 @@ def _megabytes(count: int) -> str:
     return f"{count / 1e6:,.1f} MB" if count < 10**15 else f"{count:.1e} bytes"
 
 
-def require_memory(network, batch: int, threads: int, limit: int) -> None:
+def require_memory(graph: ShapedGraph, batch: int, threads: int, limit: int) -> None:
     """Raise DataError, with the figures, when a run would need more than `limit` bytes."""
-    need = memory_need(network, batch, threads)
+    need = memory_need(graph, batch, threads)
     if need.total <= limit:
         return
     raise DataError(
-        f"running {network.name} on a batch of {batch} needs {_megabytes(need.total)} (input {_megabytes(need.inputs)}, "
+        f"running {graph.name} on a batch of {batch} needs {_megabytes(need.total)} (input {_megabytes(need.inputs)}, "
         f"output {_megabytes(need.outputs)}, weights {_megabytes(need.weights)}, workspace "
         f"{_megabytes(need.workspace)}), more than the limit of {_megabytes(limit)}; "
         f"use a smaller batch or raise --max-memory")

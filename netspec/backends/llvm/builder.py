@@ -62,17 +62,17 @@ class Buffer:
     extent: object
 
 
-class Kernel:
+class KernelBuilder:
     """An IR builder positioned inside one function, with loop and arithmetic helpers.
 
-    With `checked`, every load and store first tests its position against its
-    buffer's extent; an access outside is skipped and counted in OUT_OF_BOUNDS
-    (a test mode: generated code never relies on it)."""
+    With `guarded` (the bounds-checked build), every load and store first tests its
+    position against its buffer's extent; an access outside is skipped and counted
+    in OUT_OF_BOUNDS (a test mode: generated code never relies on it)."""
 
-    def __init__(self, function: ir.Function, prefix: str, checked: bool = False):
+    def __init__(self, function: ir.Function, prefix: str, guarded: bool = False):
         self.function = function
         self.prefix = prefix
-        self.checked = checked
+        self.guarded = guarded
         # The entry block holds only stack slots (see `variable`) and jumps to the code.
         entry = function.append_basic_block(f"{prefix}.entry")
         start = function.append_basic_block(f"{prefix}.start")
@@ -138,7 +138,7 @@ class Kernel:
         return Buffer(self.at(buffer.pointer, offset), extent)
 
     def _guarded(self, buffer: Buffer, position, touched: int, access, result: ir.Type | None = None):
-        if not self.checked:
+        if not self.guarded:
             return access()
         b = self.b
         position = index(position)
@@ -255,23 +255,28 @@ class Kernel:
 
 class LayerCode:
     """What a layer's lowering gets: a builder inside the layer's function, the
-    checked layer, pointers to its input, output, weights and scratch, the
-    activation to apply as it stores (when the plan fused one into it), the
-    number of examples (`count`, an IR value: only for ops lowered per tile;
-    others see one example at a time) and the host's float vector width."""
+    shaped layer, buffers for its inputs, output, weights and scratch, the
+    elementwise function to apply as it stores (`fused`, when the plan fused an
+    activation into it), the number of examples (`count`, an IR value: only for
+    kernels lowered per tile; others see one example at a time) and the host's
+    float vector width."""
 
-    def __init__(self, kernel: Kernel, layer, sources, target, weights, scratch, activation, count, vector_width):
-        self.k = kernel
+    def __init__(self, builder: KernelBuilder, layer, sources, target, weights, scratch, fused, count, vector_width):
+        self.k = builder
         self.layer = layer
         self.sources = sources  # one per tensor the layer reads (several for joins); None: already in place
         self.source = sources[0]
         self.target = target
         self.weights = weights
         self.scratch = scratch
-        self.activation = activation
+        self.fused = fused
         self.count = count
         self.vector_width = vector_width
 
     @property
     def attrs(self):
         return self.layer.attrs
+
+    def activate(self, x: ir.Value) -> ir.Value:
+        """The fused activation applied to a float or a vector of floats (x itself when none is fused)."""
+        return self.fused(self.k, x) if self.fused else x

@@ -21,7 +21,7 @@ import llvmlite.binding as llvm
 
 # Bump when generated code changes meaning or layout; the digest of netspec's own
 # sources is part of the key too, so a changed compiler never reuses stale code.
-BACKEND_VERSION = "2"
+BACKEND_VERSION = "3"
 CACHE_LIMIT_BYTES = 256 * 2**20
 _MAGIC = b"NETSPEC-OBJ1"
 
@@ -69,7 +69,8 @@ def _host_key() -> str:
 @lru_cache(maxsize=1)
 def _compiler_digest() -> str:
     digest = hashlib.sha256()
-    for path in sorted(Path(__file__).parent.rglob("*.py")):
+    package = Path(__file__).resolve().parents[2]  # all of netspec: ops feed the generated code too
+    for path in sorted(package.rglob("*.py")):
         digest.update(path.read_bytes())
     return digest.hexdigest()
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from llvmlite import ir
 
-from .kernel import I32, Kernel, constant
+from .builder import I32, KernelBuilder, constant
 
 _LOG2E = 1.44269504088896341
 _LN2_HI = 0.693359375
@@ -23,7 +23,7 @@ _EXP_MIN = -103.97207708  # below this even the smallest subnormal rounds to 0
 _TANH_POLY = (-5.70498872745e-3, 2.06390887954e-2, -5.37397155531e-2, 1.33314422036e-1, -3.33332819422e-1)
 
 
-def _fcmp(k: Kernel, op: str, a, b) -> ir.Value:
+def _fcmp(k: KernelBuilder, op: str, a, b) -> ir.Value:
     return k.b.fcmp_ordered(op, a, b)
 
 
@@ -36,13 +36,13 @@ def _int_constant(like: ir.Type, value: int) -> ir.Value:
     return ir.Constant(kind, [value] * kind.count) if isinstance(kind, ir.VectorType) else ir.Constant(I32, value)
 
 
-def _power_of_two(k: Kernel, exponent: ir.Value, like: ir.Type) -> ir.Value:
+def _power_of_two(k: KernelBuilder, exponent: ir.Value, like: ir.Type) -> ir.Value:
     """2**exponent for an integer exponent in [-126, 127], by building the float's bits."""
     biased = k.b.add(exponent, _int_constant(like, 127))
     return k.b.bitcast(k.b.shl(biased, _int_constant(like, 23)), like)
 
 
-def _scale(k: Kernel, p: ir.Value, n: ir.Value) -> ir.Value:
+def _scale(k: KernelBuilder, p: ir.Value, n: ir.Value) -> ir.Value:
     """p * 2**n for n in [-150, 128], overflowing to inf and underflowing to 0 as IEEE does."""
     b, kind = k.b, p.type
     whole = b.fptosi(n, _integers(kind))
@@ -56,7 +56,7 @@ def _scale(k: Kernel, p: ir.Value, n: ir.Value) -> ir.Value:
     return result
 
 
-def exp(k: Kernel, x: ir.Value) -> ir.Value:
+def exp(k: KernelBuilder, x: ir.Value) -> ir.Value:
     b, kind = k.b, x.type
 
     def c(value):
@@ -73,12 +73,12 @@ def exp(k: Kernel, x: ir.Value) -> ir.Value:
     return b.select(b.fcmp_unordered("uno", x, x), x, _scale(k, p, n))
 
 
-def sigmoid(k: Kernel, x: ir.Value) -> ir.Value:
+def sigmoid(k: KernelBuilder, x: ir.Value) -> ir.Value:
     one = constant(x.type, 1.0)
     return k.b.fdiv(one, k.b.fadd(one, exp(k, k.b.fneg(x))))
 
 
-def tanh(k: Kernel, x: ir.Value) -> ir.Value:
+def tanh(k: KernelBuilder, x: ir.Value) -> ir.Value:
     b, kind = k.b, x.type
 
     def c(value):
@@ -96,15 +96,7 @@ def tanh(k: Kernel, x: ir.Value) -> ir.Value:
     return b.select(_fcmp(k, ">", magnitude, c(0.625)), large, small)
 
 
-def relu(k: Kernel, x: ir.Value) -> ir.Value:
+def relu(k: KernelBuilder, x: ir.Value) -> ir.Value:
     # `x < 0` is false for NaN, so NaN passes through as in PyTorch.
     zero = constant(x.type, 0.0)
     return k.b.select(_fcmp(k, "<", x, zero), zero, x)
-
-
-ELEMENTWISE = {"relu": relu, "sigmoid": sigmoid, "tanh": tanh}
-
-
-def apply(k: Kernel, activation: str | None, x: ir.Value) -> ir.Value:
-    """`activation` applied to a float or a vector of floats."""
-    return ELEMENTWISE[activation](k, x) if activation else x

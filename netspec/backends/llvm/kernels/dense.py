@@ -1,0 +1,115 @@
+"""Dense layers as register-tiled loop nests over examples x outputs, with transposed weights."""
+from __future__ import annotations
+
+from math import prod
+
+import numpy as np
+
+from ....ir import Shape
+from ....ops.dense import DenseAttrs
+from ..builder import constant, index, vector_type
+from . import KernelDef, Packing
+from .common import activate_rows
+
+
+# Stored weights are padded to a multiple of this many outputs, so every vector
+# width up to 16 reads whole vectors without leaving the buffer.
+LANES = 16
+# A register tile is ROWS examples x up to VECTORS output vectors of accumulators;
+# inputs are taken BLOCK at a time (a 512 x 64-float weight panel is 128 KiB).
+ROWS, VECTORS = 4, 4
+BLOCK = 512
+
+
+def _padded_outputs(a: DenseAttrs) -> int:
+    return -(-a.out_features // LANES) * LANES
+
+
+def stored_shape(a: DenseAttrs, input_shape: Shape, suffix: str, shape: Shape) -> Shape:
+    """Weights transposed to in x outputs (padded) so a vector of outputs is contiguous."""
+    return (prod(input_shape), _padded_outputs(a)) if suffix == "weight" else (_padded_outputs(a),)
+
+
+def pack(a: DenseAttrs, input_shape: Shape, suffix: str, array: np.ndarray) -> np.ndarray:
+    stored = np.zeros(stored_shape(a, input_shape, suffix, array.shape), np.float32)
+    if suffix == "weight":
+        stored[:, :a.out_features] = array.T
+    else:
+        stored[:a.out_features] = array
+    return stored
+
+
+def unpack(a: DenseAttrs, input_shape: Shape, suffix: str, stored: np.ndarray) -> np.ndarray:
+    """The inverse of `pack`: PyTorch's out x in layout without the padding."""
+    return np.ascontiguousarray(stored[:, :a.out_features].T if suffix == "weight" else stored[:a.out_features])
+
+
+def _register_tile(c, block, first_row, rows: int, first_vector, vectors: int, last_lanes: int) -> None:
+    """out[n, o] (+)= sum over i in the block of x[n, i] * w[i, o] for `rows` examples from
+    `first_row` and `vectors` output vectors from `first_vector`, starting from the bias
+    in the first block and from the partial sums in `out` after it; the accumulators stay
+    in registers across the loop over the block's inputs."""
+    k, a, width = c.k, c.attrs, c.vector_width
+    inputs, outputs, padded = prod(c.layer.input_shape), a.out_features, _padded_outputs(a)
+    start, stop = block
+    first_output = k.mul(first_vector, width)
+    first_block = k.b.icmp_signed("==", start, index(0))
+    accumulators = []
+    for r in range(rows):
+        out_row = k.add(k.mul(k.add(first_row, r), outputs), first_output)
+        row = []
+        for v in range(vectors):
+            lanes = last_lanes if v == vectors - 1 else None
+            bias = (k.vload(c.weights["bias"], k.add(first_output, v * width), width) if a.bias
+                    else constant(vector_type(width), 0.0))
+            partial = k.vload(c.target, k.add(out_row, v * width), width, lanes)
+            row.append(k.variable(f"acc{r}.{v}", k.b.select(first_block, bias, partial)))
+        accumulators.append(row)
+    with k.loop("i", start, stop) as i:
+        weight_row = k.add(k.mul(i, padded), first_output)
+        weights = [k.vload(c.weights["weight"], k.add(weight_row, v * width), width) for v in range(vectors)]
+        for r in range(rows):
+            x = k.splat(k.load(c.source, k.add(k.mul(k.add(first_row, r), inputs), i)), width)
+            for v in range(vectors):
+                slot = accumulators[r][v]
+                k.b.store(k.intrinsic("llvm.fma", x, weights[v], k.b.load(slot)), slot)
+    for r in range(rows):
+        out_row = k.add(k.mul(k.add(first_row, r), outputs), first_output)
+        for v in range(vectors):
+            k.vstore(k.b.load(accumulators[r][v]), c.target, k.add(out_row, v * width),
+                     last_lanes if v == vectors - 1 else None)
+
+
+def _examples(c, block, first_vector, vectors: int, last_lanes: int) -> None:
+    """One panel of output vectors for every example of the tile, ROWS examples at a
+    time: the panel's weights stay in cache while all the examples use them."""
+    k = c.k
+    grouped = k.mul(k.b.sdiv(c.count, index(ROWS)), ROWS)
+    with k.loop("n", 0, grouped, step=ROWS) as first_row:
+        _register_tile(c, block, first_row, ROWS, first_vector, vectors, last_lanes)
+    with k.loop("n1", grouped, c.count) as row:
+        _register_tile(c, block, row, 1, first_vector, vectors, last_lanes)
+
+
+def lower(c) -> None:
+    """Blocks of BLOCK inputs, so a panel of weights (BLOCK x VECTORS vectors) stays in
+    L2 while every example of the tile uses it; within a block, output panels of
+    VECTORS vectors in a loop, then the rest (which holds the last, possibly partial,
+    vector, stored masked). Each weight vector loaded is used ROWS times."""
+    k, width, outputs = c.k, c.vector_width, c.attrs.out_features
+    inputs = prod(c.layer.input_shape)
+    complete = outputs // width
+    looped = complete - complete % VECTORS
+    rest = -(-outputs // width) - looped
+    with k.loop("block", 0, inputs, step=BLOCK) as start:
+        block = (start, k.smin(k.add(start, BLOCK), inputs))
+        if looped:
+            with k.loop("o", 0, looped, step=VECTORS) as first_vector:
+                _examples(c, block, first_vector, VECTORS, width)
+        if rest:
+            _examples(c, block, index(looped), rest, outputs - (looped + rest - 1) * width)
+    activate_rows(c, c.count, outputs)
+
+
+KERNELS = {"dense": KernelDef(lower=lower, batched=True, fuses_activation=True,
+                              packing=Packing(stored_shape=stored_shape, pack=pack, unpack=unpack))}

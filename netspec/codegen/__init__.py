@@ -1,1 +1,0 @@
-"""Checked network -> LLVM IR: buffer plan, loop nests per layer, one `forward` entry point."""

@@ -1,0 +1,1 @@
+"""The front end: spec text -> source and spans -> AST (parse) -> IR graph (build)."""
