@@ -1,5 +1,9 @@
-"""Shared helpers: check a spec given as text, run the CLI in-process."""
+"""Shared helpers: check a spec given as text, run the CLI in-process. In CI
+(CI=true) a test or module that would be skipped (a missing optional dependency)
+fails instead, so nothing is skipped silently there."""
 from __future__ import annotations
+
+import os
 
 import pytest
 from click.testing import CliRunner
@@ -26,3 +30,22 @@ def cli():
         return runner.invoke(main, list(args), catch_exceptions=False)
 
     return invoke
+
+
+def _fail_skips_in_ci(report) -> None:
+    if os.environ.get("CI") == "true" and report.skipped and not hasattr(report, "wasxfail"):
+        reason = report.longrepr[-1] if isinstance(report.longrepr, tuple) else str(report.longrepr)
+        report.outcome = "failed"
+        report.longrepr = f"skipped in CI, where every optional dependency must be installed: {reason}"
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    outcome = yield
+    _fail_skips_in_ci(outcome.get_result())
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_make_collect_report(collector):
+    outcome = yield
+    _fail_skips_in_ci(outcome.get_result())

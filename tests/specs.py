@@ -6,7 +6,8 @@ from hypothesis import strategies as st
 def random_spec(draw, max_size=10):
     """Spec text for a random valid network: image layers with any kernel, stride and
     (asymmetric) padding that fits, branches joined by add or concat, batchnorm (alone
-    or after a conv, where it is folded), dropout, then optionally flatten and dense layers."""
+    or after a conv, where it is folded), dropout, then optionally flatten and dense layers
+    (a dense layer perhaps followed by a batchnorm, folded into it)."""
     channels, h, w = draw(st.integers(1, 3)), draw(st.integers(1, max_size)), draw(st.integers(1, max_size))
     lines = ["network r", f"input {channels}x{h}x{w}"]
     for step in range(draw(st.integers(1, 4))):
@@ -45,7 +46,9 @@ def random_spec(draw, max_size=10):
         h = (h + p[0] + p[1] - k_h) // s_h + 1
         w = (w + p[2] + p[3] - k_w) // s_w + 1
     if len(lines) == 2 or draw(st.booleans()):
-        lines += ["flatten", f"dense {draw(st.integers(1, 6))}"]
+        lines += ["flatten", f"dense {draw(st.integers(1, 6))} bias={draw(st.sampled_from(['true', 'false']))}"]
+        if draw(st.booleans()):
+            lines.append("batchnorm")  # folded into the dense layer
         lines.append(draw(st.sampled_from(["relu", "sigmoid", "tanh", "softmax", "dense 3"])))
     return "\n".join(lines) + "\n"
 
