@@ -54,7 +54,7 @@ def random_spec(draw, max_size=10):
 
 
 def random_weights(network, rng):
-    """Normal random weights for a checked network, scaled by 1/sqrt(fan-in) as trained
+    """Normal random weights for a shaped graph, scaled by 1/sqrt(fan-in) as trained
     networks are (unscaled, deep random networks reach logits in the hundreds, where
     softmax turns float32's rounding into visible differences); batchnorm variances positive."""
     import numpy as np

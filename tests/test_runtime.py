@@ -132,3 +132,36 @@ def test_fused_vector_activations_match_reference_on_extreme_values():
     expected = 1.0 / (1.0 + np.exp(-x.astype(np.float64)))
     ulp = np.spacing(expected.astype(np.float32)).astype(np.float64)
     assert np.max(np.abs(got - expected) / ulp) <= 3.0
+
+
+@pytest.mark.parametrize("options, message", [
+    ({"weights": 42}, "weights must be a path to a .npz file, a mapping of names to arrays, or None"),
+    ({"seed": -1}, "seed must be a non-negative integer, got -1"),
+    ({"threads": 0}, "threads must be a whole number of at least 1, got 0"),
+    ({"threads": "2"}, "threads must be a whole number of at least 1, got '2'"),
+    ({"max_memory": -5}, "max_memory must be a positive number of bytes, got -5"),
+    ({"weights": {"conv1.weight": [[1, 2], [3]], "conv1.bias": [0.0]}}, "conv1.weight: not an array"),
+])
+def test_bad_compile_arguments_raise_data_errors(options, message):
+    network = netspec.loads("network t\ninput 1x4x4\nconv 1 kernel=3\n")
+    with pytest.raises(netspec.DataError) as caught:
+        network.compile(**options)
+    assert message in str(caught.value)
+
+
+def test_a_pickled_array_in_a_weights_file_is_named_with_its_file_and_key(tmp_path):
+    network = netspec.loads("network t\ninput 1x4x4\nconv 1 kernel=3\n")
+    path = tmp_path / "w.npz"
+    np.savez(path, **{"conv1.weight": np.zeros((1, 1, 3, 3), np.float32),
+                      "conv1.bias": np.array([{"not": "numbers"}], dtype=object)})
+    with pytest.raises(netspec.DataError) as caught:
+        network.compile(weights=path)
+    assert f"weights file {path}, array conv1.bias: contains pickled Python objects" in str(caught.value)
+
+
+def test_run_returns_outputs_and_notes_on_conversions():
+    model = netspec.loads("network t\ninput 3\nrelu\n").compile()
+    outputs, notes = model.run(np.array([[-1.0, 0.0, 2.0]]))
+    assert outputs.tolist() == [[0.0, 0.0, 2.0]]
+    assert notes == ["input converted from float64 to float32"]
+    assert model.run(np.zeros((1, 3), np.float32))[1] == []

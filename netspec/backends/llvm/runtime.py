@@ -169,7 +169,9 @@ class Model:
         return self._violations.value
 
     def run(self, x) -> tuple[np.ndarray, list[str]]:
-        """Like calling the model, but also returns notes on input conversions."""
+        """Run on a batch and return `(outputs, notes)`: the N x output array, and a list of
+        what was done to the input to make it fit (e.g. "input converted from float64 to
+        float32"), empty when nothing was. `model(x)` returns the outputs alone."""
         batch, notes = as_batch(self.graph, x)
         count = batch.shape[0]
         output = np.empty((count, *self.output_shape), dtype=np.float32)
@@ -191,10 +193,16 @@ class Model:
         return self.run(x)[0]
 
 
+def _whole_number(value) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
 def compile_network(graph: ShapedGraph, weights=None, seed: int = 0, threads: int | None = None,
                     bounds_check: bool = False, max_memory: int | None = None) -> Model:
     if not graph.ok:
         raise DataError(f"network {graph.name} has errors; check it first")
-    if threads is not None and threads < 1:
-        raise DataError(f"threads must be at least 1, got {threads}")
+    if threads is not None and (not _whole_number(threads) or threads < 1):
+        raise DataError(f"threads must be a whole number of at least 1, got {threads!r}")
+    if max_memory is not None and (not _whole_number(max_memory) or max_memory < 1):
+        raise DataError(f"max_memory must be a positive number of bytes, got {max_memory!r}")
     return Model(graph, weights, seed, threads, bounds_check, max_memory)
