@@ -1,59 +1,59 @@
-"""A slow, obviously-correct executor for checked networks: direct loops in numpy,
-written for clarity. It is the oracle the generated code is compared against."""
+"""A slow, obviously-correct executor for shaped graphs: direct loops in numpy,
+written for clarity. It is the oracle the generated code is compared against.
+
+`REFERENCE` has one function per layer kind, `(layer, operands, weights) -> output`,
+working on one example in float64; test_completeness checks it covers the registry.
+"""
 from __future__ import annotations
 
 import numpy as np
+
+
+def _weight(layer, weights, suffix):
+    """The layer's weight `NAME.suffix` in float64, or None (a layer without bias)."""
+    array = weights.get(f"{layer.node.name}.{suffix}")
+    return None if array is None else np.asarray(array, dtype=np.float64)
 
 
 def _pad(x, padding, value):
     return np.pad(x, ((0, 0), (padding.top, padding.bottom), (padding.left, padding.right)), constant_values=value)
 
 
-def conv(x, weight, bias, stride, padding):
-    x = _pad(x.astype(np.float64), padding, 0.0)
-    c_o, c_i, k_h, k_w = weight.shape
-    s_h, s_w = stride
-    o_h = (x.shape[1] - k_h) // s_h + 1
-    o_w = (x.shape[2] - k_w) // s_w + 1
-    out = np.zeros((c_o, o_h, o_w))
-    for oc in range(c_o):
-        for i in range(o_h):
-            for j in range(o_w):
-                window = x[:, i * s_h:i * s_h + k_h, j * s_w:j * s_w + k_w]
-                out[oc, i, j] = np.sum(window * weight[oc]) + (bias[oc] if bias is not None else 0.0)
-    return out
-
-
-def pool(x, kernel, stride, padding, kind):
-    fill = -np.inf if kind == "maxpool" else 0.0
-    x = _pad(x.astype(np.float64), padding, fill)
+def _slide(x, kernel, stride, channels, reduce):
+    """out[:, i, j] = reduce(window at (i, j)) for a kernel sliding over a padded C×H×W tensor."""
     (k_h, k_w), (s_h, s_w) = kernel, stride
-    o_h = (x.shape[1] - k_h) // s_h + 1
-    o_w = (x.shape[2] - k_w) // s_w + 1
-    out = np.zeros((x.shape[0], o_h, o_w))
-    for i in range(o_h):
-        for j in range(o_w):
-            window = x[:, i * s_h:i * s_h + k_h, j * s_w:j * s_w + k_w]
-            out[:, i, j] = window.max(axis=(1, 2)) if kind == "maxpool" else window.mean(axis=(1, 2))
+    out = np.zeros((channels, (x.shape[1] - k_h) // s_h + 1, (x.shape[2] - k_w) // s_w + 1))
+    for i in range(out.shape[1]):
+        for j in range(out.shape[2]):
+            out[:, i, j] = reduce(x[:, i * s_h:i * s_h + k_h, j * s_w:j * s_w + k_w])
     return out
 
 
-ACTIVATIONS = {
-    "relu": lambda x: np.maximum(x, 0.0),
-    "sigmoid": lambda x: 1.0 / (1.0 + np.exp(-x)),
-    "tanh": np.tanh,
-    "softmax": lambda x: np.exp(x - x.max()) / np.exp(x - x.max()).sum(),
-}
+def conv(layer, operands, weights):
+    a = layer.attrs
+    weight, bias = _weight(layer, weights, "weight"), _weight(layer, weights, "bias")
+    shift = bias if bias is not None else 0.0
+    return _slide(_pad(operands[0], a.padding, 0.0), a.kernel, a.stride, len(weight),
+                  lambda window: np.sum(window * weight, axis=(1, 2, 3)) + shift)
 
 
-def batchnorm(x, weights, name, eps):
-    mean, var = weights[f"{name}.running_mean"], weights[f"{name}.running_var"]
-    gamma, beta = weights[f"{name}.weight"], weights[f"{name}.bias"]
-    shape = (-1,) + (1,) * (x.ndim - 1)
-    return (x - mean.reshape(shape)) / np.sqrt(var.reshape(shape) + eps) * gamma.reshape(shape) + beta.reshape(shape)
+def maxpool(layer, operands, weights):
+    a, x = layer.attrs, operands[0]
+    return _slide(_pad(x, a.padding, -np.inf), a.kernel, a.step, len(x), lambda window: window.max(axis=(1, 2)))
 
 
-def adaptive_average(x, size):
+def avgpool(layer, operands, weights):
+    # The padded zeros count, as in PyTorch: the mean is over the whole window.
+    a, x = layer.attrs, operands[0]
+    return _slide(_pad(x, a.padding, 0.0), a.kernel, a.step, len(x), lambda window: window.mean(axis=(1, 2)))
+
+
+def globalavgpool(layer, operands, weights):
+    return operands[0].mean(axis=(1, 2), keepdims=True)
+
+
+def adaptiveavgpool(layer, operands, weights):
+    x, size = operands[0], layer.attrs.size
     channels, n_h, n_w = x.shape
     out = np.zeros((channels, *size))
     for i in range(size[0]):
@@ -64,37 +64,65 @@ def adaptive_average(x, size):
     return out
 
 
+def flatten(layer, operands, weights):
+    return operands[0].reshape(-1)
+
+
+def dense(layer, operands, weights):
+    bias = _weight(layer, weights, "bias")
+    return _weight(layer, weights, "weight") @ operands[0] + (bias if bias is not None else 0.0)
+
+
+def batchnorm(layer, operands, weights):
+    x = operands[0]
+    mean, var = _weight(layer, weights, "running_mean"), _weight(layer, weights, "running_var")
+    gamma, beta = _weight(layer, weights, "weight"), _weight(layer, weights, "bias")
+    shape = (-1,) + (1,) * (x.ndim - 1)  # one value per channel (or per feature of a flat vector)
+    normalised = (x - mean.reshape(shape)) / np.sqrt(var.reshape(shape) + layer.attrs.eps)
+    return normalised * gamma.reshape(shape) + beta.reshape(shape)
+
+
+def dropout(layer, operands, weights):
+    return operands[0]
+
+
+def relu(layer, operands, weights):
+    return np.maximum(operands[0], 0.0)
+
+
+def sigmoid(layer, operands, weights):
+    return 1.0 / (1.0 + np.exp(-operands[0]))
+
+
+def tanh(layer, operands, weights):
+    return np.tanh(operands[0])
+
+
+def softmax(layer, operands, weights):
+    exponentials = np.exp(operands[0] - operands[0].max())
+    return exponentials / exponentials.sum()
+
+
+def add(layer, operands, weights):
+    return sum(operands[1:], operands[0])
+
+
+def concat(layer, operands, weights):
+    return np.concatenate(operands, axis=0)
+
+
+# Each function is named after the kind it computes.
+REFERENCE = {function.__name__: function for function in (
+    conv, maxpool, avgpool, globalavgpool, adaptiveavgpool, flatten, dense, batchnorm, dropout,
+    relu, sigmoid, tanh, softmax, add, concat,
+)}
+
+
 def run_example(network, weights, x):
     values = {"input": np.asarray(x, dtype=np.float64)}
     for layer in network.layers:
-        node, a = layer.node, layer.attrs
-        source = values[node.inputs[0]]
-        operands = [values[name] for name in node.inputs]
-        weight = weights.get(f"{node.name}.weight")
-        bias = weights.get(f"{node.name}.bias")
-        if node.kind == "conv":
-            out = conv(source, weight.astype(np.float64), bias, a.stride, a.padding)
-        elif node.kind in ("maxpool", "avgpool"):
-            out = pool(source, a.kernel, a.step, a.padding, node.kind)
-        elif node.kind == "flatten":
-            out = source.reshape(-1)
-        elif node.kind == "dense":
-            out = weight.astype(np.float64) @ source + (bias if bias is not None else 0.0)
-        elif node.kind == "batchnorm":
-            out = batchnorm(source, weights, node.name, a.eps)
-        elif node.kind == "dropout":
-            out = source
-        elif node.kind == "globalavgpool":
-            out = source.mean(axis=(1, 2), keepdims=True)
-        elif node.kind == "adaptiveavgpool":
-            out = adaptive_average(source, a.size)
-        elif node.kind == "add":
-            out = sum(operands[1:], operands[0])
-        elif node.kind == "concat":
-            out = np.concatenate(operands, axis=0)
-        else:
-            out = ACTIVATIONS[node.kind](source)
-        values[node.name] = out
+        operands = [values[name] for name in layer.node.inputs]
+        values[layer.node.name] = REFERENCE[layer.node.kind](layer, operands, weights)
     return values[network.output]
 
 

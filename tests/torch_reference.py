@@ -1,7 +1,9 @@
-"""The PyTorch equivalent of a checked network, built layer by layer from torch.nn.functional.
+"""The PyTorch equivalent of a shaped graph, built layer by layer from torch.nn.functional.
 
 Used by the tests as an independent oracle and by the benchmark as the PyTorch
-and ONNX Runtime peers (it exports to ONNX like any nn.Module).
+and ONNX Runtime peers (it exports to ONNX like any nn.Module). `TORCH` has one
+function per layer kind, `(layer, operands, weights) -> output` on a batch;
+test_completeness checks it covers the registry.
 """
 import numpy as np
 import torch
@@ -10,7 +12,7 @@ F = torch.nn.functional
 
 
 def torch_forward(network, weights, x):
-    """Apply the checked network's layers with torch.nn.functional to a numpy batch."""
+    """Apply the shaped graph's layers with torch.nn.functional to a numpy batch."""
     return _apply(network, {k: torch.from_numpy(np.asarray(v)) for k, v in weights.items()}, torch.from_numpy(x)).numpy()
 
 
@@ -29,49 +31,99 @@ class TorchNetwork(torch.nn.Module):
         return _apply(self.network, weights, x)
 
 
+def _weight(layer, weights, suffix):
+    """The layer's weight `NAME.suffix`, or None (a layer without bias)."""
+    return weights.get(f"{layer.node.name}.{suffix}")
+
+
+def _padded(t, padding, fill):
+    """The tensor and the `padding=` argument for a windowed torch function. Symmetric
+    padding is the layer's own, as a PyTorch user would write it; torch has no asymmetric
+    form, so that is an explicit F.pad (with `fill`) and the layer pads nothing."""
+    if padding.is_symmetric():
+        return t, (padding.top, padding.left)
+    return F.pad(t, (padding.left, padding.right, padding.top, padding.bottom), value=fill), (0, 0)
+
+
+def conv(layer, operands, weights):
+    a = layer.attrs
+    t, padding = _padded(operands[0], a.padding, 0.0)
+    return F.conv2d(t, _weight(layer, weights, "weight"), _weight(layer, weights, "bias"),
+                    stride=a.stride, padding=padding)
+
+
+def maxpool(layer, operands, weights):
+    a = layer.attrs
+    t, padding = _padded(operands[0], a.padding, float("-inf"))
+    return F.max_pool2d(t, a.kernel, a.step, padding=padding)
+
+
+def avgpool(layer, operands, weights):
+    a = layer.attrs
+    t, padding = _padded(operands[0], a.padding, 0.0)
+    return F.avg_pool2d(t, a.kernel, a.step, padding=padding)
+
+
+def globalavgpool(layer, operands, weights):
+    return F.adaptive_avg_pool2d(operands[0], 1)
+
+
+def adaptiveavgpool(layer, operands, weights):
+    return F.adaptive_avg_pool2d(operands[0], layer.attrs.size)
+
+
+def flatten(layer, operands, weights):
+    return torch.flatten(operands[0], 1)
+
+
+def dense(layer, operands, weights):
+    return F.linear(operands[0], _weight(layer, weights, "weight"), _weight(layer, weights, "bias"))
+
+
+def batchnorm(layer, operands, weights):
+    return F.batch_norm(operands[0], _weight(layer, weights, "running_mean"), _weight(layer, weights, "running_var"),
+                        _weight(layer, weights, "weight"), _weight(layer, weights, "bias"),
+                        training=False, eps=layer.attrs.eps)
+
+
+def dropout(layer, operands, weights):
+    return F.dropout(operands[0], layer.attrs.p, training=False)
+
+
+def relu(layer, operands, weights):
+    return torch.relu(operands[0])
+
+
+def sigmoid(layer, operands, weights):
+    return torch.sigmoid(operands[0])
+
+
+def tanh(layer, operands, weights):
+    return torch.tanh(operands[0])
+
+
+def softmax(layer, operands, weights):
+    return torch.softmax(operands[0], dim=1)
+
+
+def add(layer, operands, weights):
+    return sum(operands[1:], operands[0])
+
+
+def concat(layer, operands, weights):
+    return torch.cat(operands, dim=1)
+
+
+# Each function is named after the kind it computes.
+TORCH = {function.__name__: function for function in (
+    conv, maxpool, avgpool, globalavgpool, adaptiveavgpool, flatten, dense, batchnorm, dropout,
+    relu, sigmoid, tanh, softmax, add, concat,
+)}
+
+
 def _apply(network, weights, x):
     values = {"input": x}
     for layer in network.layers:
-        node, a = layer.node, layer.attrs
-        t = values[node.inputs[0]]
-        operands = [values[name] for name in node.inputs]
-        w = weights.get(f"{node.name}.weight")
-        b = weights.get(f"{node.name}.bias")
-        padding = (0, 0)
-        if node.kind in ("conv", "maxpool", "avgpool"):
-            p = a.padding
-            if p.is_symmetric():
-                padding = (p.top, p.left)  # the layer pads itself, as a PyTorch user would write it
-            else:
-                t = F.pad(t, (p.left, p.right, p.top, p.bottom), value=float("-inf") if node.kind == "maxpool" else 0.0)
-        if node.kind == "conv":
-            t = F.conv2d(t, w, b, stride=a.stride, padding=padding)
-        elif node.kind == "maxpool":
-            t = F.max_pool2d(t, a.kernel, a.step, padding=padding)
-        elif node.kind == "avgpool":
-            t = F.avg_pool2d(t, a.kernel, a.step, padding=padding)
-        elif node.kind == "flatten":
-            t = torch.flatten(t, 1)
-        elif node.kind == "dense":
-            t = F.linear(t, w, b)
-        elif node.kind == "softmax":
-            t = torch.softmax(t, dim=1)
-        elif node.kind == "dropout":
-            t = F.dropout(t, a.p, training=False)
-        elif node.kind == "batchnorm":
-            t = F.batch_norm(t, weights[f"{node.name}.running_mean"], weights[f"{node.name}.running_var"],
-                             w, b, training=False, eps=a.eps)
-        elif node.kind == "globalavgpool":
-            t = F.adaptive_avg_pool2d(t, 1)
-        elif node.kind == "adaptiveavgpool":
-            t = F.adaptive_avg_pool2d(t, a.size)
-        elif node.kind == "add":
-            t = sum(operands[1:], operands[0])
-        elif node.kind == "concat":
-            t = torch.cat(operands, dim=1)
-        else:
-            t = getattr(torch, node.kind)(t)
-        values[node.name] = t
+        operands = [values[name] for name in layer.node.inputs]
+        values[layer.node.name] = TORCH[layer.node.kind](layer, operands, weights)
     return values[network.output]
-
-
