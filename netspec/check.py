@@ -63,10 +63,12 @@ class ShapedGraph:
 
 
 def _with_expansion(node: Node, diagnostics) -> tuple[Diagnostic, ...]:
-    """Problems inside a block also name the call sites that produced the layer."""
+    """Problems inside a block also name the call sites that produced the layer. They
+    carry no fixes: a fix is computed from one call's shapes, but editing the block
+    changes every call."""
     if not node.expansion:
         return tuple(diagnostics)
-    return tuple(replace(d, notes=(*d.notes, *node.expansion)) for d in diagnostics)
+    return tuple(replace(d, notes=(*d.notes, *node.expansion), fixes=()) for d in diagnostics)
 
 
 def _check_node(node: Node, input_shapes: tuple[Shape, ...]) -> tuple[Layer, tuple[Diagnostic, ...]]:

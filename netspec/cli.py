@@ -13,9 +13,9 @@ import click
 import numpy as np
 
 from . import __version__
-from .diagnostics import error, render_text
+from .diagnostics import render_text
 from .errors import DataError
-from .network import CheckResult, Network, check_source
+from .network import CheckResult, Network, check_source, unreadable
 from .report import check_record
 from .frontend.source import Source, read_source
 from .table import layer_table
@@ -25,7 +25,7 @@ def _read(path: str) -> CheckResult:
     try:
         source = read_source(path)
     except OSError as exc:
-        return CheckResult(Source(path, ""), None, (error(f"cannot read {path}: {exc.strerror or exc}", None),))
+        return CheckResult(Source(path, ""), None, (unreadable(path, exc),))
     return check_source(source)
 
 

@@ -24,24 +24,39 @@ class Note:
 
 
 @dataclass(frozen=True)
+class Fix:
+    """A change a tool can apply: replace the text `span` covers with `replacement`
+    (an empty span inserts). `note` says what the change does. A diagnostic's fixes
+    are alternatives: a tool applies one of them."""
+
+    span: Span
+    replacement: str
+    note: str
+
+
+@dataclass(frozen=True)
 class Diagnostic:
+    code: str  # a key of codes.CODES
     severity: Severity
     message: str
     span: Span | None
     help: str | None = None
     notes: tuple[Note, ...] = ()
+    fixes: tuple[Fix, ...] = ()
 
     @property
     def is_error(self) -> bool:
         return self.severity is Severity.ERROR
 
 
-def error(message: str, span: Span | None, help: str | None = None, notes: tuple[Note, ...] = ()) -> Diagnostic:
-    return Diagnostic(Severity.ERROR, message, span, help, notes)
+def error(code: str, message: str, span: Span | None, help: str | None = None, notes: tuple[Note, ...] = (),
+          fixes: tuple[Fix, ...] = ()) -> Diagnostic:
+    return Diagnostic(code, Severity.ERROR, message, span, help, notes, fixes)
 
 
-def warning(message: str, span: Span | None, help: str | None = None) -> Diagnostic:
-    return Diagnostic(Severity.WARNING, message, span, help)
+def warning(code: str, message: str, span: Span | None, help: str | None = None,
+            fixes: tuple[Fix, ...] = ()) -> Diagnostic:
+    return Diagnostic(code, Severity.WARNING, message, span, help, fixes=fixes)
 
 
 def has_errors(diagnostics) -> bool:
@@ -57,7 +72,9 @@ def _excerpt(span: Span) -> list[str]:
     # so the caret still lines up, and nothing reaches the terminal uninterpreted.
     text = "".join(ch if ch.isprintable() else ("\ufffd" if ch != "\t" else " ") for ch in span.source.line(span.line))
     start = span.column - 1
-    width = max(1, min(span.end_column, len(text) + 1) - span.column)
+    # A span over several lines is underlined to the end of its first line.
+    end_column = span.end_column if span.end_line == span.line else len(text) + 1
+    width = max(1, min(end_column, len(text) + 1) - span.column)
     if len(text) > _MAX_SHOWN_LINE:
         left = max(0, start - _MAX_SHOWN_LINE // 2)
         text = ("..." if left else "") + text[left:left + _MAX_SHOWN_LINE] + "..."
@@ -65,7 +82,8 @@ def _excerpt(span: Span) -> list[str]:
         width = min(width, _MAX_SHOWN_LINE)
     gutter = str(span.line)
     pad = " " * len(gutter)
-    return [f" {gutter} | {text}", f" {pad} | {' ' * start}{'^' * width}"]
+    continues = f" (continues to line {span.end_line})" if span.end_line > span.line else ""
+    return [f" {gutter} | {text}", f" {pad} | {' ' * start}{'^' * width}{continues}"]
 
 
 def _location(span: Span | None) -> str:
@@ -73,8 +91,9 @@ def _location(span: Span | None) -> str:
 
 
 def render_text(diagnostic: Diagnostic) -> str:
-    """`FILE:LINE:COL: error: MESSAGE`, the source line with a caret, notes, then `help:`."""
-    lines = [f"{_location(diagnostic.span)}{diagnostic.severity.value}: {diagnostic.message}"]
+    """`FILE:LINE:COL: error[CODE]: MESSAGE`, the source line with a caret, notes, then `help:`.
+    Fixes are not shown again: the help line already says what each one does."""
+    lines = [f"{_location(diagnostic.span)}{diagnostic.severity.value}[{diagnostic.code}]: {diagnostic.message}"]
     if diagnostic.span:
         lines += _excerpt(diagnostic.span)
     for note in diagnostic.notes:
@@ -85,13 +104,21 @@ def render_text(diagnostic: Diagnostic) -> str:
     return "\n".join(lines)
 
 
-def to_json(diagnostic: Diagnostic) -> dict:
-    span = diagnostic.span
-    record = {
+def _extent(span: Span | None) -> dict:
+    return {
         "file": span.path if span else None,
         "line": span.line if span else None,
         "column": span.column if span else None,
+        "end_line": span.end_line if span else None,
+        "end_column": span.end_column if span else None,
+    }
+
+
+def to_json(diagnostic: Diagnostic) -> dict:
+    record = {
+        **_extent(diagnostic.span),
         "severity": diagnostic.severity.value,
+        "code": diagnostic.code,
         "message": diagnostic.message,
     }
     if diagnostic.help:
@@ -101,4 +128,7 @@ def to_json(diagnostic: Diagnostic) -> dict:
             {"file": n.span.path, "line": n.span.line, "column": n.span.column, "message": n.message}
             for n in diagnostic.notes
         ]
+    if diagnostic.fixes:
+        record["fixes"] = [{**_extent(f.span), "replacement": f.replacement, "note": f.note}
+                           for f in diagnostic.fixes]
     return record

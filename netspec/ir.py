@@ -34,9 +34,13 @@ class Node:
     def line(self) -> int:
         return self.span.line
 
+    def written(self, param: str) -> Span | None:
+        """Where `param` was written, or None when it took its default."""
+        return dict(self.param_spans).get(param)
+
     def span_of(self, param: str) -> Span:
         """Where `param` was written, or the layer keyword when it took its default."""
-        return dict(self.param_spans).get(param, self.keyword_span)
+        return self.written(param) or self.keyword_span
 
 
 @dataclass(frozen=True)

@@ -27,6 +27,11 @@ class CheckResult:
         return self.graph is not None and not has_errors(self.diagnostics)
 
 
+def unreadable(path: str, problem: OSError) -> Diagnostic:
+    """The error for a spec file that cannot be opened (it has no line to point at)."""
+    return error("E0401", f"cannot read {path}: {problem.strerror or problem}", None)
+
+
 def check_source(source: Source) -> CheckResult:
     program, syntax = parse(source)
     if program is None:
@@ -87,7 +92,7 @@ def load(path: str) -> Network:
     try:
         source = read_source(str(path))
     except OSError as exc:
-        raise SpecError((error(f"cannot read {path}: {exc.strerror or exc}", None),)) from None
+        raise SpecError((unreadable(path, exc),)) from None
     return _network(check_source(source))
 
 

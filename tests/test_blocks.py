@@ -1,7 +1,7 @@
 """Blocks, repeats, named tensors and joins: expansion, naming, and their diagnostics."""
 import pytest
 
-from conftest import check_text, errors_of
+from conftest import applied, check_fixed, check_text, errors_of
 
 HEADER = "network t\ninput 4x8x8\n"
 
@@ -50,15 +50,34 @@ def test_add_with_one_name_adds_the_previous_tensor():
 
 
 def test_add_mismatch_points_at_both_operands_and_suggests_a_strided_1x1_conv():
-    e = single_error("a: conv 8 kernel=3 padding=1 stride=2\nadd a input\n")
-    assert "`a` is 8x4x4 and `input` is 4x8x8" in e.message
+    e = single_error("a: conv 8 kernel=3 padding=1 stride=2\n  s: add a input\n")
+    assert e.code == "E0305"
     assert [n.message for n in e.notes] == ["`a` is 8x4x4", "`input` is 4x8x8"]
     assert e.help == "put `conv 8 kernel=1 stride=2` on the shortcut so it becomes 8x4x4"
+    (fix,) = e.fixes  # one edit: the projection on a line above, and the operand renamed to it
+    assert applied(fix) == (HEADER + "a: conv 8 kernel=3 padding=1 stride=2\n"
+                            "  input_shortcut: conv 8 kernel=1 stride=2 input=input\n  s: add a input_shortcut\n")
+    assert check_fixed(fix).ok
+
+
+def test_add_mismatch_fix_projects_the_first_operand_when_it_is_the_larger():
+    e = single_error("a: conv 2 kernel=3 padding=1\nb: conv 2 kernel=1 stride=2 input=a\nadd a b\n")
+    assert e.help == "put `conv 2 kernel=1 stride=2` on the shortcut so it becomes 2x4x4"
+    assert check_fixed(e.fixes[0]).ok
+
+
+@pytest.mark.parametrize("text", [
+    "a: conv 8 kernel=3 padding=1 stride=2\nadd input\n",  # the first operand is the tensor before `add`
+    "a: conv 8 kernel=3\nadd a input\n",  # 6x6 from 8x8: no 1x1 convolution does that
+])
+def test_add_mismatch_without_a_fix(text):
+    e = single_error(text)
+    assert e.code == "E0305" and e.fixes == ()
 
 
 def test_concat_needs_equal_heights_and_widths():
     e = single_error("a: conv 2 kernel=3\nconcat a input\n")
-    assert "heights and widths must agree" in e.message
+    assert e.code == "E0306"
 
 
 def test_error_inside_a_block_names_the_call_site():
@@ -67,6 +86,7 @@ def test_error_inside_a_block_names_the_call_site():
     assert e.span.line == 4
     assert e.notes[-1].message == "in expansion of `b` (block `big`)"
     assert e.notes[-1].span.line == 6
+    assert e.fixes == ()  # computed for this call's shapes, but editing the block changes every call
 
 
 def test_nested_blocks_list_every_call_site():
@@ -77,23 +97,48 @@ def test_nested_blocks_list_every_call_site():
                                             "in expansion of `o.i` (block `inner`)"]
 
 
-@pytest.mark.parametrize("text, message", [
-    ("conv 4 kernel=1 input=later\nlater: relu\n", "no tensor named `later` is defined before this line"),
-    ("side: relu\nconv 4 kernel=1 input=input\n", "`side` is computed but never used"),
-    ("block loop() {\n  loop\n}\nloop\n", "block `loop` calls itself"),
-    ("block b(c) {\n  conv c kernel=1\n}\nb\n", "block `b` is missing `c`"),
-    ("block b(c) {\n  conv c kernel=1\n}\nb 1 chanels=2\n", "block `b` has no parameter `chanels`"),
-    ("repeat 0 {\n  relu\n}\n", "repeat needs a count from 1 to"),
-    ("repeat 2 {\n  r: relu\n}\n", "duplicate layer name `r`"),
-    ("dropout 1.5\n", "a probability must satisfy 0 <= p < 1"),
-    ("batchnorm eps=0\n", "eps must be positive"),
-    ("add\n", "`add` needs the tensors to join"),
-    ("block b() {\n  network x\n}\nb\n", "`network` cannot appear inside a block"),
-    ("globalavgpool\nflatten\nglobalavgpool\n", "globalavgpool needs a CxHxW input"),
+@pytest.mark.parametrize("text, code", [
+    ("conv 4 kernel=1 input=later\nlater: relu\n", "E0215"),
+    ("side: relu\nconv 4 kernel=1 input=input\n", "E0216"),
+    ("block loop() {\n  loop\n}\nloop\n", "E0230"),
+    ("block b(c) {\n  conv c kernel=1\n}\nb\n", "E0233"),
+    ("block b(c) {\n  conv c kernel=1\n}\nb 1 chanels=2\n", "E0232"),
+    ("block b(c) {\n  conv c kernel=1\n}\nb 1 2\n", "E0231"),
+    ("repeat 0 {\n  relu\n}\n", "E0234"),
+    ("repeat 2x {\n  relu\n}\n", "E0222"),
+    ("repeat 2 {\n  r: relu\n}\n", "E0214"),
+    ("dropout 1.5\n", "E0223"),
+    ("batchnorm eps=0\n", "E0223"),
+    ("add\n", "E0224"),
+    ("relu input=input input=input\n", "E0225"),
+    ("block b() {\n  network x\n}\nb\n", "E0201"),
+    ("globalavgpool\nflatten\nglobalavgpool\n", "E0302"),
+    ("in: relu\nb: relu\nblock q() {\n  in: relu\n}\nq\n", "E0213"),
+    ("input: relu\n", "E0213"),
+    ("block b() {\n  relu\n}\nblock b() {\n  relu\n}\nb\n", "E0226"),
+    ("block relu() {\n  relu\n}\nrelu\n", "E0227"),
+    ("block b() {\n}\nb\n", "E0228"),
+    ("block b() {\n  block c() {\n    relu\n  }\n  relu\n}\nb\n", "E0229"),
+    ("relu 3\n", "E0220"),
+    ("conv 4 kernel=1 kernel=1\n", "E0219"),
 ])
-def test_block_and_branch_errors(text, message):
+def test_block_and_branch_errors(text, code):
     errors = errors_of(check_text(HEADER + text))
-    assert any(message in e.message for e in errors), [e.message for e in errors]
+    assert code in [e.code for e in errors], [(e.code, e.message) for e in errors]
+
+
+def test_unknown_block_parameter_gets_did_you_mean():
+    e = errors_of(check_text(HEADER + "block b(channels) {\n  conv channels kernel=1\n}\nb chanels=2\n"))[0]
+    assert e.code == "E0232"
+    assert [f.replacement for f in e.fixes] == ["channels"]
+    assert check_fixed(e.fixes[0]).ok
+
+
+def test_a_value_a_block_parameter_stands_for_gets_no_fix():
+    # reported at `p` inside the block; writing 0 over `p` would change every call
+    e = single_error("block b(p) {\n  conv 4 kernel=1 padding=p\n}\nb -1\n")
+    assert e.code == "E0223" and e.span.line == 4
+    assert e.fixes == ()
 
 
 def test_new_layers_shapes_and_counts():
@@ -107,7 +152,7 @@ def test_new_layers_shapes_and_counts():
 def test_expansion_is_bounded():
     text = "repeat 10000 {\n  repeat 10000 {\n    relu\n  }\n}\n"
     errors = errors_of(check_text(HEADER + text))
-    assert any("expands to more than" in e.message for e in errors)
+    assert "E0406" in [e.code for e in errors]
 
 
 def test_seeded_batchnorm_starts_as_pytorch_does():

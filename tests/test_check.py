@@ -1,8 +1,7 @@
 """Shapes, counts and every diagnostic kind of the checker."""
 import pytest
 
-from conftest import check_text, errors_of
-
+from conftest import applied, check_fixed, check_text, errors_of, where
 
 
 def layers_of(text):
@@ -80,82 +79,122 @@ def single_error(text):
 
 
 def test_kernel_larger_than_padded_input_suggests_padding_and_kernel():
+    # The README's example, in prose: the rule evaluated in the message and the help.
     e = single_error("network t\ninput 1x3x3\nconv 1 kernel=5\n")
+    assert e.code == "E0301"
     assert "kernel 5 is larger than the padded input 3x3" in e.message
     assert "floor((3 - 5 + 0 + 1) / 1) = -1" in e.message
     assert e.help.startswith("use padding=1 ")
     assert "use kernel=3" in e.help
     assert (e.span.line, e.span.column) == (3, 15)
+    # padding is inserted after the kernel; the kernel is replaced
+    assert [where(f) for f in e.fixes] == [(3, 16, 3, 16, " padding=1"), (3, 15, 3, 16, "3")]
+    assert [f.note for f in e.fixes] == [e.help.split(" or use kernel")[0], "use kernel=3 (the largest that fits)"]
+    assert all(check_fixed(f).ok for f in e.fixes)
 
 
 def test_kernel_fix_for_pooling_stays_within_half_the_kernel():
     e = single_error("network t\ninput 1x2x2\nmaxpool kernel=7\n")
-    assert e.help.startswith("use padding=3 ")  # ceil((7 - 2) / 2) = 3 <= 7 // 2
-    assert "floor((2 - 7 + 6 + 7) / 7) = 1" in e.help
-    assert "use kernel=2" in e.help
+    assert "floor((2 - 7 + 6 + 7) / 7) = 1" in e.help  # ceil((7 - 2) / 2) = 3 <= 7 // 2
+    assert [f.replacement for f in e.fixes] == [" padding=3", "2"]
+    assert all(check_fixed(f).ok for f in e.fixes)
 
 
 def test_kernel_too_large_on_one_axis_names_that_axis():
-    e = single_error("network t\ninput 1x9x2\nconv 1 kernel=3\n")
+    e = single_error("network t\ninput 1x9x2\nconv 1 kernel=3 padding=0\n")
     assert "width: 2 + 0 padding = 2 < kernel 3" in e.message
     assert "height" not in e.message
-    assert "padding=0x1" in e.help
+    assert [where(f) for f in e.fixes] == [(3, 25, 3, 26, "0x1"), (3, 15, 3, 16, "3x2")]
+    assert all(check_fixed(f).ok for f in e.fixes)
 
 
-@pytest.mark.parametrize("layer, message", [
-    ("conv 0 kernel=2", "output channels must be positive, got 0"),
-    ("conv 1 kernel=0", "kernel must be positive, got 0"),
-    ("conv 1 kernel=2 stride=0", "stride must be positive, got 0"),
-    ("conv 1 kernel=2 stride=-2", "stride must be positive, got -2"),
-    ("conv 1 kernel=2 padding=-1", "padding must not be negative, got -1"),
-    ("dense 0", "output features must be positive, got 0"),
-    ("conv 1 kernel=99999999999999999999", "is too large"),
-    ("conv 1 kernel=2x", "kernel must be an integer K or HxW"),
-    ("conv 1 kernel=2 bias=maybe", "expected true or false"),
-    ("conv 1 kernel=2 padding=1,2,3", "four numbers TOP,BOTTOM,LEFT,RIGHT"),
+def test_kernel_fix_keeps_the_padding_an_axis_that_fits_needs():
+    # the height fits only thanks to its bottom row of padding; the fix keeps a row on each side
+    e = single_error("network t\ninput 1x2x1\nconv 1 kernel=3 padding=0,1,0,0\n")
+    assert e.fixes[0].replacement == "1"
+    assert all(check_fixed(f).ok for f in e.fixes)
+
+
+@pytest.mark.parametrize("layer, code, replacement", [
+    ("conv 0 kernel=2", "E0223", None),
+    ("conv 1 kernel=0", "E0223", "1"),
+    ("conv 1 kernel=2 stride=0", "E0223", "1"),
+    ("conv 1 kernel=2 stride=-2", "E0223", "1"),
+    ("conv 1 kernel=2 padding=-1", "E0223", "0"),
+    ("conv 1 kernel=2x0", "E0223", None),  # 2x1 or 1x1? no fix for a size with a part that is fine
+    ("conv 1 kernel=2 padding=0,-1,0,0", "E0223", None),
+    ("dense 0", "E0223", None),
+    ("conv 1 kernel=99999999999999999999", "E0403", None),
+    ("conv 1 kernel=2x", "E0222", None),
+    ("conv 1 kernel=2 bias=maybe", "E0222", None),
+    ("conv 1 kernel=2 padding=1,2,3", "E0222", None),
 ])
-def test_bad_parameter_values(layer, message):
+def test_bad_parameter_values(layer, code, replacement):
     e = single_error(f"network t\ninput 1x3x3\n{layer}\n")
-    assert message in e.message
+    assert e.code == code
     assert e.message.startswith("conv1: ") or e.message.startswith("dense1: ")
+    assert [f.replacement for f in e.fixes] == ([replacement] if replacement else [])
+    if replacement:
+        assert e.fixes[0].span == e.span  # the value, replaced
+        assert check_fixed(e.fixes[0]).ok
 
 
 def test_pool_padding_more_than_half_the_kernel():
     e = single_error("network t\ninput 1x8x8\navgpool kernel=2 padding=2\n")
-    assert "padding 2 (top) is more than half the kernel 2x2 (at most 1)" in e.message
-    assert e.help.startswith("use padding=1")
+    assert e.code == "E0304"
+    assert [where(f) for f in e.fixes] == [(3, 26, 3, 27, "1")]
+    assert check_fixed(e.fixes[0]).ok
 
 
 def test_dense_on_image_suggests_flatten_and_checking_continues():
     result = check_text("network t\ninput 2x3x3\ndense 4\nconv 1 kernel=1\n")
     first, second = errors_of(result)
-    assert "dense1: dense needs a flat vector, but its input is 2x3x3" in first.message
+    assert (first.code, second.code) == ("E0303", "E0302")
     assert first.help == "insert `flatten` before `dense` (it gives 18 features)"
-    assert "conv1: conv needs a CxHxW input" in second.message
+    assert [where(f) for f in first.fixes] == [(3, 1, 3, 1, "flatten\n")]
 
 
-def test_softmax_on_image_is_an_error():
-    e = single_error("network t\ninput 2x3x3\nsoftmax\n")
-    assert "softmax1: softmax needs a flat vector" in e.message
+@pytest.mark.parametrize("layer", ["dense 4", "  d: dense 4", "softmax"])
+def test_flatten_fix_is_a_line_above_indented_alike(layer):
+    e = single_error(f"network t\ninput 2x3x3\n{layer}\n")
+    assert e.code == "E0303"
+    indent = layer[:len(layer) - len(layer.lstrip())]
+    assert [f.replacement for f in e.fixes] == [f"{indent}flatten\n"]
+    assert check_fixed(e.fixes[0]).ok
 
 
-@pytest.mark.parametrize("text, message, line", [
-    ("input 1x3x3\nconv 1 kernel=2\n", "missing `network NAME` statement", 1),
-    ("network a\nnetwork b\ninput 1x3x3\nrelu\n", "duplicate `network` statement", 2),
-    ("network a\nrelu\n", "a layer comes before `input`", 2),
-    ("network a\n", "missing `input` statement", 1),
-    ("network a\ninput 1x3x3\ninput 1x3x3\nrelu\n", "duplicate `input` statement", 3),
-    ("network a\ninput 1x3x3\nx: relu\nx: relu\n", "duplicate layer name `x`", 4),
-    ("network a\ninput 1x3x3\nconv1: relu\nconv 1 kernel=1\n", "duplicate layer name `conv1`", 4),
-    ("network a\ninput 1x3x3\nconv 1\n", "conv1: `conv` is missing kernel", 3),
-    ("network a\ninput 1x3x3\nmaxpool\n", "maxpool1: `maxpool` is missing kernel", 3),
-    ("network a\ninput 3x3\nrelu\n", "input shape '3x3' is not CxHxW or N", 2),
-    ("network a\ninput 1x3x3\n", "the network has no layers", 2),
+def test_no_flatten_fix_when_the_layer_names_its_input():
+    e = single_error("network t\ninput 2x3x3\ndense 4 input=input\n")
+    assert e.code == "E0303" and e.fixes == ()
+
+
+@pytest.mark.parametrize("text, code, line", [
+    ("input 1x3x3\nconv 1 kernel=2\n", "E0209", 1),
+    ("network a\nnetwork b\ninput 1x3x3\nrelu\n", "E0202", 2),
+    ("network a\nrelu\n", "E0211", 2),
+    ("network a\n", "E0210", 1),
+    ("network a\ninput 1x3x3\ninput 1x3x3\nrelu\n", "E0202", 3),
+    ("network a\ninput 1x3x3\nx: relu\nx: relu\n", "E0214", 4),
+    ("network a\ninput 1x3x3\nconv1: relu\nconv 1 kernel=1\n", "E0214", 4),
+    ("network a\ninput 1x3x3\nconv 1\n", "E0221", 3),
+    ("network a\ninput 1x3x3\nmaxpool\n", "E0221", 3),
+    ("network a\ninput 3x3\nrelu\n", "E0208", 2),
+    ("network a\ninput 1x3x3\n", "E0212", 2),
+    ("network a\ninput 1x0x3\nrelu\n", "E0223", 2),
+    ("network a\ninput 1xyx3\nrelu\n", "E0222", 2),
+    ("network a b\ninput 1x3x3\nrelu\n", "E0205", 1),
+    ("network a\ninput\nrelu\n", "E0207", 2),
+    ("network a\ninput 1x3x3\nrelu\ninput 1x3x3\n", "E0202", 4),
 ])
-def test_structure_errors(text, message, line):
+def test_structure_errors(text, code, line):
     e = single_error(text)
-    assert message in e.message
+    assert e.code == code
     assert e.span.line == line
+
+
+def test_input_after_a_layer_is_also_a_layer_before_input():
+    result = check_text("network a\nrelu\ninput 1x3x3\n")
+    assert [(e.code, e.span.line) for e in errors_of(result)] == [("E0211", 2), ("E0206", 3)]
 
 
 def test_duplicate_name_notes_the_first_definition():
@@ -163,32 +202,56 @@ def test_duplicate_name_notes_the_first_definition():
     assert e.notes[0].span.line == 3
 
 
-@pytest.mark.parametrize("text, suggestion", [
-    ("convv 6 kernel=3", "did you mean `conv`?"),
-    ("maxpol kernel=2", "did you mean `maxpool`?"),
-    ("linear 10", "did you mean `dense`?"),
-    ("conv 6 kernal=3", "did you mean `kernel`?"),
-    ("conv 6 kernel=3 strid=2", "did you mean `stride`?"),
-    ("maxpool kernel=2 pading=1", "did you mean `padding`?"),
+@pytest.mark.parametrize("text, fixed", [
+    ("network a\nnetwork b\ninput 1x3x3\nrelu\n", "network a\ninput 1x3x3\nrelu\n"),
+    ("network a\ninput 1x3x3\nrelu\ninput 1x3x3", "network a\ninput 1x3x3\nrelu\n"),  # no final line break
+    ("# a comment\ninput 1x3x3\nnetwork a\nrelu\n", "network a\n# a comment\ninput 1x3x3\nrelu\n"),
+    ("n: network a\ninput 1x3x3\nrelu\n", "network a\ninput 1x3x3\nrelu\n"),
+    ("network a\ninput 28x28\nrelu\n", "network a\ninput 1x28x28\nrelu\n"),
 ])
-def test_unknown_names_get_did_you_mean(text, suggestion):
+def test_header_fixes(text, fixed):
+    (e,) = errors_of(check_text(text))
+    (fix,) = e.fixes
+    assert applied(fix) == fixed
+
+
+def test_removing_a_duplicate_line_spans_two_lines():
+    e = single_error("network a\nnetwork b\ninput 1x3x3\nrelu\n")
+    assert [where(f) for f in e.fixes] == [(2, 1, 3, 1, "")]
+
+
+@pytest.mark.parametrize("text, meant", [
+    ("convv 6 kernel=3", "conv"),
+    ("maxpol kernel=2", "maxpool"),
+    ("flatten\nlinear 10", "dense"),
+    ("conv 6 kernal=3", "kernel"),
+    ("conv 6 kernel=3 strid=2", "stride"),
+    ("maxpool kernel=2 pading=1", "padding"),
+    ("conv 6 kernel=3 input=inptu", "input"),
+])
+def test_unknown_names_get_did_you_mean(text, meant):
     e = single_error(f"network a\ninput 1x8x8\n{text}\n")
-    assert e.help == suggestion
+    assert e.code in ("E0217", "E0218", "E0215")
+    assert e.help == f"did you mean `{meant}`?"
+    (fix,) = e.fixes
+    assert (fix.span, fix.replacement) == (e.span, meant)
+    assert check_fixed(fix).ok
 
 
 def test_independent_problems_are_all_reported():
     result = check_text("network a\ninput 1x8x8\nconv 0 kernel=3\nrelu extra\nconv 2 kernal=3\n")
-    messages = [e.message for e in errors_of(result)]
-    assert len(messages) == 3
+    assert [e.code for e in errors_of(result)] == ["E0223", "E0220", "E0218"]
     assert [e.span.line for e in errors_of(result)] == [3, 4, 5]
 
 
 def test_stride_that_leaves_rows_unread_warns_with_count():
+    # The lecture's example (docs/language.md), in prose.
     result = check_text("network a\ninput 1x8x8\nconv 1 kernel=3x5 padding=0x1 stride=3x4\n")
     assert result.ok
     (w,) = result.diagnostics
-    assert not w.is_error
+    assert not w.is_error and w.code == "W0301"
     assert "2 of the 8 input rows are never read" in w.message
+    assert w.fixes == ()  # padding or one of several strides: no single obvious change
 
 
 def test_stride_larger_than_kernel_counts_skipped_rows():
@@ -196,6 +259,15 @@ def test_stride_larger_than_kernel_counts_skipped_rows():
     rows, columns = result.diagnostics
     assert "4 of the 7 input rows are never read" in rows.message  # rows 0, 3, 6 are read
     assert "stride <= 1" in rows.help
+    assert rows.fixes == columns.fixes  # one stride for both axes
+    assert [where(f) for f in rows.fixes] == [(3, 25, 3, 26, "1")]
+    assert check_fixed(rows.fixes[0]).diagnostics == ()
+
+
+def test_stride_fix_for_one_axis_keeps_the_other():
+    result = check_text("network a\ninput 1x7x8\nmaxpool kernel=1x2 stride=3x2\n")
+    (rows,) = result.diagnostics
+    assert [f.replacement for f in rows.fixes] == ["1x2"]
 
 
 def test_no_warning_when_only_padding_is_unread():

@@ -32,16 +32,51 @@ def test_check_json_failure_shape(cli):
     assert result.exit_code == 1
     record = json.loads(result.stdout)
     (e,) = record["errors"]
-    assert (e["file"], e["line"], e["column"]) == ("examples/errors/kernel_too_large.net", 4, 15)
+    assert (e["file"], e["line"], e["column"], e["end_line"], e["end_column"]) == (
+        "examples/errors/kernel_too_large.net", 4, 15, 4, 16)
+    assert e["code"] == "E0301"
     assert e["message"].startswith("conv1: kernel 5 is larger than the padded input 3x3")
+    path = "examples/errors/kernel_too_large.net"
+    assert e["fixes"] == [
+        {"file": path, "line": 4, "column": 16, "end_line": 4, "end_column": 16, "replacement": " padding=1",
+         "note": "use padding=1 (height and width: out = floor((n - k + p + s) / s) = floor((3 - 5 + 2 + 1) / 1) = 1)"},
+        {"file": path, "line": 4, "column": 15, "end_line": 4, "end_column": 16, "replacement": "3",
+         "note": "use kernel=3 (the largest that fits)"},
+    ]
     assert record["warnings"] == []
+
+
+def test_check_json_warnings_carry_codes(cli):
+    record = json.loads(cli("check", "examples/warnings/stride_skips_rows.net", "--json").stdout)
+    assert [(w["code"], w["severity"], w["line"]) for w in record["warnings"]] == [("W0301", "warning", 6)]
+    assert "fixes" not in record["warnings"][0]
+
+
+def test_readme_shows_what_check_prints_for_a_kernel_too_large(cli):
+    with open("README.md") as handle:
+        readme = handle.read()
+    command = "$ netspec check examples/errors/kernel_too_large.net\n"
+    shown = readme[readme.index(command) + len(command):]
+    shown = shown[:shown.index("```")]
+    result = cli("check", "examples/errors/kernel_too_large.net")
+    assert result.stdout + result.stderr == shown
+
+
+def test_language_docs_show_what_check_prints_for_an_add_mismatch(cli):
+    with open("docs/language.md") as handle:
+        docs = handle.read()
+    shown = docs[docs.index("error[E0305]"):]
+    shown = shown[:shown.index("```")].splitlines()
+    assert len(shown) == 2  # the message and the help
+    stderr = cli("check", "examples/errors/add_shape_mismatch.net").stderr
+    assert all(any(printed.endswith(line) for printed in stderr.splitlines()) for line in shown)  # after FILE:LINE:COL
 
 
 def test_failure_prints_diagnostic_and_table_up_to_failing_layer(cli):
     result = cli("check", "examples/errors/pool_padding_too_large.net")
     assert result.exit_code == 1
     assert result.stdout == ""
-    assert "pool_padding_too_large.net:5:26: error: maxpool1: padding 2" in result.stderr
+    assert "pool_padding_too_large.net:5:26: error[E0304]: maxpool1: padding 2" in result.stderr
     assert " 5 | maxpool kernel=3 padding=2\n   |                          ^\n" in result.stderr
     assert "help: use padding=1 or less" in result.stderr
     assert re.search(r"conv1\s+conv\s+6x24x24.*\nmaxpool1\s+maxpool\s+\?.*<- error", result.stderr)
@@ -49,7 +84,7 @@ def test_failure_prints_diagnostic_and_table_up_to_failing_layer(cli):
 
 def _expectation(path):
     with open(path) as handle:
-        match = re.search(r"^# expect: (\d+):(\d+): (error|warning): (.*)$", handle.read(), re.M)
+        match = re.search(r"^# expect: (\d+):(\d+): ((?:error|warning)\[[EW]\d{4}\]): (.*)$", handle.read(), re.M)
     return match.groups()
 
 
@@ -79,13 +114,13 @@ def test_several_files_and_one_bad_exit_1(cli):
     result = cli("check", "examples/lenet5.net", "examples/errors/unknown_layer.net")
     assert result.exit_code == 1
     assert "network lenet5" in result.stdout
-    assert "unknown layer kind `maxpol`" in result.stderr
+    assert "error[E0217]: unknown layer kind `maxpol`" in result.stderr
 
 
 def test_missing_file_is_an_error_not_a_traceback(cli):
     result = cli("check", "no/such/file.net")
     assert result.exit_code == 1
-    assert "cannot read no/such/file.net" in result.stderr
+    assert "error[E0401]: cannot read no/such/file.net" in result.stderr
 
 
 def test_usage_errors_exit_2(cli):

@@ -116,7 +116,7 @@ def test_unreadable_input_files(cli, tmp_path):
 def test_run_invalid_spec_exits_1_with_diagnostic(cli):
     result = cli("run", "examples/errors/kernel_too_large.net")
     assert result.exit_code == 1
-    assert "kernel_too_large.net:4:15: error:" in result.stderr
+    assert "kernel_too_large.net:4:15: error[E0301]:" in result.stderr
 
 
 def test_run_usage_errors_exit_2(cli, tmp_path):

@@ -35,14 +35,15 @@ def test_syntax_error_points_at_line_and_column():
     assert len(diagnostics) == 1
     d = diagnostics[0]
     assert (d.span.line, d.span.column) == (3, 15)
-    assert d.message.startswith("syntax error: unexpected end of line")
+    assert d.code == "E0102"
 
 
 def test_every_bad_line_is_reported():
     _, diagnostics = parse_text("network n\nconv @\ninput 1x3x3\ndense = 3\n")
-    assert [(d.span.line, d.span.column) for d in diagnostics] == [(2, 6), (4, 7)]
+    assert [(d.span.line, d.span.column, d.code) for d in diagnostics] == [(2, 6, "E0101"), (4, 7, "E0102")]
 
 
 def test_invalid_utf8_is_reported_not_raised():
     _, diagnostics = parse_text(b"network n\n\xff\xfe\n".decode("utf-8", errors="replace"))
+    assert diagnostics[0].code == "E0101"
     assert "not valid UTF-8" in diagnostics[0].message

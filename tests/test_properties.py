@@ -1,7 +1,7 @@
 """Property tests: the checker agrees with the formula, and no input makes it raise."""
 from hypothesis import given, settings, strategies as st
 
-from conftest import check_text
+from conftest import check_fixed, check_text, errors_of
 
 sizes = st.integers(1, 40)
 
@@ -20,7 +20,10 @@ def test_conv_shape_is_the_lecture_formula(n_h, n_w, k_h, k_w, s_h, s_w, p_h, p_
         assert result.graph.macs == channels * 2 * k_h * k_w * out_h * out_w
     else:
         assert not result.ok
-        assert "is larger than the padded input" in result.diagnostics[0].message
+        (e,) = result.diagnostics
+        assert e.code == "E0301"
+        # either fix, the padding or the kernel, makes the layer fit
+        assert all(check_fixed(fix).ok for fix in e.fixes)
 
 
 @given(n=sizes, k=st.integers(1, 9), s=st.integers(1, 5), p=st.integers(0, 4))
@@ -29,8 +32,12 @@ def test_pool_shape_and_half_kernel_rule(n, k, s, p):
     out = (n - k + 2 * p + s) // s
     if out >= 1 and 2 * p <= k:
         assert result.graph.output_shape == (3, out, out)
+        for warning in result.diagnostics:  # applying a stride fix leaves no gaps between windows
+            assert all(not w.fixes for fix in warning.fixes for w in check_fixed(fix).diagnostics)
     else:
-        assert not result.ok
+        (e,) = errors_of(result)
+        assert e.code in ("E0301", "E0304")
+        assert all(check_fixed(fix).ok for fix in e.fixes)
 
 
 @given(n=sizes, k=st.integers(1, 9), s=st.integers(1, 5))

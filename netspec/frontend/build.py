@@ -12,7 +12,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 
 from . import ast
-from ..diagnostics import Diagnostic, Note, error
+from ..diagnostics import Diagnostic, Fix, Note, error
 from ..ir import INPUT, Graph, Node
 from ..ops import OPS, REQUIRED, OpDef, Trait
 from ..ops.params import ParamError, integer
@@ -42,9 +42,35 @@ def _did_you_mean(word: str, choices) -> str | None:
     return matches[0] if matches else None
 
 
-def _suggest(word: str, choices) -> str | None:
-    match = _did_you_mean(word, choices)
-    return f"did you mean `{match}`?" if match else None
+def _replacing(span: Span, meant: str | None) -> tuple[str | None, tuple[Fix, ...]]:
+    """The help line and the fix for a word at `span` that probably meant `meant`."""
+    if meant is None:
+        return None, ()
+    help = f"did you mean `{meant}`?"
+    return help, (Fix(span, meant, help),)
+
+
+def _written(value: ast.Value) -> bool:
+    """Whether `value` is the text at its span: inside a block, a parameter's value is
+    reported where the parameter is used, and replacing the parameter's name is no fix."""
+    return value.span.text == value.text
+
+
+def _value_fix(value: ast.Value, problem: ParamError) -> tuple[Fix, ...]:
+    """The number a parser offers instead, when the value is that one number (a size
+    like 3x0 also has a part that is fine)."""
+    if problem.replacement is None or value.kind != "number" or "x" in value.text or not _written(value):
+        return ()
+    return (Fix(value.span, problem.replacement, problem.help),)
+
+
+def _to_top(span: Span) -> Fix:
+    """Moves the line of `span` above every line before it."""
+    source = span.source
+    moved = source.whole_lines(span.line, span.line).text
+    before = source.text[:source.offset(span.line, 1)]
+    return Fix(source.whole_lines(1, span.line), moved.rstrip("\n") + "\n" + before,
+               "move this line to the top of the file")
 
 
 @dataclass
@@ -72,11 +98,11 @@ class _Builder:
         self.blocks: dict[str, ast.BlockDefinition] = {}
         self.consumed: set[str] = set()
 
-    def report(self, message, span, help=None, notes=()):
+    def report(self, code, message, span, help=None, notes=(), fixes=()):
         if len(self.diagnostics) < MAX_ERRORS:
-            self.diagnostics.append(error(message, span, help, tuple(notes)))
+            self.diagnostics.append(error(code, message, span, help, tuple(notes), fixes))
         elif len(self.diagnostics) == MAX_ERRORS:
-            self.diagnostics.append(error(f"too many errors; stopped after {MAX_ERRORS}", span,
+            self.diagnostics.append(error("E0407", f"too many errors; stopped after {MAX_ERRORS}", span,
                                           help="fix the errors above first"))
 
     @property
@@ -86,18 +112,22 @@ class _Builder:
     # -- headers ---------------------------------------------------------
     def header(self, statement: ast.Statement, index: int, scope: _Scope):
         if scope.prefix:
-            self.report(f"`{statement.keyword}` cannot appear inside a block", statement.keyword_span,
+            self.report("E0201", f"`{statement.keyword}` cannot appear inside a block", statement.keyword_span,
                         notes=scope.expansion)
             return
         first = self.network if statement.keyword == "network" else self.input
         if first is not None:
-            self.report(f"duplicate `{statement.keyword}` statement", statement.keyword_span,
+            line = statement.keyword_span.line
+            self.report("E0202", f"duplicate `{statement.keyword}` statement", statement.keyword_span,
                         help=f"a spec has exactly one `{statement.keyword}`; remove this one",
-                        notes=(Note(first.keyword_span, f"the first `{statement.keyword}` is here"),))
+                        notes=(Note(first.keyword_span, f"the first `{statement.keyword}` is here"),),
+                        fixes=(Fix(statement.span.source.whole_lines(line, line), "", "remove this line"),))
             return
         if statement.label is not None:
-            self.report(f"`{statement.keyword}` cannot carry a name", statement.label_span,
-                        help=f"remove `{statement.label}:`")
+            label, keyword = statement.label_span, statement.keyword_span
+            remove = f"remove `{statement.label}:`"
+            self.report("E0203", f"`{statement.keyword}` cannot carry a name", label, help=remove,
+                        fixes=(Fix(Span(label.source, label.line, label.column, keyword.column), "", remove),))
         if statement.keyword == "network":
             self.network = statement
             self.network_name(statement, index)
@@ -107,36 +137,39 @@ class _Builder:
 
     def network_name(self, statement: ast.Statement, index: int):
         if index != 0:
-            self.report("`network NAME` must be the first statement", statement.keyword_span,
-                        help="move this line to the top of the file")
+            move = _to_top(statement.span)
+            self.report("E0204", "`network NAME` must be the first statement", statement.keyword_span,
+                        help=move.note, fixes=(move,))
         args = statement.arguments
         if len(args) != 1 or not isinstance(args[0], ast.Positional) or args[0].value.kind != "word":
-            self.report("`network` takes one name, e.g. `network lenet5`", statement.span)
+            self.report("E0205", "`network` takes one name, e.g. `network lenet5`", statement.span)
             return
         self.name = args[0].value.text
 
     def input_dims(self, statement: ast.Statement):
         if self.nodes:
-            self.report("`input` must come before the first layer", statement.keyword_span,
+            self.report("E0206", "`input` must come before the first layer", statement.keyword_span,
                         help="move the `input` line above the layers")
         args = statement.arguments
         usage = "`input CxHxW` for images (e.g. `input 1x28x28`) or `input N` for a flat vector"
         if len(args) != 1 or not isinstance(args[0], ast.Positional) or args[0].value.kind != "number":
-            self.report(f"`input` takes one shape: {usage}", statement.span)
+            self.report("E0207", f"`input` takes one shape: {usage}", statement.span)
             return
         value = args[0].value
         parts = value.text.split("x")
         if len(parts) not in (1, 3):
             hint = f"for a single-channel image write `input 1x{value.text}`" if len(parts) == 2 else None
-            self.report(f"input shape '{value.text[:40]}' is not CxHxW or N: use {usage}", value.span, help=hint)
+            fixes = (Fix(value.span, f"1x{value.text}", hint),) if hint else ()
+            self.report("E0208", f"input shape '{value.text[:40]}' is not CxHxW or N: use {usage}", value.span,
+                        help=hint, fixes=fixes)
             return
         try:
             dims = tuple(integer(p, "input size") for p in parts)
         except ParamError as problem:
-            self.report(f"{problem.message}: use {usage}", value.span)
+            self.report(problem.code, f"{problem.message}: use {usage}", value.span)
             return
         if any(d < 1 for d in dims):
-            self.report(f"input sizes must be positive, got {value.text}", value.span)
+            self.report("E0223", f"input sizes must be positive, got {value.text}", value.span)
         else:
             self.input_shape = dims
 
@@ -144,11 +177,11 @@ class _Builder:
     def define(self, local: str, span: Span, scope: _Scope) -> str | None:
         """Register a layer or call name in its scope; returns the global name, None if taken."""
         if local in (INPUT, BLOCK_INPUT) and (local == INPUT or scope.prefix):
-            self.report(f"`{local}` names the {'network' if local == INPUT else 'block'}'s input; "
+            self.report("E0213", f"`{local}` names the {'network' if local == INPUT else 'block'}'s input; "
                         "choose another layer name", span, notes=scope.expansion)
             return None
         if local in scope.defined:
-            self.report(f"duplicate layer name `{local}`", span,
+            self.report("E0214", f"duplicate layer name `{local}`", span,
                         help="give each layer its own name (weights are keyed by it); inside `repeat`, "
                              "leave layers unnamed or put them in a block",
                         notes=(Note(scope.defined[local], f"`{local}` is first defined here"), *scope.expansion))
@@ -161,9 +194,10 @@ class _Builder:
         if value.kind == "word" and value.text in scope.names:
             return scope.names[value.text]
         known = list(scope.names)
-        self.report(f"no tensor named `{value.text}` is defined before this line", value.span,
-                    help=_suggest(value.text, known) or (f"defined so far: {', '.join(known[-8:])}" if known else None),
-                    notes=scope.expansion)
+        help, fixes = _replacing(value.span, _did_you_mean(value.text, known))
+        self.report("E0215", f"no tensor named `{value.text}` is defined before this line", value.span,
+                    help=help or (f"defined so far: {', '.join(known[-8:])}" if known else None),
+                    notes=scope.expansion, fixes=fixes if _written(value) else ())
         return None
 
     def bound(self, value: ast.Value, scope: _Scope) -> ast.Value:
@@ -191,9 +225,9 @@ class _Builder:
         name = self.define(local, statement.label_span or statement.keyword_span, scope) or scope.prefix + local
         statement, inputs, operand_spans = self.wiring(statement, op, name, scope)
         if op is None:
-            self.report(f"unknown layer kind `{kind}`", statement.keyword_span,
-                        help=_suggest(kind, list(OPS) + list(HEADERS) + list(self.blocks))
-                        or f"known layers: {', '.join(OPS)}", notes=scope.expansion)
+            help, fixes = _replacing(statement.keyword_span, _did_you_mean(kind, list(OPS) + list(HEADERS) + list(self.blocks)))
+            self.report("E0217", f"unknown layer kind `{kind}`", statement.keyword_span,
+                        help=help or f"known layers: {', '.join(OPS)}", notes=scope.expansion, fixes=fixes)
             attrs, spans = None, ()
         else:
             attrs, spans = self.attributes(op, name, statement, scope)
@@ -228,11 +262,11 @@ class _Builder:
                 inputs.insert(0, scope.previous)  # `add shortcut`: the previous tensor plus that one
                 spans.insert(0, statement.keyword_span)
             if not inputs:
-                self.report(f"{name}: `{op.kind}` needs the tensors to join, e.g. `{op.kind} a b`",
+                self.report("E0224", f"{name}: `{op.kind}` needs the tensors to join, e.g. `{op.kind} a b`",
                             statement.keyword_span, notes=scope.expansion)
                 return statement, None, spans
         elif len(inputs) > 1:
-            self.report(f"{name}: `input=` is given twice", statement.keyword_span, notes=scope.expansion)
+            self.report("E0225", f"{name}: `input=` is given twice", statement.keyword_span, notes=scope.expansion)
             return statement, None, spans
         return statement, ((inputs or [scope.previous]) if ok else None), spans
 
@@ -248,7 +282,7 @@ class _Builder:
             if isinstance(argument, ast.Positional):
                 param = next(positional, None)
                 if param is None:
-                    self.report(f"{name}: unexpected value '{argument.value.text[:40]}'", argument.span,
+                    self.report("E0220", f"{name}: unexpected value '{argument.value.text[:40]}'", argument.span,
                                 help=f"usage: {op.usage}", notes=notes)
                     ok = False
                     continue
@@ -257,25 +291,27 @@ class _Builder:
                 if param is None or param.positional:
                     meant = _did_you_mean(argument.key, [p.name for p in op.params if not p.positional] + ["input"])
                     misspelt.add(meant)
-                    self.report(f"{name}: `{op.kind}` has no parameter `{argument.key}`", argument.key_span,
-                                help=f"did you mean `{meant}`?" if meant else f"usage: {op.usage}", notes=notes)
+                    help, fixes = _replacing(argument.key_span, meant)
+                    self.report("E0218", f"{name}: `{op.kind}` has no parameter `{argument.key}`", argument.key_span,
+                                help=help or f"usage: {op.usage}", notes=notes, fixes=fixes)
                     ok = False
                     continue
                 if param.name in values:
-                    self.report(f"{name}: `{param.name}` is given twice", argument.key_span, notes=notes)
+                    self.report("E0219", f"{name}: `{param.name}` is given twice", argument.key_span, notes=notes)
                     ok = False
                     continue
             try:
                 values[param.name] = param.parse(argument.value)
                 spans[param.name] = argument.value.span
             except ParamError as problem:
-                self.report(f"{name}: {problem.message}", argument.value.span, help=problem.help, notes=notes)
+                self.report(problem.code, f"{name}: {problem.message}", argument.value.span, help=problem.help,
+                            notes=notes, fixes=_value_fix(argument.value, problem))
                 values[param.name] = None
                 ok = False
         for param in op.params:
             if param.name not in values:
                 if param.default is REQUIRED and param.name not in misspelt:
-                    self.report(f"{name}: `{op.kind}` is missing {param.name.replace('_', ' ')}",
+                    self.report("E0221", f"{name}: `{op.kind}` is missing {param.name.replace('_', ' ')}",
                                 statement.keyword_span, help=f"usage: {op.usage}", notes=notes)
                     ok = False
                 values[param.name] = param.default
@@ -285,13 +321,13 @@ class _Builder:
     def define_block(self, definition: ast.BlockDefinition):
         if definition.name in self.blocks:
             first = self.blocks[definition.name]
-            self.report(f"duplicate block `{definition.name}`", definition.name_span,
+            self.report("E0226", f"duplicate block `{definition.name}`", definition.name_span,
                         notes=(Note(first.name_span, "first defined here"),))
         elif definition.name in OPS or definition.name in HEADERS:
-            self.report(f"`{definition.name}` is a layer kind; choose another block name", definition.name_span)
+            self.report("E0227", f"`{definition.name}` is a layer kind; choose another block name", definition.name_span)
         else:
             if not definition.body:
-                self.report(f"block `{definition.name}` has no layers", definition.name_span)
+                self.report("E0228", f"block `{definition.name}` has no layers", definition.name_span)
             self.blocks[definition.name] = definition
 
     def call(self, statement: ast.Statement, scope: _Scope):
@@ -301,11 +337,11 @@ class _Builder:
         name = self.define(local, statement.label_span or statement.keyword_span, scope) or scope.prefix + local
         site = Note(statement.span, f"in expansion of `{name}` (block `{definition.name}`)")
         if definition.name in scope.calls:
-            self.report(f"block `{definition.name}` calls itself (directly or through other blocks)",
+            self.report("E0230", f"block `{definition.name}` calls itself (directly or through other blocks)",
                         statement.keyword_span, notes=scope.expansion)
             return
         if len(scope.calls) >= MAX_DEPTH:
-            self.report(f"block calls nest more than {MAX_DEPTH} levels deep", statement.keyword_span,
+            self.report("E0405", f"block calls nest more than {MAX_DEPTH} levels deep", statement.keyword_span,
                         notes=scope.expansion)
             return
         statement, inputs, _ = self.wiring(statement, None, name, scope)
@@ -332,23 +368,23 @@ class _Builder:
             if isinstance(argument, ast.Positional):
                 parameter = next(order, None)
                 if parameter is None:
-                    self.report(f"{name}: block `{definition.name}` takes {len(parameters)} arguments",
+                    self.report("E0231", f"{name}: block `{definition.name}` takes {len(parameters)} arguments",
                                 argument.span, help=f"usage: {usage}", notes=scope.expansion)
                     ok = False
                     continue
             else:
                 parameter = parameters.get(argument.key)
                 if parameter is None:
-                    self.report(f"{name}: block `{definition.name}` has no parameter `{argument.key}`",
-                                argument.key_span, help=_suggest(argument.key, parameters) or f"usage: {usage}",
-                                notes=scope.expansion)
+                    help, fixes = _replacing(argument.key_span, _did_you_mean(argument.key, parameters))
+                    self.report("E0232", f"{name}: block `{definition.name}` has no parameter `{argument.key}`",
+                                argument.key_span, help=help or f"usage: {usage}", notes=scope.expansion, fixes=fixes)
                     ok = False
                     continue
             bound[parameter.name] = value
         for parameter in definition.parameters:
             if parameter.name not in bound:
                 if parameter.default is None:
-                    self.report(f"{name}: block `{definition.name}` is missing `{parameter.name}`",
+                    self.report("E0233", f"{name}: block `{definition.name}` is missing `{parameter.name}`",
                                 statement.keyword_span, help=f"usage: {usage}", notes=scope.expansion)
                     ok = False
                 else:
@@ -360,10 +396,10 @@ class _Builder:
         try:
             count = integer(value.text, "repeat count") if value.kind == "number" else None
         except ParamError as problem:
-            self.report(problem.message, value.span, notes=scope.expansion)
+            self.report(problem.code, problem.message, value.span, notes=scope.expansion)
             return
         if count is None or not 1 <= count <= MAX_REPEAT:
-            self.report(f"repeat needs a count from 1 to {MAX_REPEAT}, got '{value.text[:40]}'", value.span,
+            self.report("E0234", f"repeat needs a count from 1 to {MAX_REPEAT}, got '{value.text[:40]}'", value.span,
                         notes=scope.expansion)
             return
         for _ in range(count):
@@ -378,14 +414,14 @@ class _Builder:
                 return
             if isinstance(item, ast.BlockDefinition):
                 if scope.prefix:
-                    self.report("blocks are defined at the top level, not inside another block", item.name_span)
+                    self.report("E0229", "blocks are defined at the top level, not inside another block", item.name_span)
             elif isinstance(item, ast.Repeat):
                 self.repeat(item, scope)
             elif item.keyword in HEADERS:
                 self.header(item, index, scope)
             else:
                 if self.input is None and not self.nodes and not scope.prefix:
-                    self.report("a layer comes before `input`", item.keyword_span,
+                    self.report("E0211", "a layer comes before `input`", item.keyword_span,
                                 help="declare the input first, e.g. `input 1x28x28`")
                 item = self.substituted(item, scope)
                 if item.keyword in self.blocks:
@@ -396,7 +432,7 @@ class _Builder:
     def unused(self, output: str):
         for node in self.nodes:
             if node.name not in self.consumed and node.name != output and node.attrs is not None:
-                self.report(f"`{node.name}` is computed but never used", node.keyword_span,
+                self.report("E0216", f"`{node.name}` is computed but never used", node.keyword_span,
                             help="use it (e.g. in `add` or `concat`) or remove it; the network's output is "
                                  "the last layer", notes=node.expansion)
 
@@ -411,16 +447,17 @@ class _Builder:
                       first.name_span if isinstance(first, ast.BlockDefinition) else
                       first.keyword_span) if first is not None else Span(source, 1, 1, 2)
         if self.network is None:
-            self.report("missing `network NAME` statement", first_span, help="start the file with e.g. `network lenet5`")
-        if self.input is None and not any("before `input`" in d.message for d in self.diagnostics):
-            self.report("missing `input` statement", first_span, help="declare the input, e.g. `input 1x28x28`")
+            self.report("E0209", "missing `network NAME` statement", first_span, help="start the file with e.g. `network lenet5`")
+        if self.input is None and not any(d.code == "E0211" for d in self.diagnostics):
+            self.report("E0210", "missing `input` statement", first_span, help="declare the input, e.g. `input 1x28x28`")
         if not self.nodes and self.input is not None:
-            self.report("the network has no layers", self.input.span, help="add layers after `input`, e.g. `conv 6 kernel=5`")
+            self.report("E0212", "the network has no layers", self.input.span,
+                        help="add layers after `input`, e.g. `conv 6 kernel=5`")
         self.output = top.previous
         if self.nodes and not self.gave_up:
             self.unused(self.output)
         if len(self.nodes) > MAX_NODES:
-            self.report(f"the network expands to more than {MAX_NODES:,} layers", first_span)
+            self.report("E0406", f"the network expands to more than {MAX_NODES:,} layers", first_span)
 
 
 def build(program: ast.Program, source: Source) -> tuple[Graph | None, tuple[Diagnostic, ...]]:

@@ -131,6 +131,7 @@ def _syntax_diagnostic(source: Source, text: str, exc: UnexpectedInput) -> Diagn
         shown = repr(char) if char.isprintable() and char != "\ufffd" else f"byte/character {char!r}"
         note = " (the file is not valid UTF-8 text)" if char == "\ufffd" else ""
         return error(
+            "E0101",
             f"syntax error: unexpected character {shown}{note}",
             Span(source, line, column, column + 1),
             help="a statement looks like `name: conv 6 kernel=5 padding=2` (name optional), one per line",
@@ -140,8 +141,8 @@ def _syntax_diagnostic(source: Source, text: str, exc: UnexpectedInput) -> Diagn
         width = max(1, len(str(token))) if token.type != "_NL" else 1
         message = f"syntax error: unexpected {_describe_token(token)}; expected {_describe_expected(exc.expected)}"
         hint = "write `key=value` with a value after '='" if token.type == "_NL" and "NUMBER" in exc.expected else None
-        return error(message, Span(source, line, column, column + width), help=hint)
-    return error("syntax error: unexpected end of file", Span(source, line, column, column + 1))
+        return error("E0102", message, Span(source, line, column, column + width), help=hint)
+    return error("E0103", "syntax error: unexpected end of file", Span(source, line, column, column + 1))
 
 
 def _blank_line(text: str, line: int) -> str:
@@ -159,7 +160,7 @@ def _too_deep(source: Source) -> Diagnostic | None:
         for column, char in enumerate(code, start=1):
             depth += (char == "{") - (char == "}")
             if depth > MAX_NESTING:
-                return error(f"blocks and repeats nest more than {MAX_NESTING} levels deep",
+                return error("E0404", f"blocks and repeats nest more than {MAX_NESTING} levels deep",
                              Span(source, number, column, column + 1), help="flatten the nesting with blocks")
     return None
 
@@ -167,8 +168,8 @@ def _too_deep(source: Source) -> Diagnostic | None:
 def parse(source: Source) -> tuple[ast.Program | None, tuple[Diagnostic, ...]]:
     """Parse a whole spec; on syntax errors return every one found (up to a bound) and no program."""
     if len(source.text) > MAX_SPEC_BYTES:
-        return None, (error(f"the file is larger than {MAX_SPEC_BYTES // 2**20} MiB, the most a spec may be",
-                            Span(source, 1, 1, 2), help="is this really a .net file?"),)
+        return None, (error("E0402", f"the file is larger than {MAX_SPEC_BYTES // 2**20} MiB, the most a spec "
+                                     "may be", Span(source, 1, 1, 2), help="is this really a .net file?"),)
     diagnostics: list[Diagnostic] = []
     text = source.text
     while True:

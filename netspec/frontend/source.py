@@ -19,25 +19,57 @@ class Source:
         lines = self.text.splitlines()
         return lines[number - 1] if 1 <= number <= len(lines) else ""
 
+    def offset(self, line: int, column: int) -> int:
+        """The index in `text` of a 1-based line and column. Lines end at "\n" only,
+        as the parser counts them, so a fix lands where its diagnostic points."""
+        start = 0
+        for _ in range(line - 1):
+            start = self.text.index("\n", start) + 1
+        return start + column - 1
+
+    def whole_lines(self, first: int, last: int) -> "Span":
+        """Lines `first` to `last` with the line break after `last`: what a fix replaces
+        to delete or move whole lines."""
+        start = self.offset(last, 1)
+        end = self.text.find("\n", start)
+        if end == -1:  # the last line of a file without a final line break
+            return Span(self, first, 1, len(self.text) - start + 1, end_line=last)
+        return Span(self, first, 1, 1, end_line=last + 1)
+
 
 @dataclass(frozen=True)
 class Span:
-    """A range of one line: 1-based line and column, end column exclusive."""
+    """A range of text: 1-based lines and columns, end column exclusive. Most spans are
+    one token, so `end_line` defaults to `line`; a fix that deletes or moves lines spans several."""
 
     source: Source
     line: int
     column: int
     end_column: int
+    end_line: int = field(default=None, kw_only=True)
+
+    def __post_init__(self):
+        if self.end_line is None:
+            object.__setattr__(self, "end_line", self.line)
 
     @property
     def path(self) -> str:
         return self.source.path
 
+    @property
+    def text(self) -> str:
+        """The source text the span covers."""
+        return self.source.text[self.source.offset(self.line, self.column):
+                                self.source.offset(self.end_line, self.end_column)]
+
+    @property
+    def end(self) -> "Span":
+        """The empty span just past this one: where text inserted after it goes."""
+        return Span(self.source, self.end_line, self.end_column, self.end_column)
+
     def to(self, other: "Span") -> "Span":
-        """The span from the start of this one to the end of `other` (same line)."""
-        if other.line != self.line:
-            return self
-        return Span(self.source, self.line, self.column, max(self.end_column, other.end_column))
+        """The span from the start of this one to the end of `other`."""
+        return Span(self.source, self.line, self.column, other.end_column, end_line=other.end_line)
 
 
 # A spec is a page of text; refusing anything past this keeps reading and parsing

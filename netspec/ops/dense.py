@@ -7,7 +7,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from math import prod
 
-from ..diagnostics import error
+from ..diagnostics import Fix, error
+from ..frontend.source import Span
 from ..ir import Node, Shape, format_shape
 from . import Inference, OpDef, Param, Trait, params
 
@@ -22,11 +23,24 @@ def needs_flat(node: Node, input_shape: Shape):
     """`dense`/`softmax` on CxHxW is surely a missing `flatten`."""
     if len(input_shape) == 1:
         return None
+    insert = f"insert `flatten` before `{node.kind}` (it gives {prod(input_shape)} features)"
     return error(
+        "E0303",
         f"{node.name}: {node.kind} needs a flat vector, but its input is {format_shape(input_shape)}",
         node.keyword_span,
-        help=f"insert `flatten` before `{node.kind}` (it gives {prod(input_shape)} features)",
+        help=insert,
+        fixes=_flatten_before(node, insert),
     )
+
+
+def _flatten_before(node: Node, note: str) -> tuple[Fix, ...]:
+    """A `flatten` line above the layer's, indented as it is. None when the layer names
+    its input: a line above it would flatten the previous tensor, not that one."""
+    if node.written("operand0"):
+        return ()
+    start = node.span
+    indent = Span(start.source, start.line, 1, start.column).text
+    return (Fix(Span(start.source, start.line, 1, 1), f"{indent}flatten\n", note),)
 
 
 def infer(node: Node, input_shape: Shape) -> Inference:

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from math import prod
 
-from ..diagnostics import Note, error
+from ..diagnostics import Fix, Note, error
+from ..frontend.source import Span
 from ..ir import Node, Shape, format_shape
 from . import Inference, NoAttrs, OpDef, Trait
 
@@ -14,14 +15,28 @@ def _operands(node: Node, shapes: tuple[Shape, ...]) -> tuple[Note, ...]:
                  for i, (name, shape) in enumerate(zip(node.inputs, shapes)))
 
 
-def _shortcut_fix(target: Shape, other: Shape) -> str:
+def _projection(target: Shape, other: Shape) -> str | None:
     """The 1x1 convolution that turns `other` into `target`'s shape, when one exists."""
     if len(target) == 3 and len(other) == 3 and other[1] % target[1] == 0 and other[2] % target[2] == 0:
         stride_h, stride_w = other[1] // target[1], other[2] // target[2]
         stride = stride_h if stride_h == stride_w else f"{stride_h}x{stride_w}"
         step = f" stride={stride}" if stride != 1 else ""
-        return f"put `conv {target[0]} kernel=1{step}` on the shortcut so it becomes {format_shape(target)}"
-    return "make the operands the same shape"
+        return f"conv {target[0]} kernel=1{step}"
+    return None
+
+
+def _shortcut_line(node: Node, operand: int, conv: str, note: str) -> tuple[Fix, ...]:
+    """One edit: a line above the `add` putting `conv` on the operand, and the operand
+    renamed to it. Only when the `add` names every operand: with one name, the tensor
+    before it is the other operand, and a new line above would take its place."""
+    if node.span_of("operand0") == node.keyword_span:
+        return ()
+    at = node.span_of(f"operand{operand}")
+    name = at.text
+    before = Span(at.source, at.line, 1, at.column)
+    indent = Span(at.source, at.line, 1, node.span.column).text
+    replacement = f"{indent}{name}_shortcut: {conv} input={name}\n{before.text}{name}_shortcut"
+    return (Fix(before.to(at), replacement, note),)
 
 
 def _add(node: Node, shapes: tuple[Shape, ...]) -> Inference:
@@ -30,10 +45,16 @@ def _add(node: Node, shapes: tuple[Shape, ...]) -> Inference:
         if shape != first:
             message = (f"{node.name}: `add` needs operands of identical shape, but `{node.inputs[0]}` is "
                        f"{format_shape(first)} and `{node.inputs[index]}` is {format_shape(shape)}")
-            larger, smaller = (shape, first) if prod(shape[1:]) >= prod(first[1:]) else (first, shape)
-            return Inference(None, node.attrs, (error(message, node.span_of(f"operand{index}"),
-                                                      help=_shortcut_fix(smaller, larger),
-                                                      notes=_operands(node, shapes)),))
+            shortcut = index if prod(shape[1:]) >= prod(first[1:]) else 0
+            main = 0 if shortcut else index
+            conv = _projection(shapes[main], shapes[shortcut])
+            if conv is None:
+                help, fixes = "make the operands the same shape", ()
+            else:
+                help = f"put `{conv}` on the shortcut so it becomes {format_shape(shapes[main])}"
+                fixes = _shortcut_line(node, shortcut, conv, help)
+            return Inference(None, node.attrs, (error("E0305", message, node.span_of(f"operand{index}"), help=help,
+                                                      notes=_operands(node, shapes), fixes=fixes),))
     return Inference(first, node.attrs)
 
 
@@ -45,7 +66,7 @@ def _concat(node: Node, shapes: tuple[Shape, ...]) -> Inference:
         if len(shape) != 3 or len(first) != 3 or shape[1:] != first[1:]:
             message = (f"{node.name}: `concat` joins along channels, so heights and widths must agree, but "
                        f"`{node.inputs[0]}` is {format_shape(first)} and `{node.inputs[index]}` is {format_shape(shape)}")
-            return Inference(None, node.attrs, (error(message, node.span_of(f"operand{index}"),
+            return Inference(None, node.attrs, (error("E0306", message, node.span_of(f"operand{index}"),
                                                       help="pad or pool the operands to the same height and width",
                                                       notes=_operands(node, shapes)),))
     return Inference((sum(shape[0] for shape in shapes), *first[1:]), node.attrs)

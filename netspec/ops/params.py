@@ -1,7 +1,8 @@
 """Parameter types of layer statements: how a written value becomes a typed value.
 
-A parser returns the value, or raises `ParamError` with the message and a help
-line; the builder turns that into a diagnostic at the value's span.
+A parser returns the value, or raises `ParamError` with a diagnostic code, the
+message, a help line and, when one number is simply out of range, the number to
+write instead; the builder turns that into a diagnostic (and a fix) at the value's span.
 """
 from __future__ import annotations
 
@@ -19,10 +20,12 @@ _INT = re.compile(r"[-+]?\d+")
 
 
 class ParamError(Exception):
-    def __init__(self, message: str, help: str | None = None):
+    def __init__(self, code: str, message: str, help: str | None = None, replacement: str | None = None):
         super().__init__(message)
+        self.code = code
         self.message = message
         self.help = help
+        self.replacement = replacement
 
 
 @dataclass(frozen=True)
@@ -53,11 +56,11 @@ class SamePadding:
 
 def integer(text: str, what: str) -> int:
     if not _INT.fullmatch(text):
-        raise ParamError(f"{what} must be an integer, got '{_clip(text)}'")
+        raise ParamError("E0222", f"{what} must be an integer, got '{_clip(text)}'")
     # Compare digit counts first: converting a 100,000-digit string is slow (and refused by Python).
     digits = text.lstrip("+-").lstrip("0")
     if len(digits) > len(str(MAX_SIZE)) or int(text) > MAX_SIZE:
-        raise ParamError(f"{what} {_clip(text)} is too large (at most {MAX_SIZE})")
+        raise ParamError("E0403", f"{what} {_clip(text)} is too large (at most {MAX_SIZE})")
     return int(text)
 
 
@@ -68,14 +71,17 @@ def _clip(text: str, limit: int = 40) -> str:
 def positive_integer(text: str, what: str, keyword: bool = True) -> int:
     value = integer(text, what)
     if value < 1:
-        raise ParamError(f"{what} must be positive, got {value}", help=f"use {what}=1 or more" if keyword else None)
+        # A keyword such as stride=0 has an obvious smallest valid value; a count has none.
+        raise ParamError("E0223", f"{what} must be positive, got {value}",
+                         help=f"use {what}=1 or more" if keyword else None, replacement="1" if keyword else None)
     return value
 
 
 def non_negative_integer(text: str, what: str) -> int:
     value = integer(text, what)
     if value < 0:
-        raise ParamError(f"{what} must not be negative, got {value}", help=f"use {what}=0 for no padding")
+        raise ParamError("E0223", f"{what} must not be negative, got {value}", help=f"use {what}=0 for no padding",
+                         replacement="0")
     return value
 
 
@@ -84,7 +90,7 @@ def count(what: str) -> Callable[[Value], int]:
 
     def parse(value: Value) -> int:
         if value.kind != "number":
-            raise ParamError(f"{what} must be a positive integer, got '{value.text}'")
+            raise ParamError("E0222", f"{what} must be a positive integer, got '{value.text}'")
         return positive_integer(value.text, what, keyword=False)
 
     return parse
@@ -93,7 +99,8 @@ def count(what: str) -> Callable[[Value], int]:
 def _pair_parts(value: Value, what: str) -> list[str]:
     parts = value.text.split("x") if value.kind == "number" else []
     if len(parts) not in (1, 2) or not all(parts):
-        raise ParamError(f"{what} must be an integer K or HxW, got '{value.text}'", help=f"e.g. {what}=3 or {what}=3x5")
+        raise ParamError("E0222", f"{what} must be an integer K or HxW, got '{value.text}'",
+                         help=f"e.g. {what}=3 or {what}=3x5")
     return parts
 
 
@@ -116,13 +123,13 @@ def padding(value: Value) -> Padding | SamePadding:
         if value.text == "valid":
             return Padding(0, 0, 0, 0)
         raise ParamError(
-            f"padding must be a number, HxW, TOP,BOTTOM,LEFT,RIGHT, 'same' or 'valid', got '{value.text}'"
+            "E0222", f"padding must be a number, HxW, TOP,BOTTOM,LEFT,RIGHT, 'same' or 'valid', got '{value.text}'"
         )
     if value.kind == "list":
         parts = value.text.split(",")
         if len(parts) != 4:
             raise ParamError(
-                f"asymmetric padding takes four numbers TOP,BOTTOM,LEFT,RIGHT, got {len(parts)}",
+                "E0222", f"asymmetric padding takes four numbers TOP,BOTTOM,LEFT,RIGHT, got {len(parts)}",
                 help="e.g. padding=0,1,0,1 adds one row at the bottom and one column at the right",
             )
         top, bottom, left, right = (non_negative_integer(p, "padding") for p in parts)
@@ -139,7 +146,7 @@ def _symmetric(value: Value) -> Padding:
 def boolean(value: Value) -> bool:
     if value.kind == "word" and value.text in ("true", "false"):
         return value.text == "true"
-    raise ParamError(f"expected true or false, got '{value.text}'")
+    raise ParamError("E0222", f"expected true or false, got '{value.text}'")
 
 
 _FLOAT = re.compile(r"[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?")
@@ -147,7 +154,7 @@ _FLOAT = re.compile(r"[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?")
 
 def _real(value: Value, what: str) -> float:
     if value.kind != "number" or not _FLOAT.fullmatch(value.text) or len(value.text) > 40:
-        raise ParamError(f"{what} must be a number such as 0.5 or 1e-5, got '{value.text[:40]}'")
+        raise ParamError("E0222", f"{what} must be a number such as 0.5 or 1e-5, got '{value.text[:40]}'")
     return float(value.text)
 
 
@@ -155,7 +162,7 @@ def probability(value: Value) -> float:
     """A dropout probability p with 0 <= p < 1."""
     p = _real(value, "a probability")
     if not 0.0 <= p < 1.0:
-        raise ParamError(f"a probability must satisfy 0 <= p < 1, got {value.text}")
+        raise ParamError("E0223", f"a probability must satisfy 0 <= p < 1, got {value.text}")
     return p
 
 
@@ -163,7 +170,7 @@ def positive_real(what: str):
     def parse(value: Value) -> float:
         x = _real(value, what)
         if not 0.0 < x < float("inf"):
-            raise ParamError(f"{what} must be positive, got {value.text}")
+            raise ParamError("E0223", f"{what} must be positive, got {value.text}")
         return x
 
     return parse

@@ -11,6 +11,7 @@ from ..diagnostics import error
 from ..ir import Node, Shape
 from . import Inference, NoAttrs, OpDef, Param, params
 from .spatial import needs_image, slide
+from .window import setting
 
 
 @dataclass(frozen=True)
@@ -33,10 +34,12 @@ def _padding_too_large(node: Node, a: PoolAttrs, padding: params.Padding):
     side, p, limit = bad[0]
     fixed = limits[0] if limits[0] == limits[1] else f"{limits[0]}x{limits[1]}"
     return error(
+        "E0304",
         f"{node.name}: padding {p} ({side}) is more than half the kernel {a.kernel[0]}x{a.kernel[1]} "
         f"(at most {limit}): a window could then cover only padding",
         node.span_of("padding"),
         help=f"use padding={fixed} or less, or a larger kernel",
+        fixes=(setting(node, "padding", str(fixed), f"use padding={fixed}"),),
     )
 
 

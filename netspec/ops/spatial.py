@@ -11,6 +11,7 @@ def needs_image(node: Node, input_shape: Shape) -> Diagnostic | None:
     if len(input_shape) == 3:
         return None
     return error(
+        "E0302",
         f"{node.name}: {node.kind} needs a CxHxW input, but its input is the flat vector {format_shape(input_shape)}",
         node.keyword_span,
         help=f"`{node.kind}` works on images: place it before `flatten` and `dense`, on a CxHxW tensor",
@@ -30,5 +31,4 @@ def slide(node: Node, input_shape: Shape, kernel, stride, padding):
     too_large = window.kernel_fits(node, both)
     if too_large:
         return None, resolved, (too_large,)
-    warnings = tuple(w for w in (window.unread_warning(node, a) for a in both) if w)
-    return (both[0].out, both[1].out), resolved, warnings
+    return (both[0].out, both[1].out), resolved, window.unread_warnings(node, both)

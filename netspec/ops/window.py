@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ..diagnostics import Diagnostic, error, warning
+from ..diagnostics import Diagnostic, Fix, error, warning
 from ..ir import Node
 from .params import Padding, SamePadding
 
@@ -60,6 +60,15 @@ def _pair(values) -> str:
     return str(values[0]) if values[0] == values[1] else f"{values[0]}x{values[1]}"
 
 
+def setting(node: Node, param: str, value: str, note: str) -> Fix:
+    """The fix that sets `param=value` on a layer: over the value written, or after the
+    kernel (which every windowed layer states) when the parameter took its default."""
+    written = node.written(param)
+    if written:
+        return Fix(written, value, note)
+    return Fix(node.span_of("kernel").end, f" {param}={value}", note)
+
+
 def _smallest_padding(axis: Axis) -> int:
     """Smallest symmetric padding P with n + 2P >= k, i.e. at least one window fits."""
     return max(0, -(-(axis.k - axis.n) // 2))
@@ -78,12 +87,16 @@ def kernel_fits(node: Node, both: tuple[Axis, Axis]) -> Diagnostic | None:
     )
     message = (f"{node.name}: kernel {_pair((both[0].k, both[1].k))} is larger than the padded input "
                f"{both[0].n + both[0].p}x{both[1].n + both[1].p} ({details})")
-    new_padding = [(_smallest_padding(a) if a.out < 1 else a.before) for a in both]
+    # An axis that fits keeps its larger side's padding on both sides, so it still fits.
+    new_padding = [(_smallest_padding(a) if a.out < 1 else max(a.before, a.after)) for a in both]
     fixed = [Axis(a.name, a.unit, a.n, a.k, a.s, p, p) for a, p in zip(both, new_padding)]
     worked = "; ".join(f"{name}: out = {a.rule()}" for name, a in _named_groups([f for f, a in zip(fixed, both) if a.out < 1]))
     kernel = _pair([min(a.k, a.n + a.p) for a in both])
-    return error(message, node.span_of("kernel"),
-                 help=f"use padding={_pair(new_padding)} ({worked}) or use kernel={kernel} (the largest that fits)")
+    use_padding = f"use padding={_pair(new_padding)} ({worked})"
+    use_kernel = f"use kernel={kernel} (the largest that fits)"
+    return error("E0301", message, node.span_of("kernel"), help=f"{use_padding} or {use_kernel}",
+                 fixes=(setting(node, "padding", _pair(new_padding), use_padding),
+                        Fix(node.span_of("kernel"), kernel, use_kernel)))
 
 
 def _named_groups(axes_: list[Axis]) -> list[tuple[str, Axis]]:
@@ -98,8 +111,16 @@ def _read_count(x: int, k: int, s: int) -> int:
     return (x // s) * k + min(x % s, k) if s > k else x
 
 
-def unread_warning(node: Node, axis: Axis) -> Diagnostic | None:
-    """Warn when the stride leaves input rows/columns (not padding) that no window reads."""
+def unread_warnings(node: Node, both: tuple[Axis, Axis]) -> tuple[Diagnostic, ...]:
+    """Warn, per axis, when the stride leaves input rows/columns (not padding) that no window reads."""
+    # A stride no larger than the kernel leaves no rows between windows. The fix sets it
+    # on both axes at once, so applying either axis's warning's fix serves the other too.
+    stride = _pair([min(a.s, a.k) for a in both])
+    no_gaps = setting(node, "stride", stride, f"use stride={stride}")
+    return tuple(w for w in (_unread_warning(node, a, no_gaps) for a in both) if w)
+
+
+def _unread_warning(node: Node, axis: Axis, no_gaps: Fix) -> Diagnostic | None:
     last = (axis.out - 1) * axis.s + axis.k  # one past the last padded row any window reads
     real_start, real_end = axis.before, axis.before + axis.n
     end = min(real_end, last)
@@ -112,7 +133,9 @@ def unread_warning(node: Node, axis: Axis) -> Diagnostic | None:
                f"{axis.unit}s {verb} never read ({axis.name}: out = {axis.rule()})")
     if axis.s > axis.k:
         hint = f"the stride is larger than the kernel, so windows skip {axis.unit}s between them; use stride <= {axis.k}"
-    else:
+        fixes = (no_gaps,)
+    else:  # rows past the last window: padding or several strides would do, none is the obvious one
         hint = (f"the last {unread} {axis.unit}(s) lie past the last window; padding or a stride that divides "
                 f"n - k + p = {axis.n - axis.k + axis.p} reads every {axis.unit}")
-    return warning(message, node.span_of("stride"), help=hint)
+        fixes = ()
+    return warning("W0301", message, node.span_of("stride"), help=hint, fixes=fixes)
