@@ -13,6 +13,8 @@ CODES: dict[str, str] = {
     "E0101": "unexpected character",
     "E0102": "unexpected token",
     "E0103": "unexpected end of file",
+    "E0104": "a `{` that is never closed",
+    "E0105": "a value written as another language writes it (quotes, a tuple)",
     "E0201": "`network` or `input` inside a block",
     "E0202": "duplicate `network` or `input` statement",
     "E0203": "`network` or `input` with a name",

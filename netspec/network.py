@@ -97,5 +97,5 @@ def load(path: str) -> Network:
 
 
 def loads(text: str, path: str = "<string>") -> Network:
-    """Check a spec given as text."""
-    return _network(check_source(Source(path, text)))
+    """Check a spec given as text (a leading byte-order mark is ignored, as in files)."""
+    return _network(check_source(Source(path, text.removeprefix("\ufeff"))))

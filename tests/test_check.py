@@ -273,3 +273,16 @@ def test_stride_fix_for_one_axis_keeps_the_other():
 def test_no_warning_when_only_padding_is_unread():
     result = check_text("network a\ninput 1x8x8\nconv 1 kernel=3 padding=1 stride=2\n")
     assert result.ok and result.diagnostics == ()
+
+
+def test_a_typo_in_a_join_is_reported_without_the_errors_it_causes():
+    result = check_text("network t\ninput 1x8x8\na: conv 2 kernel=3 padding=1\n"
+                        "b: conv 2 kernel=3 padding=1 input=input\nadd a c\n")
+    assert [e.code for e in errors_of(result)] == ["E0215"]
+
+
+def test_a_value_without_its_key_suggests_the_key():
+    result = check_text("network t\ninput 1x8x8\nconv 6 5\n")
+    (only,) = errors_of(result)  # not also "missing kernel"
+    assert (only.code, only.help) == ("E0220", "did you mean `kernel=5`?")
+    assert check_fixed(only.fixes[0]).ok

@@ -1,5 +1,6 @@
 from netspec.frontend import ast
 from netspec.frontend.parse import parse
+from conftest import check_fixed
 from netspec.frontend.source import Source
 
 
@@ -47,3 +48,41 @@ def test_invalid_utf8_is_reported_not_raised():
     _, diagnostics = parse_text(b"network n\n\xff\xfe\n".decode("utf-8", errors="replace"))
     assert diagnostics[0].code == "E0101"
     assert "not valid UTF-8" in diagnostics[0].message
+
+
+def test_an_unclosed_brace_is_one_error_at_the_brace_with_a_note_at_the_end():
+    text = "network t\ninput 1x8x8\nblock pair(c) {\n    conv c kernel=3 padding=1\n    relu\n\npair 4\nflatten\n"
+    program, diagnostics = parse_text(text)
+    assert program is None
+    (only,) = diagnostics
+    assert (only.code, only.span.line, only.span.column) == ("E0104", 3, 15)
+    assert only.message == "this `{` is never closed"
+    assert "the file ends here" in only.notes[0].message and only.notes[0].span.line == 9
+
+
+def test_the_innermost_unclosed_brace_is_reported():
+    text = "network t\ninput 4\nrepeat 2 {\n  repeat 3 {\n    relu\n}\n"
+    (only,) = parse_text(text)[1]
+    assert (only.code, only.span.line) == ("E0104", 3)  # the inner `{` on line 4 is closed by the `}`
+
+
+def test_a_byte_order_mark_is_accepted(tmp_path):
+    from netspec.frontend.source import read_source
+    import netspec
+
+    path = tmp_path / "bom.net"
+    path.write_bytes(b"\xef\xbb\xbfnetwork bom\ninput 1x4x4\nconv 1 kernel=3\n")
+    assert parse(read_source(str(path)))[1] == ()
+    assert netspec.load(path).output_shape == (1, 2, 2)
+    assert netspec.loads("\ufeffnetwork bom\ninput 4\nrelu\n").output_shape == (4,)
+
+
+def test_values_written_as_python_writes_them_say_what_to_write():
+    (quoted,) = parse_text('network q\ninput 1x8x8\nconv 2 kernel=3 padding="same"\n')[1]
+    assert (quoted.code, quoted.help) == ("E0105", "write values without quotes: `same`")
+    assert [(f.span.column, f.span.end_column, f.replacement) for f in quoted.fixes] == [(25, 31, "same")]
+    assert check_fixed(quoted.fixes[0]).ok
+    (pair,) = parse_text("network q\ninput 1x8x8\nconv 2 kernel=(5, 5)\n")[1]
+    assert (pair.code, pair.help) == ("E0105", "write a height and width as HxW: `5x5`")
+    assert [(f.span.column, f.span.end_column, f.replacement) for f in pair.fixes] == [(15, 21, "5x5")]
+    assert check_fixed(pair.fixes[0]).ok

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from . import ast
 from ..diagnostics import Diagnostic, Fix, Note, error
 from ..ir import INPUT, Graph, Node
-from ..ops import OPS, REQUIRED, OpDef, Trait
+from ..ops import OPS, REQUIRED, OpDef, Param, Trait
 from ..ops.params import ParamError, integer
 from .source import Source, Span
 
@@ -71,6 +71,26 @@ def _to_top(span: Span) -> Fix:
     before = source.text[:source.offset(span.line, 1)]
     return Fix(source.whole_lines(1, span.line), moved.rstrip("\n") + "\n" + before,
                "move this line to the top of the file")
+
+
+def _keyword_for(value: ast.Value, param: Param | None) -> Param | None:
+    """`param` when `value` is a valid value for it, else None."""
+    if param is None:
+        return None
+    try:
+        param.parse(value)
+    except ParamError:
+        return None
+    return param
+
+
+def _unkeyed_help(value: ast.Value, meant: Param | None, op: OpDef) -> dict:
+    """The help (and fix) for a value written without its key."""
+    if meant is None:
+        return {"help": f"usage: {op.usage}"}
+    written = f"{meant.name}={value.text}"
+    insert = Span(value.span.source, value.span.line, value.span.column, value.span.column)
+    return {"help": f"did you mean `{written}`?", "fixes": (Fix(insert, f"{meant.name}=", f"write `{written}`"),)}
 
 
 @dataclass
@@ -275,6 +295,9 @@ class _Builder:
         values, spans, ok = {}, {}, True
         misspelt = set()  # parameters that an unknown key probably meant: not also reported missing
         positional = iter([p for p in op.params if p.positional])
+        keys = {a.key for a in statement.arguments if isinstance(a, ast.Keyword)}
+        # A value written without its key (`conv 6 5`) is probably the first required key left out.
+        unkeyed = iter([p for p in op.params if not p.positional and p.default is REQUIRED and p.name not in keys])
         notes = scope.expansion
         for argument in statement.arguments:
             if self.gave_up:
@@ -282,8 +305,11 @@ class _Builder:
             if isinstance(argument, ast.Positional):
                 param = next(positional, None)
                 if param is None:
+                    meant = _keyword_for(argument.value, next(unkeyed, None))
+                    if meant:
+                        misspelt.add(meant.name)
                     self.report("E0220", f"{name}: unexpected value '{argument.value.text[:40]}'", argument.span,
-                                help=f"usage: {op.usage}", notes=notes)
+                                notes=notes, **_unkeyed_help(argument.value, meant, op))
                     ok = False
                     continue
             else:
@@ -430,6 +456,10 @@ class _Builder:
                     self.layer(item, scope)
 
     def unused(self, output: str):
+        # A reference to an unknown tensor (a typo in `add a c`) leaves the tensors it meant
+        # unread: those errors follow from the first, so only it is reported.
+        if any(d.code == "E0215" for d in self.diagnostics):
+            return
         for node in self.nodes:
             if node.name not in self.consumed and node.name != output and node.attrs is not None:
                 self.report("E0216", f"`{node.name}` is computed but never used", node.keyword_span,

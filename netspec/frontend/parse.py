@@ -4,6 +4,7 @@ Nothing past this module sees a Lark tree or a Lark exception.
 """
 from __future__ import annotations
 
+import re
 from functools import lru_cache
 from importlib import resources
 from pathlib import Path
@@ -12,7 +13,7 @@ from lark import Lark, Token, Transformer, v_args
 from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken
 
 from . import ast
-from ..diagnostics import Diagnostic, error
+from ..diagnostics import Diagnostic, Fix, Note, error
 from .source import MAX_SPEC_BYTES, Source, Span
 
 # `{ }` may nest this deep: enough for any network, and far from Python's recursion limit.
@@ -126,6 +127,10 @@ def _describe_token(token: Token) -> str:
 
 def _syntax_diagnostic(source: Source, text: str, exc: UnexpectedInput) -> Diagnostic:
     line, column = max(exc.line, 1), max(exc.column, 1)
+    form = _value_form(source, line, column)
+    if form and isinstance(exc, (UnexpectedCharacters, UnexpectedToken)):
+        span, help, fix = form
+        return error("E0105", f"syntax error: `{span.text}` is not a netspec value", span, help=help, fixes=(fix,))
     if isinstance(exc, UnexpectedCharacters):
         char = text[exc.pos_in_stream] if exc.pos_in_stream < len(text) else ""
         shown = repr(char) if char.isprintable() and char != "\ufffd" else f"byte/character {char!r}"
@@ -152,16 +157,48 @@ def _blank_line(text: str, line: int) -> str:
     return "\n".join(lines)
 
 
-def _too_deep(source: Source) -> Diagnostic | None:
-    """The first `{` that opens more than MAX_NESTING levels, as a diagnostic."""
-    depth = 0
+def _braces(source: Source) -> Diagnostic | None:
+    """A `{` that opens more than MAX_NESTING levels, or one that is never closed, as one
+    diagnostic: an unclosed `{` would otherwise surface as errors at the end of the file,
+    far from the brace. A stray `}` is left to the parser."""
+    open_braces: list[Span] = []
     for number, line in enumerate(source.text.split("\n"), start=1):
         code = line.split("#", 1)[0]
         for column, char in enumerate(code, start=1):
-            depth += (char == "{") - (char == "}")
-            if depth > MAX_NESTING:
-                return error("E0404", f"blocks and repeats nest more than {MAX_NESTING} levels deep",
-                             Span(source, number, column, column + 1), help="flatten the nesting with blocks")
+            if char == "{":
+                open_braces.append(Span(source, number, column, column + 1))
+                if len(open_braces) > MAX_NESTING:
+                    return error("E0404", f"blocks and repeats nest more than {MAX_NESTING} levels deep",
+                                 open_braces[-1], help="flatten the nesting with blocks")
+            elif char == "}" and open_braces:
+                open_braces.pop()
+    if not open_braces:
+        return None
+    lines = source.text.split("\n")
+    end = Span(source, len(lines), len(lines[-1]) + 1, len(lines[-1]) + 2)
+    return error("E0104", "this `{` is never closed", open_braces[-1],
+                 help="close the block or repeat with `}` on a line of its own",
+                 notes=(Note(end, "the file ends here, inside it"),))
+
+
+# Values people bring from Python and other formats: what to write instead.
+_VALUE_FORMS = (
+    (re.compile(r"""(["'])([^"'\n]*)\1"""), lambda m: m.group(2), "write values without quotes"),
+    (re.compile(r"\(\s*(\d+)\s*,\s*(\d+)\s*\)"), lambda m: f"{m.group(1)}x{m.group(2)}",
+     "write a height and width as HxW"),
+)
+
+
+def _value_form(source: Source, line: int, column: int) -> tuple[Span, str, Fix] | None:
+    """For a syntax error at a quoted value or a `(H, W)` tuple: where it is, what to write, and the fix."""
+    text = source.line(line)
+    for pattern, rewrite, advice in _VALUE_FORMS:
+        for match in pattern.finditer(text):
+            if match.start() < column <= match.end():
+                written = rewrite(match)
+                span = Span(source, line, match.start() + 1, match.end() + 1)
+                note = f"{advice}: `{written}`"
+                return span, note, Fix(span, written, note)
     return None
 
 
@@ -170,6 +207,9 @@ def parse(source: Source) -> tuple[ast.Program | None, tuple[Diagnostic, ...]]:
     if len(source.text) > MAX_SPEC_BYTES:
         return None, (error("E0402", f"the file is larger than {MAX_SPEC_BYTES // 2**20} MiB, the most a spec "
                                      "may be", Span(source, 1, 1, 2), help="is this really a .net file?"),)
+    brace = _braces(source)  # before parsing: the tree is transformed recursively
+    if brace:
+        return None, (brace,)
     diagnostics: list[Diagnostic] = []
     text = source.text
     while True:
@@ -183,7 +223,4 @@ def parse(source: Source) -> tuple[ast.Program | None, tuple[Diagnostic, ...]]:
             continue
         if diagnostics:
             return None, tuple(diagnostics)
-        too_deep = _too_deep(source)  # the tree is transformed recursively
-        if too_deep:
-            return None, (too_deep,)
         return _ToAst(source).transform(tree), ()

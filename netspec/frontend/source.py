@@ -79,7 +79,8 @@ MAX_SPEC_BYTES = 2 * 2**20
 
 def read_source(path: str) -> Source:
     """Read a spec file as text; bytes that are not UTF-8 become U+FFFD so they can be
-    reported. At most MAX_SPEC_BYTES + 1 bytes are read: the parser refuses longer files."""
+    reported, and a byte-order mark (what some Windows editors write first) is dropped.
+    At most MAX_SPEC_BYTES + 1 bytes are read: the parser refuses longer files."""
     with open(path, "rb") as handle:
         data = handle.read(MAX_SPEC_BYTES + 1)
-    return Source(path, data.decode("utf-8", errors="replace"))
+    return Source(path, data.decode("utf-8-sig", errors="replace"))
