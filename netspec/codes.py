@@ -5,7 +5,7 @@ A code names a kind of problem, not its wording: messages may be reworded, a
 code keeps its meaning. The first digits group codes by the stage that finds
 them: E01 syntax, E02 building the graph (headers, names, layer kinds and
 parameters, blocks and repeats), E03 shape checking, E04 reading files and
-netspec's limits; W03 warnings of the shape check.
+netspec's limits; W02 warnings of building the graph, W03 of the shape check.
 """
 from __future__ import annotations
 
@@ -55,7 +55,8 @@ CODES: dict[str, str] = {
     "E0304": "pooling padding more than half the kernel",
     "E0305": "`add` operands of different shapes",
     "E0306": "`concat` operands of different heights or widths",
-    "W0301": "input rows or columns that no window reads",
+    "W0201": "an input shape that looks like height x width x channels",
+    "W0301": "input rows or columns past the last window",
     "E0401": "file cannot be read",
     "E0402": "file larger than a spec may be",
     "E0403": "number larger than a size may be",

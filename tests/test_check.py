@@ -245,29 +245,39 @@ def test_independent_problems_are_all_reported():
 
 
 def test_stride_that_leaves_rows_unread_warns_with_count():
-    # The lecture's example (docs/language.md), in prose.
+    # The lecture's example (docs/language.md): the floor drops rows 6 and 7.
     result = check_text("network a\ninput 1x8x8\nconv 1 kernel=3x5 padding=0x1 stride=3x4\n")
     assert result.ok
     (w,) = result.diagnostics
     assert not w.is_error and w.code == "W0301"
     assert "2 of the 8 input rows are never read" in w.message
-    assert w.fixes == ()  # padding or one of several strides: no single obvious change
+    # The smallest padding and the largest smaller stride that read every row, both verified.
+    assert [f.replacement for f in w.fixes] == ["1", "1x4"]
+    assert [check_fixed(f).diagnostics for f in w.fixes] == [(), ()]
 
 
-def test_stride_larger_than_kernel_counts_skipped_rows():
-    result = check_text("network a\ninput 1x7x7\nmaxpool kernel=1 stride=3\n")
+def test_a_strided_one_by_one_shortcut_reads_what_it_should_without_warning():
+    # A stride larger than the kernel skips rows by design (ResNet's shortcut): not a warning,
+    # and neither is the same gap after the last window.
+    for text in ("network a\ninput 4x24x24\nconv 8 kernel=1 stride=2\n",
+                 "network a\ninput 1x7x7\nmaxpool kernel=1 stride=3\n",
+                 "network a\ninput 1x7x8\nmaxpool kernel=1x2 stride=3x2\n"):
+        result = check_text(text)
+        assert result.ok and result.diagnostics == (), text
+
+
+def test_one_fix_reads_every_row_and_column():
+    result = check_text("network a\ninput 3x224x224\nconv 96 kernel=11 stride=4 padding=1\n")  # AlexNet's first layer
     rows, columns = result.diagnostics
-    assert "4 of the 7 input rows are never read" in rows.message  # rows 0, 3, 6 are read
-    assert "stride <= 1" in rows.help
-    assert rows.fixes == columns.fixes  # one stride for both axes
-    assert [where(f) for f in rows.fixes] == [(3, 25, 3, 26, "1")]
-    assert check_fixed(rows.fixes[0]).diagnostics == ()
+    assert rows.fixes == columns.fixes
+    assert [f.replacement for f in rows.fixes] == ["2", "2"]  # padding=2 or stride=2, on both axes
+    assert [check_fixed(f).diagnostics for f in rows.fixes] == [(), ()]
 
 
-def test_stride_fix_for_one_axis_keeps_the_other():
-    result = check_text("network a\ninput 1x7x8\nmaxpool kernel=1x2 stride=3x2\n")
-    (rows,) = result.diagnostics
-    assert [f.replacement for f in rows.fixes] == ["1x2"]
+def test_the_padding_fix_of_a_pool_stays_within_half_the_kernel():
+    (rows, _) = check_text("network a\ninput 1x9x9\nmaxpool kernel=2 stride=2\n").diagnostics
+    assert [f.replacement for f in rows.fixes] == [" padding=1", "1"]  # padding=1 (= kernel // 2) or stride=1
+    assert [check_fixed(f).diagnostics for f in rows.fixes] == [(), ()]
 
 
 def test_no_warning_when_only_padding_is_unread():
@@ -286,3 +296,17 @@ def test_a_value_without_its_key_suggests_the_key():
     (only,) = errors_of(result)  # not also "missing kernel"
     assert (only.code, only.help) == ("E0220", "did you mean `kernel=5`?")
     assert check_fixed(only.fixes[0]).ok
+
+
+@pytest.mark.parametrize("shape, meant", [("28x28x1", "1x28x28"), ("32x32x3", "3x32x32"), ("64x48x4", "4x64x48")])
+def test_a_channels_last_input_suggests_channels_first(shape, meant):
+    result = check_text(f"network t\ninput {shape}\nconv 6 kernel=5\n")
+    warning = next(d for d in result.diagnostics if d.code == "W0201")
+    assert warning.help == f"did you mean `input {meant}`? netspec takes channels x height x width"
+    fixed = check_fixed(warning.fixes[0])
+    assert fixed.ok and fixed.diagnostics == ()
+
+
+@pytest.mark.parametrize("shape", ["1x28x28", "3x32x32", "3x3x3", "16x8x8", "4x4x1"])
+def test_a_channels_first_input_gets_no_layout_warning(shape):
+    assert not [d for d in check_text(f"network t\ninput {shape}\nrelu\n").diagnostics if d.code == "W0201"]

@@ -49,7 +49,7 @@ def test_check_json_failure_shape(cli):
 def test_check_json_warnings_carry_codes(cli):
     record = json.loads(cli("check", "examples/warnings/stride_skips_rows.net", "--json").stdout)
     assert [(w["code"], w["severity"], w["line"]) for w in record["warnings"]] == [("W0301", "warning", 6)]
-    assert "fixes" not in record["warnings"][0]
+    assert [f["replacement"] for f in record["warnings"][0]["fixes"]] == ["1", "1x4"]
 
 
 def test_readme_shows_what_check_prints_for_a_kernel_too_large(cli):

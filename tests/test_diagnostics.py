@@ -10,7 +10,7 @@ from netspec.frontend.source import Source, Span
 
 def test_codes_name_their_stage():
     for code in CODES:
-        assert re.fullmatch(r"E0[1-4]\d\d|W03\d\d", code), code
+        assert re.fullmatch(r"E0[1-4]\d\d|W0[23]\d\d", code), code
 
 
 def test_every_code_in_the_source_is_registered_and_every_registered_code_is_used():

@@ -12,7 +12,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 
 from . import ast
-from ..diagnostics import Diagnostic, Fix, Note, error
+from ..diagnostics import Diagnostic, Fix, Note, error, warning
 from ..ir import INPUT, Graph, Node
 from ..ops import OPS, REQUIRED, OpDef, Param, Trait
 from ..ops.params import ParamError, integer
@@ -27,6 +27,10 @@ MAX_ERRORS = 100
 MAX_NODES = 200_000
 MAX_DEPTH = 32
 MAX_REPEAT = 10_000
+
+# Channel counts of images (grayscale, RGB, RGBA): a last input dimension like these
+# and a first one unlike them is probably channels-last.
+IMAGE_CHANNELS = (1, 3, 4)
 
 # Inside a block, the tensor the call received.
 BLOCK_INPUT = "in"
@@ -109,7 +113,8 @@ class _Scope:
 
 class _Builder:
     def __init__(self):
-        self.diagnostics: list[Diagnostic] = []
+        self.diagnostics: list[Diagnostic] = []  # errors
+        self.warnings: list[Diagnostic] = []
         self.network: ast.Statement | None = None
         self.name: str | None = None
         self.input: ast.Statement | None = None
@@ -190,8 +195,14 @@ class _Builder:
             return
         if any(d < 1 for d in dims):
             self.report("E0223", f"input sizes must be positive, got {value.text}", value.span)
-        else:
-            self.input_shape = dims
+            return
+        self.input_shape = dims
+        if len(dims) == 3 and dims[2] in IMAGE_CHANNELS and dims[0] not in IMAGE_CHANNELS:
+            # numpy, PIL and TensorFlow hand images over as height x width x channels
+            meant = f"{dims[2]}x{dims[0]}x{dims[1]}"
+            help = f"did you mean `input {meant}`? netspec takes channels x height x width"
+            self.warnings.append(warning("W0201", f"input {value.text} looks like height x width x channels",
+                                         value.span, help=help, fixes=(Fix(value.span, meant, help),)))
 
     # -- names and tensors -------------------------------------------------
     def define(self, local: str, span: Span, scope: _Scope) -> str | None:
@@ -495,11 +506,8 @@ def build(program: ast.Program, source: Source) -> tuple[Graph | None, tuple[Dia
     checker can still infer shapes up to the first invalid layer."""
     builder = _Builder()
     builder.program(program, source)
-    diagnostics = tuple(builder.diagnostics)
+    diagnostics = (*builder.diagnostics, *builder.warnings)
     if builder.name is None or builder.input_shape is None or not builder.nodes or builder.output == INPUT:
         return None, diagnostics
     graph = Graph(builder.name, builder.input_shape, tuple(builder.nodes), builder.output)
     return graph, diagnostics
-
-
-

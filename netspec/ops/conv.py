@@ -20,9 +20,14 @@ class ConvAttrs:
     bias: bool
 
 
+def _most_padding(kernel: int) -> int:
+    """More than kernel - 1 on a side would add windows that see only padding."""
+    return kernel - 1
+
+
 def infer(node: Node, input_shape: Shape) -> Inference:
     a: ConvAttrs = node.attrs
-    out_hw, padding, diagnostics = slide(node, input_shape, a.kernel, a.stride, a.padding)
+    out_hw, padding, diagnostics = slide(node, input_shape, a.kernel, a.stride, a.padding, _most_padding)
     resolved = ConvAttrs(a.out_channels, a.kernel, a.stride, padding, a.bias)
     return Inference((a.out_channels, *out_hw) if out_hw else None, resolved, diagnostics)
 

@@ -25,8 +25,13 @@ class PoolAttrs:
         return self.stride or self.kernel
 
 
+def _most_padding(kernel: int) -> int:
+    """As in PyTorch: more than half the kernel and a window could cover only padding."""
+    return kernel // 2
+
+
 def _padding_too_large(node: Node, a: PoolAttrs, padding: params.Padding):
-    limits = (a.kernel[0] // 2, a.kernel[1] // 2)
+    limits = (_most_padding(a.kernel[0]), _most_padding(a.kernel[1]))
     sides = [("top", padding.top, 0), ("bottom", padding.bottom, 0), ("left", padding.left, 1), ("right", padding.right, 1)]
     bad = [(side, p, limits[axis]) for side, p, axis in sides if p > limits[axis]]
     if not bad:
@@ -45,7 +50,7 @@ def _padding_too_large(node: Node, a: PoolAttrs, padding: params.Padding):
 
 def infer(node: Node, input_shape: Shape) -> Inference:
     a: PoolAttrs = node.attrs
-    out_hw, padding, diagnostics = slide(node, input_shape, a.kernel, a.step, a.padding)
+    out_hw, padding, diagnostics = slide(node, input_shape, a.kernel, a.step, a.padding, _most_padding)
     resolved = PoolAttrs(a.kernel, a.step, padding)
     if len(input_shape) != 3:  # not an image: reported by slide
         return Inference(None, resolved, diagnostics)

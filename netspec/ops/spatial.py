@@ -18,8 +18,9 @@ def needs_image(node: Node, input_shape: Shape) -> Diagnostic | None:
     )
 
 
-def slide(node: Node, input_shape: Shape, kernel, stride, padding):
+def slide(node: Node, input_shape: Shape, kernel, stride, padding, max_padding):
     """Check the input is an image, resolve the padding and apply the window rule on both axes.
+    `max_padding(kernel)` is the most padding a side may get from a computed fix.
 
     Returns (output height and width or None, resolved padding, diagnostics)."""
     wrong_rank = needs_image(node, input_shape)
@@ -31,4 +32,4 @@ def slide(node: Node, input_shape: Shape, kernel, stride, padding):
     too_large = window.kernel_fits(node, both)
     if too_large:
         return None, resolved, (too_large,)
-    return (both[0].out, both[1].out), resolved, window.unread_warnings(node, both)
+    return (both[0].out, both[1].out), resolved, window.unread_warnings(node, both, max_padding)

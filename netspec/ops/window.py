@@ -6,7 +6,7 @@ and turns violations into diagnostics that carry the computed fix.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from ..diagnostics import Diagnostic, Fix, error, warning
 from ..ir import Node
@@ -106,36 +106,58 @@ def _named_groups(axes_: list[Axis]) -> list[tuple[str, Axis]]:
     return [(a.name, a) for a in axes_]
 
 
-def _read_count(x: int, k: int, s: int) -> int:
-    """How many of the padded rows [0, x) lie inside some window (windows start at multiples of s)."""
-    return (x // s) * k + min(x % s, k) if s > k else x
+def _rows_past_last_window(a: Axis) -> int:
+    """Input rows (not padding) after the last window that the floor in the rule drops.
+    Rows that a stride larger than the kernel skips are skipped by design (a 1x1 stride-2
+    shortcut reads every other row), so the gap of s - k rows after the last window, the
+    same as between windows, does not count."""
+    last = (a.out - 1) * a.s + a.k  # one past the last padded row any window reads
+    past = max(0, a.before + a.n - max(last, a.before))
+    return max(0, past - max(0, a.s - a.k))
 
 
-def unread_warnings(node: Node, both: tuple[Axis, Axis]) -> tuple[Diagnostic, ...]:
-    """Warn, per axis, when the stride leaves input rows/columns (not padding) that no window reads."""
-    # A stride no larger than the kernel leaves no rows between windows. The fix sets it
-    # on both axes at once, so applying either axis's warning's fix serves the other too.
-    stride = _pair([min(a.s, a.k) for a in both])
-    no_gaps = setting(node, "stride", stride, f"use stride={stride}")
-    return tuple(w for w in (_unread_warning(node, a, no_gaps) for a in both) if w)
+def _reads_every_row(a: Axis) -> bool:
+    return a.out >= 1 and _rows_past_last_window(a) == 0
 
 
-def _unread_warning(node: Node, axis: Axis, no_gaps: Fix) -> Diagnostic | None:
-    last = (axis.out - 1) * axis.s + axis.k  # one past the last padded row any window reads
-    real_start, real_end = axis.before, axis.before + axis.n
-    end = min(real_end, last)
-    read = max(0, _read_count(end, axis.k, axis.s) - _read_count(real_start, axis.k, axis.s)) if end > real_start else 0
-    unread = axis.n - read
-    if unread <= 0:
-        return None
+def _padding_text(both: tuple[Axis, Axis]) -> str:
+    rows, columns = both
+    if rows.before == rows.after and columns.before == columns.after:
+        return _pair((rows.before, columns.before))
+    return f"{rows.before},{rows.after},{columns.before},{columns.after}"
+
+
+def _first(candidates) -> Axis | None:
+    return next((a for a in candidates if _reads_every_row(a)), None)
+
+
+def unread_warnings(node: Node, both: tuple[Axis, Axis], padding_limit) -> tuple[Diagnostic, ...]:
+    """Warn, per axis, when input rows/columns lie past the last window. Both warnings carry
+    the same fixes, each verified by the rule and changing every axis that needs it: the
+    smallest padding (at most `padding_limit(kernel)` a side) and the largest smaller stride
+    that read every row."""
+    if all(_reads_every_row(a) for a in both):
+        return ()
+    padded = [a if _reads_every_row(a) else _first(replace(a, before=p, after=p)
+                                                    for p in range(max(a.before, a.after) + 1, padding_limit(a.k) + 1))
+              for a in both]
+    strided = [a if _reads_every_row(a) else _first(replace(a, s=s) for s in range(a.s - 1, 0, -1)) for a in both]
+    fixes, advice = [], []
+    changed = [i for i, a in enumerate(both) if not _reads_every_row(a)]
+    for candidate, param, text in ((padded, "padding", lambda c: _padding_text(c)),
+                                   (strided, "stride", lambda c: _pair((c[0].s, c[1].s)))):
+        if all(candidate):
+            worked = "; ".join(f"{name}: out = {a.rule()}" for name, a in _named_groups([candidate[i] for i in changed]))
+            note = f"use {param}={text(candidate)} ({worked})"
+            fixes.append(setting(node, param, text(candidate), note))
+            advice.append(note)
+    return tuple(_unread_warning(node, a, " or ".join(advice) or None, tuple(fixes))
+                 for a in both if not _reads_every_row(a))
+
+
+def _unread_warning(node: Node, axis: Axis, help: str | None, fixes: tuple[Fix, ...]) -> Diagnostic:
+    unread = _rows_past_last_window(axis)
     verb = "is" if unread == 1 else "are"
     message = (f"{node.name}: with kernel {axis.k} and stride {axis.s}, {unread} of the {axis.n} input "
-               f"{axis.unit}s {verb} never read ({axis.name}: out = {axis.rule()})")
-    if axis.s > axis.k:
-        hint = f"the stride is larger than the kernel, so windows skip {axis.unit}s between them; use stride <= {axis.k}"
-        fixes = (no_gaps,)
-    else:  # rows past the last window: padding or several strides would do, none is the obvious one
-        hint = (f"the last {unread} {axis.unit}(s) lie past the last window; padding or a stride that divides "
-                f"n - k + p = {axis.n - axis.k + axis.p} reads every {axis.unit}")
-        fixes = ()
-    return warning("W0301", message, node.span_of("stride"), help=hint, fixes=fixes)
+               f"{axis.unit}s {verb} never read: they lie past the last window ({axis.name}: out = {axis.rule()})")
+    return warning("W0301", message, node.span_of("stride"), help=help, fixes=fixes)
