@@ -13,7 +13,7 @@ from typing import Any
 
 from .diagnostics import Diagnostic, has_errors
 from .ir import INPUT, Graph, Node, Shape
-from .ops import OPS, Trait
+from .ops import OPS, Operand, Trait
 
 
 @dataclass(frozen=True)
@@ -71,10 +71,14 @@ def _with_expansion(node: Node, diagnostics) -> tuple[Diagnostic, ...]:
     return tuple(replace(d, notes=(*d.notes, *node.expansion), fixes=()) for d in diagnostics)
 
 
-def _check_node(node: Node, input_shapes: tuple[Shape, ...]) -> tuple[Layer, tuple[Diagnostic, ...]]:
+def _check_node(node: Node, input_shapes: tuple[Shape, ...], producers: dict[str, Layer]) -> tuple[Layer, tuple[Diagnostic, ...]]:
     op = OPS[node.kind]
     input_shape = input_shapes[0]
-    inference = op.infer(node, input_shapes if op.has(Trait.JOINS) else input_shape)
+    if op.has(Trait.JOINS):
+        inference = op.infer(node, tuple(Operand(shape, producers.get(name))
+                                         for shape, name in zip(input_shapes, node.inputs)))
+    else:
+        inference = op.infer(node, input_shape)
     # A layer with an error still passes its shape on when the shape is certain
     # (dense on an unflattened input), so the layers after it keep being checked.
     output = inference.output
@@ -88,6 +92,7 @@ def _check_node(node: Node, input_shapes: tuple[Shape, ...]) -> tuple[Layer, tup
 def check(graph: Graph) -> ShapedGraph:
     shapes: dict[str, Shape | None] = {INPUT: graph.input_shape}
     layers: list[Layer] = []
+    producers: dict[str, Layer] = {}
     diagnostics: list[Diagnostic] = []
     for node in graph.nodes:
         input_shapes = tuple(shapes.get(name) for name in node.inputs)
@@ -96,8 +101,9 @@ def check(graph: Graph) -> ShapedGraph:
             if all(shape is not None for shape in input_shapes):  # invalid statement: reported by the builder
                 layers.append(Layer(node, None, input_shapes, None, 0, 0, True))
             continue
-        layer, found = _check_node(node, input_shapes)
+        layer, found = _check_node(node, input_shapes, producers)
         diagnostics.extend(found)
         layers.append(layer)
+        producers[node.name] = layer
         shapes[node.name] = layer.output_shape
     return ShapedGraph(graph.name, graph.input_shape, graph.output, tuple(layers), tuple(diagnostics))

@@ -310,3 +310,18 @@ def test_a_channels_last_input_suggests_channels_first(shape, meant):
 @pytest.mark.parametrize("shape", ["1x28x28", "3x32x32", "3x3x3", "16x8x8", "4x4x1"])
 def test_a_channels_first_input_gets_no_layout_warning(shape):
     assert not [d for d in check_text(f"network t\ninput {shape}\nrelu\n").diagnostics if d.code == "W0201"]
+
+
+def test_an_add_of_a_shrunk_branch_suggests_the_padding_that_keeps_its_size():
+    result = check_text("network t\ninput 16x32x32\na: conv 16 kernel=3\nb: conv 16 kernel=3 padding=1 input=input\n"
+                        "add b a\n")
+    (e,) = errors_of(result)
+    assert (e.code, e.help) == ("E0305", "use padding=1 on `a` so that it gives 16x32x32")
+    assert [where(f) for f in e.fixes] == [(3, 20, 3, 20, " padding=1")]
+    assert check_fixed(e.fixes[0]).ok
+
+
+def test_an_add_with_another_channel_count_keeps_the_shortcut_advice():
+    result = check_text("network t\ninput 8x8x8\na: conv 16 kernel=3 padding=1 stride=2\nadd a input\n")
+    (e,) = errors_of(result)
+    assert e.help == "put `conv 16 kernel=1 stride=2` on the shortcut so it becomes 16x4x4"

@@ -28,8 +28,11 @@ class Trait(Enum):
     ELEMENTWISE = "elementwise"
     # The identity when the network is used for inference (dropout).
     IDENTITY_AT_INFERENCE = "identity at inference"
-    # Reads several named tensors; its shape rule gets a tuple of their shapes (add, concat).
+    # Reads several named tensors; its shape rule gets a tuple of `Operand`s (add, concat).
     JOINS = "joins"
+    # Slides a kernel over height and width with a stride and padding (conv, pools): its
+    # attributes have `kernel`, `step` (the stride in effect) and `padding`.
+    WINDOWED = "windowed"
     # At inference, y = x * scale + shift per channel with scale and shift from running
     # statistics (batchnorm): foldable into a preceding LINEAR_PER_CHANNEL layer.
     AFFINE_PER_CHANNEL = "affine per channel"
@@ -54,6 +57,15 @@ class Inference:
     output: Shape | None
     attrs: Any
     diagnostics: tuple[Diagnostic, ...] = ()
+
+
+@dataclass(frozen=True)
+class Operand:
+    """A tensor a join reads: its shape, and the checked layer that produced it (None for
+    the network's input), so a join's diagnostics can compute fixes on the producer."""
+
+    shape: Shape
+    producer: Any
 
 
 @dataclass(frozen=True)

@@ -19,6 +19,11 @@ class ConvAttrs:
     padding: params.Padding | params.SamePadding
     bias: bool
 
+    @property
+    def step(self) -> tuple[int, int]:
+        """The stride in effect (the name pooling uses, where the stride may default)."""
+        return self.stride
+
 
 def _most_padding(kernel: int) -> int:
     """More than kernel - 1 on a side would add windows that see only padding."""
@@ -58,7 +63,7 @@ OP = OpDef(
     infer=infer,
     weight_shapes=weight_shapes,
     macs=macs,
-    traits=frozenset({Trait.LINEAR_PER_CHANNEL}),
+    traits=frozenset({Trait.LINEAR_PER_CHANNEL, Trait.WINDOWED}),
 )
 
 OPS = (OP,)

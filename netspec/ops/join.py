@@ -7,7 +7,7 @@ from math import prod
 from ..diagnostics import Fix, Note, error
 from ..frontend.source import Span
 from ..ir import Node, Shape, format_shape
-from . import Inference, NoAttrs, OpDef, Trait
+from . import Inference, NoAttrs, OpDef, Operand, Trait, window
 
 
 def _operands(node: Node, shapes: tuple[Shape, ...]) -> tuple[Note, ...]:
@@ -39,7 +39,30 @@ def _shortcut_line(node: Node, operand: int, conv: str, note: str) -> tuple[Fix,
     return (Fix(before.to(at), replacement, note),)
 
 
-def _add(node: Node, shapes: tuple[Shape, ...]) -> Inference:
+def _padding_fix(target: Shape, operand: Operand) -> tuple[str, tuple[Fix, ...]] | None:
+    """Padding on the windowed layer that made `operand`, so that its output becomes
+    `target` (a convolution without padding shrinks what a residual adds back): the
+    smallest symmetric padding per axis, at most half the kernel, found by the rule."""
+    from . import OPS  # the registry includes this module: read it when a join is checked
+
+    producer = operand.producer
+    if (producer is None or not OPS[producer.node.kind].has(Trait.WINDOWED) or producer.node.expansion
+            or len(target) != 3 or target[0] != operand.shape[0]):
+        return None
+    a = producer.attrs
+    _, n_h, n_w = producer.input_shape
+    found = []
+    for n, k, s, wanted in zip((n_h, n_w), a.kernel, a.step, target[1:]):
+        found.append(next((p for p in range(k // 2 + 1) if window.output_size(n, k, 2 * p, s) == wanted), None))
+    if None in found:
+        return None
+    padding = window.pair(found)
+    note = f"use padding={padding} on `{producer.node.name}` so that it gives {format_shape(target)}"
+    return note, (window.setting(producer.node, "padding", padding, note),)
+
+
+def _add(node: Node, operands: tuple[Operand, ...]) -> Inference:
+    shapes = tuple(o.shape for o in operands)
     first = shapes[0]
     for index, shape in enumerate(shapes[1:], start=1):
         if shape != first:
@@ -48,7 +71,10 @@ def _add(node: Node, shapes: tuple[Shape, ...]) -> Inference:
             shortcut = index if prod(shape[1:]) >= prod(first[1:]) else 0
             main = 0 if shortcut else index
             conv = _projection(shapes[main], shapes[shortcut])
-            if conv is None:
+            padded = _padding_fix(shapes[shortcut], operands[main])
+            if padded:
+                help, fixes = padded
+            elif conv is None:
                 help, fixes = "make the operands the same shape", ()
             else:
                 help = f"put `{conv}` on the shortcut so it becomes {format_shape(shapes[main])}"
@@ -58,7 +84,8 @@ def _add(node: Node, shapes: tuple[Shape, ...]) -> Inference:
     return Inference(first, node.attrs)
 
 
-def _concat(node: Node, shapes: tuple[Shape, ...]) -> Inference:
+def _concat(node: Node, operands: tuple[Operand, ...]) -> Inference:
+    shapes = tuple(o.shape for o in operands)
     if all(len(shape) == 1 for shape in shapes):
         return Inference((sum(shape[0] for shape in shapes),), node.attrs)
     first = shapes[0]

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 
 from ..diagnostics import error
 from ..ir import Node, Shape
-from . import Inference, NoAttrs, OpDef, Param, params
+from . import Inference, NoAttrs, OpDef, Param, Trait, params
 from .spatial import needs_image, slide
 from .window import setting
 
@@ -71,6 +71,7 @@ def _pool(kind: str) -> OpDef:
         ),
         attrs=PoolAttrs,
         infer=infer,
+        traits=frozenset({Trait.WINDOWED}),
     )
 
 

@@ -56,7 +56,8 @@ def axes(n_h: int, n_w: int, kernel, stride, padding: Padding) -> tuple[Axis, Ax
     )
 
 
-def _pair(values) -> str:
+def pair(values) -> str:
+    """`3` when height and width agree, else `3x5`."""
     return str(values[0]) if values[0] == values[1] else f"{values[0]}x{values[1]}"
 
 
@@ -85,17 +86,17 @@ def kernel_fits(node: Node, both: tuple[Axis, Axis]) -> Diagnostic | None:
         f"{name}: {a.n} + {a.p} padding = {a.n + a.p} < kernel {a.k}, out = {a.rule()}"
         for name, a in _named_groups(failing)
     )
-    message = (f"{node.name}: kernel {_pair((both[0].k, both[1].k))} is larger than the padded input "
+    message = (f"{node.name}: kernel {pair((both[0].k, both[1].k))} is larger than the padded input "
                f"{both[0].n + both[0].p}x{both[1].n + both[1].p} ({details})")
     # An axis that fits keeps its larger side's padding on both sides, so it still fits.
     new_padding = [(_smallest_padding(a) if a.out < 1 else max(a.before, a.after)) for a in both]
     fixed = [Axis(a.name, a.unit, a.n, a.k, a.s, p, p) for a, p in zip(both, new_padding)]
     worked = "; ".join(f"{name}: out = {a.rule()}" for name, a in _named_groups([f for f, a in zip(fixed, both) if a.out < 1]))
-    kernel = _pair([min(a.k, a.n + a.p) for a in both])
-    use_padding = f"use padding={_pair(new_padding)} ({worked})"
+    kernel = pair([min(a.k, a.n + a.p) for a in both])
+    use_padding = f"use padding={pair(new_padding)} ({worked})"
     use_kernel = f"use kernel={kernel} (the largest that fits)"
     return error("E0301", message, node.span_of("kernel"), help=f"{use_padding} or {use_kernel}",
-                 fixes=(setting(node, "padding", _pair(new_padding), use_padding),
+                 fixes=(setting(node, "padding", pair(new_padding), use_padding),
                         Fix(node.span_of("kernel"), kernel, use_kernel)))
 
 
@@ -123,7 +124,7 @@ def _reads_every_row(a: Axis) -> bool:
 def _padding_text(both: tuple[Axis, Axis]) -> str:
     rows, columns = both
     if rows.before == rows.after and columns.before == columns.after:
-        return _pair((rows.before, columns.before))
+        return pair((rows.before, columns.before))
     return f"{rows.before},{rows.after},{columns.before},{columns.after}"
 
 
@@ -145,7 +146,7 @@ def unread_warnings(node: Node, both: tuple[Axis, Axis], padding_limit) -> tuple
     fixes, advice = [], []
     changed = [i for i, a in enumerate(both) if not _reads_every_row(a)]
     for candidate, param, text in ((padded, "padding", lambda c: _padding_text(c)),
-                                   (strided, "stride", lambda c: _pair((c[0].s, c[1].s)))):
+                                   (strided, "stride", lambda c: pair((c[0].s, c[1].s)))):
         if all(candidate):
             worked = "; ".join(f"{name}: out = {a.rule()}" for name, a in _named_groups([candidate[i] for i in changed]))
             note = f"use {param}={text(candidate)} ({worked})"
