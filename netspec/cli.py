@@ -288,7 +288,7 @@ def init(file, output_path, seed):
 def export(file, output_path, target, weights_path, seed):
     """Write FILE as an ONNX model or as the source of a PyTorch module.
 
-    The ONNX model (opset 28, any batch size) holds the weights as initializers
+    The ONNX model (any batch size) holds the weights as initializers
     named by netspec's keys; without --weights they are initialised from --seed.
     The PyTorch source defines an nn.Module whose state_dict keys are netspec's
     weight keys; it holds no weights (its docstring shows how to load them).
@@ -337,7 +337,7 @@ def _export_pytorch(network: Network, path: str) -> None:
             handle.write(source)
     except OSError as exc:
         raise DataError(f"cannot write {path}: {exc.strerror or exc}") from None
-    click.echo(f"wrote {path}: the nn.Module for {network.name}, {source.count(chr(10)) + 1} lines")
+    click.echo(f"wrote {path}: the nn.Module for {network.name}, {len(source.splitlines())} lines")
 
 
 @main.command()

@@ -148,7 +148,14 @@ def test_wrong_weights_are_refused_with_their_keys():
 
 def test_weights_beyond_two_gib_are_refused_before_being_made():
     graph = netspec.loads("network huge\ninput 65536\ndense 16384\n").graph
-    with pytest.raises(DataError, match="4.0 GiB; an ONNX file holds at most 2 GiB"):
+    with pytest.raises(DataError, match="the weights of huge take 4.0 GiB; an ONNX file holds at most 2 GiB"):
+        export_onnx(graph)
+
+
+def test_averaging_matrices_beyond_two_gib_are_refused_before_being_made():
+    graph = netspec.loads("network wide\ninput 1x40000x40000\nadaptiveavgpool 39999x39999\n").graph
+    with pytest.raises(DataError, match="adaptiveavgpool1: ONNX has no adaptive pooling, and its averaging matrices "
+                                        "take 11.9 GiB"):
         export_onnx(graph)
 
 

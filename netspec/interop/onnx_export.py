@@ -103,6 +103,7 @@ def _adaptive(layer: Layer) -> Emitted:
         step = [n_h // out_h, n_w // out_w]
         return _node(layer, "AveragePool", kernel_shape=step, strides=step)
     name = layer.node.name
+    _require_fits(4 * (out_h * n_h + out_w * n_w), f"{name}: ONNX has no adaptive pooling, and its averaging matrices")
     rows, columns, by_columns = f"{name}.rows", f"{name}.columns", f"{name}.column_means"
     return Emitted(
         (helper.make_node("MatMul", [layer.node.inputs[0], columns], [by_columns], name=by_columns),
@@ -147,18 +148,17 @@ def _batched(name: str, shape) -> onnx.ValueInfoProto:
     return helper.make_tensor_value_info(name, TensorProto.FLOAT, [BATCH, *shape])
 
 
-def _refuse_oversized(graph: ShapedGraph) -> None:
-    """A protobuf message holds at most 2 GiB: refuse before making the weights."""
-    size = 4 * sum(prod(shape) for shape in weight_shapes(graph).values())
+def _require_fits(size: int, what: str) -> None:
+    """A protobuf message, so an ONNX file, holds at most 2 GiB; refuse before allocating more."""
     if size >= onnx.checker.MAXIMUM_PROTOBUF:
-        raise DataError(f"the weights of {graph.name} take {size / 2**30:,.1f} GiB; an ONNX file holds at most 2 GiB")
+        raise DataError(f"{what} take {size / 2**30:,.1f} GiB; an ONNX file holds at most 2 GiB")
 
 
 def export_onnx(graph: ShapedGraph, weights=None, seed: int = 0) -> onnx.ModelProto:
     """The ONNX model computing a valid shaped graph. `weights` is a .npz path, a mapping
     of arrays (netspec's keys and PyTorch's layouts) or None for seeded initialisation,
     as for `Network.compile`; wrong weights raise DataError."""
-    _refuse_oversized(graph)
+    _require_fits(4 * sum(prod(shape) for shape in weight_shapes(graph).values()), f"the weights of {graph.name}")
     arrays, _ = resolve(graph, weights, seed)
     nodes, constants = [], []
     for layer in graph.layers:
@@ -168,9 +168,11 @@ def export_onnx(graph: ShapedGraph, weights=None, seed: int = 0) -> onnx.ModelPr
     initializers = [numpy_helper.from_array(np.asarray(arrays[key], np.float32), key) for key in weight_shapes(graph)]
     body = helper.make_graph(nodes, graph.name, [_batched(INPUT, graph.input_shape)],
                              [_batched(graph.output, graph.output_shape)], initializer=initializers + constants)
-    return helper.make_model(body, opset_imports=[helper.make_opsetid("", OPSET)],
-                             producer_name="netspec", producer_version=__version__,
-                             doc_string=f"{graph.name}, exported by netspec {__version__}")
+    model = helper.make_model(body, opset_imports=[helper.make_opsetid("", OPSET)],
+                              producer_name="netspec", producer_version=__version__,
+                              doc_string=f"{graph.name}, exported by netspec {__version__}")
+    _require_fits(model.ByteSize(), f"the weights and constants of {graph.name}")
+    return model
 
 
 def save_onnx(model: onnx.ModelProto, path) -> None:
