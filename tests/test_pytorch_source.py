@@ -2,6 +2,7 @@
 netspec's weight keys, it computes what netspec computes, and weights trained in
 PyTorch come back to netspec unchanged."""
 import importlib.util
+import itertools
 
 import numpy as np
 import pytest
@@ -19,8 +20,14 @@ torch = pytest.importorskip("torch")
 ZOO = ["alexnet", "vgg11", "nin", "googlenet", "resnet18", "densenet"]
 
 
-def module_class(source: str, directory, name: str = "generated"):
-    """The network's class from the generated file (the file's last class)."""
+_FILES = itertools.count()
+
+
+def module_class(source: str, directory):
+    """The network's class from the generated file (the file's last class). Each file gets
+    a new name: a rewritten file of the same size in the same second could otherwise be
+    run from the bytecode Python cached for the previous one."""
+    name = f"generated{next(_FILES)}"
     path = directory / f"{name}.py"
     path.write_text(source)
     spec = importlib.util.spec_from_file_location(name, path)

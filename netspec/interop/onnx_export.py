@@ -21,18 +21,17 @@ from ..ops import OPS
 from ..ops.params import Padding
 from ..weights import resolve, weight_shapes
 
-INSTALL_HINT = "pip install 'netspec[onnx]'"
-
 try:
     import onnx
     from onnx import TensorProto, helper, numpy_helper
 except ModuleNotFoundError as missing:
-    raise ModuleNotFoundError(f"exporting to ONNX needs the onnx package: {INSTALL_HINT}", name=missing.name) from None
+    raise ModuleNotFoundError("exporting to ONNX needs the onnx package: pip install 'netspec[onnx]'",
+                              name=missing.name) from None
 
 # The newest opset ONNX Runtime 1.32 implements (its CPU kernels reach opset 28), which
-# onnx 1.23 is the first to define; `netspec[onnx]` asks for those versions. A newer
-# stamp would make the file unreadable for that runtime, an older one gains nothing:
-# every operator emitted here has meant the same since opset 13.
+# onnx 1.23 is the first to define; `netspec[onnx]` asks for those versions. Every
+# operator emitted here computes the same since opset 13, so a lower stamp would only
+# let older runtimes read the file, without changing a node.
 OPSET = 28
 
 # The batch dimension is symbolic: the file runs on any number of examples.
