@@ -12,7 +12,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from .diagnostics import Diagnostic, has_errors
-from .ir import INPUT, Graph, Node, Shape
+from .ir import INPUT, BlockCall, Graph, Node, Shape
 from .ops import OPS, Operand, Trait
 
 
@@ -41,6 +41,7 @@ class ShapedGraph:
     output: str  # the tensor the network returns
     layers: tuple[Layer, ...]
     diagnostics: tuple[Diagnostic, ...]
+    calls: tuple[BlockCall, ...] = ()  # the block calls the layers came from
 
     @property
     def ok(self) -> bool:
@@ -106,4 +107,4 @@ def check(graph: Graph) -> ShapedGraph:
         layers.append(layer)
         producers[node.name] = layer
         shapes[node.name] = layer.output_shape
-    return ShapedGraph(graph.name, graph.input_shape, graph.output, tuple(layers), tuple(diagnostics))
+    return ShapedGraph(graph.name, graph.input_shape, graph.output, tuple(layers), tuple(diagnostics), graph.calls)

@@ -280,6 +280,68 @@ def init(file, output_path, seed):
 
 @main.command()
 @click.argument("file")
+@click.option("-o", "--output", "output_path", required=True, metavar="OUT", help="Where to write the .onnx or .py file.")
+@click.option("--to", "target", type=click.Choice(["onnx", "pytorch"]),
+              help="What to write (default: pytorch for a .py output, else onnx).")
+@click.option("--weights", "weights_path", metavar="W.npz", help="The ONNX model's weights (default: seeded).")
+@click.option("--seed", type=click.IntRange(min=0), help="Seed for the ONNX model's untrained weights (default 0).")
+def export(file, output_path, target, weights_path, seed):
+    """Write FILE as an ONNX model or as the source of a PyTorch module.
+
+    The ONNX model (any batch size) holds the weights as initializers
+    named by netspec's keys; without --weights they are initialised from --seed.
+    The PyTorch source defines an nn.Module whose state_dict keys are netspec's
+    weight keys; it holds no weights (its docstring shows how to load them).
+
+    \b
+    Example:
+      netspec export examples/lenet5.net -o lenet5.onnx
+      netspec export examples/lenet5.net -o lenet5.onnx --weights w.npz
+      netspec export examples/resnet18.net --to pytorch -o resnet18.py
+    """
+    target = target or ("pytorch" if output_path.endswith(".py") else "onnx")
+    if target == "pytorch" and (weights_path or seed is not None):
+        raise click.UsageError("--weights and --seed are for ONNX models; a PyTorch module takes its weights "
+                               "with load_state_dict, as the generated file's docstring shows")
+    network = _network(file)
+    try:
+        if target == "onnx":
+            _export_onnx(network, output_path, weights_path, seed or 0)
+        else:
+            _export_pytorch(network, output_path)
+    except DataError as problem:
+        _fail(f"cannot export {file}: {problem}")
+
+
+def _export_onnx(network: Network, path: str, weights_path: str | None, seed: int) -> None:
+    try:
+        from .interop.onnx_export import OPSET, export_onnx, save_onnx
+    except ModuleNotFoundError as missing:
+        _fail(str(missing))
+    model = export_onnx(network.graph, weights_path, seed)
+    save_onnx(model, path)
+    if weights_path is None:
+        click.echo(f"note: untrained weights (initialised from seed {seed}); the outputs are not predictions")
+    graph = model.graph
+    size = model.ByteSize()
+    click.echo(f"wrote {path}: ONNX opset {OPSET}, {len(graph.node)} nodes, {len(graph.initializer)} initializers, "
+               + (f"{size / 2**20:,.1f} MiB" if size >= 2**20 else f"{size / 2**10:,.0f} KiB"))
+
+
+def _export_pytorch(network: Network, path: str) -> None:
+    from .interop.pytorch_source import to_pytorch_source
+
+    source = to_pytorch_source(network.graph)
+    try:
+        with open(path, "w", encoding="utf-8") as handle:
+            handle.write(source)
+    except OSError as exc:
+        raise DataError(f"cannot write {path}: {exc.strerror or exc}") from None
+    click.echo(f"wrote {path}: the nn.Module for {network.name}, {len(source.splitlines())} lines")
+
+
+@main.command()
+@click.argument("file")
 @click.option("--optimized", is_flag=True, help="Show the IR after LLVM's optimizations.")
 def compile(file, optimized):
     """Print the LLVM IR that netspec generates for FILE.

@@ -44,11 +44,23 @@ class Node:
 
 
 @dataclass(frozen=True)
+class BlockCall:
+    """One expansion of a block: the layers it produced are named `NAME.LOCAL`, and it
+    returns its last layer's tensor. Exporters use it to write a block as one unit."""
+
+    name: str  # e.g. "residual1", or "stage1.residual1" for a call inside a block
+    block: str  # the block's definition name
+    input: str  # the tensor the call reads (the block's `in`)
+    arguments: tuple[tuple[str, str], ...]  # every parameter with the text of its value, in definition order
+
+
+@dataclass(frozen=True)
 class Graph:
     name: str
     input_shape: Shape
     nodes: tuple[Node, ...]
     output: str
+    calls: tuple[BlockCall, ...] = ()  # in the order they were expanded (outer before inner)
 
     def node(self, name: str) -> Node | None:
         return next((n for n in self.nodes if n.name == name), None)

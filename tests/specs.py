@@ -1,5 +1,44 @@
-"""Hypothesis strategies for random valid specs (chains of convs, pools, activations, dense)."""
+"""Hypothesis strategies for random valid specs (chains of convs, pools, activations, dense),
+and one fixed spec that uses every kind."""
 from hypothesis import strategies as st
+
+# Every kind; every padding form (P, HxW, TOP,BOTTOM,LEFT,RIGHT, `same` padding evenly in
+# one call of a block and unevenly in the other); a stride larger than the kernel; add of
+# three operands; concat of images and of vectors; adaptive pooling down, up, evenly and
+# unevenly; batchnorm on images (eps given) and on a flat vector.
+EVERY_KIND = """network every_kind
+input 3x15x15
+block down(channels) {
+    conv channels kernel=3 stride=2 padding=same
+    batchnorm eps=1e-3
+    relu
+}
+down 4                                               # 4x8x8: same pads 1 on every side
+down 6                                               # 6x4x4: same pads 0 top and left, 1 bottom and right
+a: sigmoid
+conv 6 kernel=3x1 padding=1x0 stride=2 input=down1 bias=false
+b: tanh
+conv 6 kernel=2x3 padding=1,0,1,1 stride=2 input=down1
+t: relu
+s: add a b t                                         # 6x4x4
+p: maxpool kernel=3 stride=2 padding=1,0,1,1         # 6x2x2
+avgpool kernel=2 stride=1 padding=0,1,1,0            # 6x2x2
+q: dropout 0.25
+maxpool kernel=1 stride=3                            # 6x1x1
+adaptiveavgpool 3x2                                  # 6x3x2
+flatten
+f1: dense 6
+adaptiveavgpool 3x2 input=s                          # 4x4 -> 3x2
+w: adaptiveavgpool 1x1                               # 3x2 -> 1x1
+g: globalavgpool input=q
+concat w g                                           # 12x1x1
+flatten
+f2: dense 5 bias=false
+concat f1 f2
+batchnorm
+dense 4
+softmax
+"""
 
 
 @st.composite
@@ -65,6 +104,6 @@ def random_weights(network, rng):
         if key.endswith("running_var"):
             return rng.uniform(0.5, 2.0, shape)
         fan_in = int(np.prod(shape[1:])) if len(shape) > 1 else 1
-        return rng.normal(size=shape) / np.sqrt(fan_in)
+        return rng.standard_normal(size=shape, dtype=np.float32) / np.float32(np.sqrt(fan_in))  # float32: VGG has 10^8
 
     return {key: draw(key, shape).astype(np.float32) for key, shape in weight_shapes(network).items()}

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 
 from . import ast
 from ..diagnostics import Diagnostic, Fix, Note, error, warning
-from ..ir import INPUT, Graph, Node
+from ..ir import INPUT, BlockCall, Graph, Node
 from ..ops import OPS, REQUIRED, OpDef, Param, Trait
 from ..ops.params import ParamError, integer
 from .source import Source, Span
@@ -120,6 +120,7 @@ class _Builder:
         self.input: ast.Statement | None = None
         self.input_shape: tuple[int, ...] | None = None
         self.nodes: list[Node] = []
+        self.calls: list[BlockCall] = []
         self.blocks: dict[str, ast.BlockDefinition] = {}
         self.consumed: set[str] = set()
 
@@ -386,6 +387,8 @@ class _Builder:
         if arguments is None or inputs is None:
             return
         self.consumed.update(inputs)
+        self.calls.append(BlockCall(name, definition.name, inputs[0],
+                                    tuple((p.name, arguments[p.name].text) for p in definition.parameters)))
         inner = _Scope(prefix=f"{name}.", names={BLOCK_INPUT: inputs[0]}, previous=inputs[0],
                        arguments=arguments, expansion=(*scope.expansion, site),
                        calls=(*scope.calls, definition.name))
@@ -509,5 +512,5 @@ def build(program: ast.Program, source: Source) -> tuple[Graph | None, tuple[Dia
     diagnostics = (*builder.diagnostics, *builder.warnings)
     if builder.name is None or builder.input_shape is None or not builder.nodes or builder.output == INPUT:
         return None, diagnostics
-    graph = Graph(builder.name, builder.input_shape, tuple(builder.nodes), builder.output)
+    graph = Graph(builder.name, builder.input_shape, tuple(builder.nodes), builder.output, tuple(builder.calls))
     return graph, diagnostics
