@@ -3,6 +3,7 @@ the way the file was written (line breaks, byte-order mark), atomically."""
 from __future__ import annotations
 
 import codecs
+import errno
 import os
 import re
 import tempfile
@@ -37,7 +38,7 @@ class SpecFile:
                                "netspec cannot read")
         target = os.path.realpath(self.source.path)  # through a symbolic link, not over it
         if not os.access(target, os.W_OK):
-            raise PermissionError(f"{self.source.path} is read-only")
+            raise PermissionError(errno.EACCES, "the file is read-only", self.source.path)
         mode = os.stat(target).st_mode & 0o7777
         handle, temporary = tempfile.mkstemp(dir=os.path.dirname(target), prefix=".netspec-", suffix=".tmp")
         try:

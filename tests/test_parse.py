@@ -1,6 +1,8 @@
+import codecs
+
 from netspec.frontend import ast
 from netspec.frontend.parse import parse
-from netspec.frontend.source import Source
+from netspec.frontend.source import Source, read_source
 
 
 def parse_text(text):
@@ -47,3 +49,23 @@ def test_invalid_utf8_is_reported_not_raised():
     _, diagnostics = parse_text(b"network n\n\xff\xfe\n".decode("utf-8", errors="replace"))
     assert diagnostics[0].code == "E0101"
     assert "not valid UTF-8" in diagnostics[0].message
+
+
+def test_an_unexpected_end_of_file_is_reported_once():
+    _, diagnostics = parse_text("network t\ninput 1x28x28\nblock pair(c) {\n    conv c kernel=3\n")
+    assert [(d.code, d.span.line) for d in diagnostics] == [("E0103", 4)]
+
+
+def test_a_byte_order_mark_is_not_part_of_the_text(tmp_path):
+    path = tmp_path / "bom.net"
+    path.write_bytes(codecs.BOM_UTF8 + b"network b\ninput 3\nrelu\n")
+    source = read_source(str(path))
+    assert source.text == "network b\ninput 3\nrelu\n"
+    assert parse(source)[1] == ()
+
+
+def test_position_is_the_inverse_of_offset():
+    source = Source("t.net", "network n\n\ninput 3\n")
+    for offset in range(len(source.text) + 1):
+        assert source.offset(*source.position(offset)) == offset
+    assert source.position(11) == (3, 1)
