@@ -3,16 +3,19 @@ from Python and through `netspec fix`."""
 import codecs
 import glob
 import os
+import random
 import shutil
 from dataclasses import replace
 
 import pytest
+from hypothesis import HealthCheck, given, settings, strategies as st
 
 import netspec
 from netspec import fixer
 from netspec.diagnostics import Fix, warning
 from netspec.frontend.source import Span, read_source
 from netspec.network import check_source
+from test_hostile import EXAMPLES, LONG, mutate
 
 
 def _has_fix(path):
@@ -222,3 +225,14 @@ def test_fixing_text_writes_nothing_and_reports_what_remains():
     assert [a.diagnostic.code for a in fixed.applied] == ["E0218"]
     assert [d.code for d in fixed.remaining] == ["E0302"]
     assert not fixed.result.ok
+
+
+@settings(max_examples=5000 if LONG else 300, deadline=None, suppress_health_check=list(HealthCheck))
+@given(example=st.sampled_from(EXAMPLES), seed=st.integers(0, 2**32))
+def test_fixing_mutated_examples_never_raises_and_leaves_nothing_to_fix(example, seed):
+    with open(example, "rb") as handle:
+        text = mutate(handle.read(), random.Random(seed)).decode("utf-8", errors="replace")
+    fixed = netspec.fix_text(text)
+    for applied in fixed.applied:
+        assert 0 <= fixed.original.offset(applied.span.line, applied.span.column) <= len(text)
+    assert netspec.fix_text(fixed.text).applied == ()
