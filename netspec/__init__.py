@@ -5,13 +5,18 @@
     print(net.summary())
     model = net.compile()          # or compile(weights="w.npz")
     y = model(x)                   # x: N x C x H x W float32
+
+docs/api.md describes every public name.
 """
 from __future__ import annotations
 
-from .diagnostics import Diagnostic, render_text
+from .diagnostics import Diagnostic, Fix, render_text
 from .errors import DataError, SpecError
+from .explanations import explain
+from .fixer import Fixed, fix_file, fix_text
 from .network import Network, load, loads
 
 __version__ = "0.1.0"
 
-__all__ = ["Network", "SpecError", "DataError", "Diagnostic", "load", "loads", "render_text", "__version__"]
+__all__ = ["Network", "SpecError", "DataError", "Diagnostic", "Fix", "Fixed", "load", "loads", "fix_file",
+           "fix_text", "explain", "render_text", "__version__"]

@@ -13,25 +13,52 @@ import click
 import numpy as np
 
 from . import __version__
-from .diagnostics import render_text
+from .allow import warning_codes
+from .codes import CODES
+from .diagnostics import Diagnostic, has_errors, render_text
 from .errors import DataError
+from .explanations import explain as explanation
+from .fixer import fix_source
 from .network import CheckResult, Network, check_source, unreadable
 from .report import check_record
 from .frontend.source import Source, read_source
+from .specfile import read_spec_file
 from .table import layer_table
 
 
-def _read(path: str) -> CheckResult:
+def _read(path: str, allow=(), deny_warnings: bool = False) -> CheckResult:
     try:
         source = read_source(path)
     except OSError as exc:
         return CheckResult(Source(path, ""), None, (unreadable(path, exc),))
-    return check_source(source)
+    return check_source(source, allow, deny_warnings)
 
 
-def _echo_diagnostics(result: CheckResult) -> None:
-    for diagnostic in result.diagnostics:
+def _echo_diagnostics(diagnostics) -> None:
+    for diagnostic in diagnostics:
         click.echo(render_text(diagnostic), err=True)
+
+
+def _echo_explain_hint(diagnostics: list[Diagnostic]) -> None:
+    """One closing line, as rustc has, when errors were shown."""
+    first = next((d for d in diagnostics if d.is_error), None)
+    if first is not None:
+        click.echo(f"for more about an error, try `netspec explain {first.code}`", err=True)
+
+
+def _allowed_codes(ctx, param, codes):
+    try:
+        return warning_codes(codes)
+    except ValueError as problem:
+        raise click.BadParameter(str(problem)) from None
+
+
+def _warning_options(command):
+    """--allow CODE and --deny-warnings, for the commands that check a spec."""
+    command = click.option("--deny-warnings", is_flag=True,
+                           help="Treat warnings as errors (exit 1), e.g. in CI.")(command)
+    return click.option("--allow", multiple=True, metavar="CODE", callback=_allowed_codes,
+                        help="Do not report warnings with this code (repeatable), e.g. --allow W0301.")(command)
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -50,7 +77,8 @@ def main():
 @click.argument("files", nargs=-1, required=True, metavar="FILE...")
 @click.option("--json", "as_json", is_flag=True, help="Print the result (or the errors) as JSON on stdout.")
 @click.option("--collapse", is_flag=True, help="One table row per block call instead of its layers.")
-def check(files, as_json, collapse):
+@_warning_options
+def check(files, as_json, collapse, allow, deny_warnings):
     """Infer every layer's shape and report parameters and MACs.
 
     Prints a table per network and exits 0; prints diagnostics to stderr and
@@ -61,19 +89,96 @@ def check(files, as_json, collapse):
       netspec check examples/lenet5.net
       netspec check examples/lenet5.net --json
       netspec check examples/resnet18.net --collapse
+      netspec check examples/warnings/stride_skips_rows.net --deny-warnings
     """
-    results = [_read(path) for path in files]
+    results = [_read(path, allow, deny_warnings) for path in files]
     if as_json:
         records = [check_record(r) for r in results]
         click.echo(json.dumps(records[0] if len(records) == 1 else records, indent=2))
     for result in results:
         if not as_json:
-            _echo_diagnostics(result)
+            _echo_diagnostics(result.diagnostics)
             if result.ok:
                 click.echo(layer_table(result.graph, collapse))
             elif result.graph is not None:
                 click.echo(layer_table(result.graph, collapse), err=True)
+    if not as_json:
+        _echo_explain_hint([d for r in results for d in r.diagnostics])
     sys.exit(0 if all(r.ok for r in results) else 1)
+
+
+def _fix_one(path: str, show_diff: bool, allow, deny_warnings: bool) -> tuple[Diagnostic, ...] | None:
+    """Fix one file, or print the diff fixing it would make; returns the diagnostics left
+    (shown on stderr), or None when the file could not be written."""
+    try:
+        spec = read_spec_file(path)
+    except OSError as exc:
+        problem = unreadable(path, exc)
+        click.echo(render_text(problem), err=True)
+        return (problem,)
+    fixed = fix_source(spec.source, allow, deny_warnings)
+    if show_diff:
+        click.echo(fixed.diff(), nl=False)
+    elif fixed.changed:
+        try:
+            spec.write(fixed.text)
+        except OSError as exc:
+            click.echo(f"error: cannot write {path}: {exc.strerror or exc}", err=True)
+            return None
+        except UnicodeError as exc:
+            click.echo(f"error: {exc}", err=True)
+            return None
+        for applied in fixed.applied:
+            click.echo(str(applied), err=True)
+    if not fixed.applied:
+        click.echo(f"{path}: nothing to fix", err=True)
+    _echo_diagnostics(fixed.remaining)
+    return fixed.remaining
+
+
+@main.command()
+@click.argument("files", nargs=-1, required=True, metavar="FILE...")
+@click.option("--diff", "show_diff", is_flag=True, help="Print the changes as a unified diff instead of writing them.")
+@_warning_options
+def fix(files, show_diff, allow, deny_warnings):
+    """Apply the fixes netspec suggests, then check again.
+
+    Applies each problem's preferred fix, again until nothing more can be fixed
+    (a fix may reveal a problem further on), and rewrites FILE in place,
+    comments and formatting kept. Prints each fix applied and the problems left
+    on stderr; exits 0 when the result is valid.
+
+    \b
+    Example:
+      netspec fix examples/errors/kernel_too_large.net --diff
+      netspec fix my.net
+    """
+    left = [_fix_one(path, show_diff, allow, deny_warnings) for path in files]
+    _echo_explain_hint([d for diagnostics in left if diagnostics for d in diagnostics])
+    sys.exit(0 if all(diagnostics is not None and not has_errors(diagnostics) for diagnostics in left) else 1)
+
+
+@main.command()
+@click.argument("code", required=False)
+def explain(code):
+    """Explain a diagnostic code, with an example and its correction.
+
+    CODE is written as in the messages, in any letter case (E0301, e0301).
+    Without CODE, lists every code.
+
+    \b
+    Example:
+      netspec explain E0301
+      netspec explain
+    """
+    if code is None:
+        for known, title in CODES.items():
+            click.echo(f"{known}  {title}")
+        return
+    try:
+        click.echo(explanation(code), nl=False)
+    except ValueError as problem:
+        _fail(str(problem))
 
 
 class ByteSize(click.ParamType):
@@ -105,17 +210,18 @@ def _fail(message: str, as_json: bool = False) -> None:
     sys.exit(1)
 
 
-def _network(path: str, as_json: bool = False) -> Network:
+def _network(path: str, as_json: bool = False, allow=(), deny_warnings: bool = False) -> Network:
     """A valid network, or its diagnostics (on stderr, or as JSON on stdout) and exit 1."""
-    result = _read(path)
+    result = _read(path, allow, deny_warnings)
     if as_json and not result.ok:
         click.echo(json.dumps(check_record(result), indent=2))
         sys.exit(1)
     if not as_json:
-        _echo_diagnostics(result)
+        _echo_diagnostics(result.diagnostics)
     if not result.ok:
         if result.graph is not None:
             click.echo(layer_table(result.graph), err=True)
+        _echo_explain_hint(list(result.diagnostics))
         sys.exit(1)
     return Network(result.graph)
 
@@ -186,7 +292,9 @@ def _report(model, output: np.ndarray, seconds: float, top: int) -> None:
 @click.option("--threads", type=click.IntRange(min=1), help="Threads to split the batch across (default: all cores).")
 @click.option("--max-memory", type=ByteSize(), help="Refuse runs needing more memory (default: half the RAM).")
 @click.option("--json", "as_json", is_flag=True, help="Print the report (or the errors) as JSON on stdout.")
-def run(file, input_path, weights_path, output_path, batch, seed, top, threads, max_memory, as_json):
+@_warning_options
+def run(file, input_path, weights_path, output_path, batch, seed, top, threads, max_memory, as_json, allow,
+        deny_warnings):
     """Compile FILE to native code and run it.
 
     Without --weights the weights are initialised from --seed (PyTorch's default
@@ -203,7 +311,7 @@ def run(file, input_path, weights_path, output_path, batch, seed, top, threads, 
     from .backends.llvm.memory import default_limit, require_memory
     from .backends.llvm.runtime import as_batch, available_cores
 
-    network = _network(file, as_json)
+    network = _network(file, as_json, allow, deny_warnings)
     limit = max_memory or default_limit()
     threads = threads or available_cores()
     try:

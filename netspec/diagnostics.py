@@ -48,6 +48,10 @@ class Diagnostic:
     def is_error(self) -> bool:
         return self.severity is Severity.ERROR
 
+    def __str__(self) -> str:
+        """As the command line shows it (`render_text`), so `print(diagnostic)` reads like a compiler's message."""
+        return render_text(self)
+
 
 def error(code: str, message: str, span: Span | None, help: str | None = None, notes: tuple[Note, ...] = (),
           fixes: tuple[Fix, ...] = ()) -> Diagnostic:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 
+from .allow import deny, silence, warning_codes
 from .check import ShapedGraph, check
 from .diagnostics import Diagnostic, error, has_errors
 from .errors import SpecError
@@ -32,7 +33,7 @@ def unreadable(path: str, problem: OSError) -> Diagnostic:
     return error("E0401", f"cannot read {path}: {problem.strerror or problem}", None)
 
 
-def check_source(source: Source) -> CheckResult:
+def _check(source: Source) -> CheckResult:
     program, syntax = parse(source)
     if program is None:
         return CheckResult(source, None, syntax)
@@ -42,6 +43,19 @@ def check_source(source: Source) -> CheckResult:
     shaped = check(graph)
     ordered = tuple(sorted(problems + shaped.diagnostics, key=lambda d: (d.span.line, d.span.column) if d.span else (0, 0)))
     return CheckResult(source, replace(shaped, diagnostics=ordered), ordered)
+
+
+def check_source(source: Source, allow=(), deny_warnings: bool = False) -> CheckResult:
+    """Parse, build and check a spec. Warnings whose code is in `allow`, or that an
+    `# allow CODE` comment silences, are dropped; with `deny_warnings` the rest become
+    errors. Raises ValueError when `allow` names something other than warnings' codes."""
+    allowed = warning_codes(allow)
+    result = _check(source)
+    diagnostics = silence(result.diagnostics, source, allowed)
+    if deny_warnings:
+        diagnostics = deny(diagnostics)
+    graph = replace(result.graph, diagnostics=diagnostics) if result.graph else None
+    return CheckResult(source, graph, diagnostics)
 
 
 class Network:
@@ -87,15 +101,17 @@ def _network(result: CheckResult) -> Network:
     return Network(result.graph)
 
 
-def load(path: str) -> Network:
-    """Read, check and return the network in a `.net` file; raises SpecError if it is invalid."""
+def load(path: str, allow=(), deny_warnings: bool = False) -> Network:
+    """Read, check and return the network in a `.net` file; raises SpecError if it is invalid.
+    `allow` and `deny_warnings` control warnings as in `check_source`."""
     try:
         source = read_source(str(path))
     except OSError as exc:
         raise SpecError((unreadable(path, exc),)) from None
-    return _network(check_source(source))
+    return _network(check_source(source, allow, deny_warnings))
 
 
-def loads(text: str, path: str = "<string>") -> Network:
-    """Check a spec given as text (a leading byte-order mark is ignored, as in files)."""
-    return _network(check_source(Source(path, text.removeprefix("\ufeff"))))
+def loads(text: str, path: str = "<string>", allow=(), deny_warnings: bool = False) -> Network:
+    """Check a spec given as text; `path` is the name diagnostics report it under. A leading
+    byte-order mark is ignored, as in files."""
+    return _network(check_source(Source(path, text.removeprefix("\ufeff")), allow, deny_warnings))

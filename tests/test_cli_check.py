@@ -133,4 +133,5 @@ def test_version_and_help_with_examples(cli):
     for command in ([], ["check"], ["run"], ["init"], ["compile"]):
         text = cli(*command, "--help").stdout
         assert "Example" in text and "examples/lenet5.net" in text
-    assert "Example" in cli("cache", "--help").stdout
+    for command in ("cache", "fix", "explain"):
+        assert "Example" in cli(command, "--help").stdout

@@ -6,6 +6,7 @@ import netspec
 from netspec.codes import CODES
 from netspec.diagnostics import Fix, error, render_text, to_json
 from netspec.frontend.source import Source, Span
+from netspec.network import check_source
 
 
 def test_codes_name_their_stage():
@@ -54,3 +55,11 @@ def test_a_diagnostic_without_a_place_has_a_code_too():
     diagnostic = error("E0401", "cannot read x.net: No such file or directory", None)
     assert render_text(diagnostic) == "error[E0401]: cannot read x.net: No such file or directory"
     assert to_json(diagnostic)["code"] == "E0401"
+
+
+def test_str_of_a_diagnostic_is_what_the_command_line_prints():
+    source = Source("s.net", "network a\ninput 1x3x3\nconv 1 kernel=5\n")
+    (diagnostic,) = check_source(source).diagnostics
+    assert str(diagnostic) == render_text(diagnostic)
+    assert str(diagnostic).startswith("s.net:3:15: error[E0301]: conv1: kernel 5 is larger than the padded input 3x3")
+    assert str(diagnostic).splitlines()[1:3] == [" 3 | conv 1 kernel=5", "   |               ^"]

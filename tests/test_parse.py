@@ -1,7 +1,9 @@
+import codecs
+
 from netspec.frontend import ast
 from netspec.frontend.parse import parse
 from conftest import check_fixed
-from netspec.frontend.source import Source
+from netspec.frontend.source import Source, read_source
 
 
 def parse_text(text):
@@ -86,3 +88,18 @@ def test_values_written_as_python_writes_them_say_what_to_write():
     assert (pair.code, pair.help) == ("E0105", "write a height and width as HxW: `5x5`")
     assert [(f.span.column, f.span.end_column, f.replacement) for f in pair.fixes] == [(15, 21, "5x5")]
     assert check_fixed(pair.fixes[0]).ok
+
+
+def test_a_byte_order_mark_is_not_part_of_the_text(tmp_path):
+    path = tmp_path / "bom.net"
+    path.write_bytes(codecs.BOM_UTF8 + b"network b\ninput 3\nrelu\n")
+    source = read_source(str(path))
+    assert source.text == "network b\ninput 3\nrelu\n"
+    assert parse(source)[1] == ()
+
+
+def test_position_is_the_inverse_of_offset():
+    source = Source("t.net", "network n\n\ninput 3\n")
+    for offset in range(len(source.text) + 1):
+        assert source.offset(*source.position(offset)) == offset
+    assert source.position(11) == (3, 1)

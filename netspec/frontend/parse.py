@@ -217,7 +217,8 @@ def parse(source: Source) -> tuple[ast.Program | None, tuple[Diagnostic, ...]]:
             tree = _parser().parse(text)
         except (UnexpectedCharacters, UnexpectedToken, UnexpectedEOF) as exc:
             diagnostics.append(_syntax_diagnostic(source, text, exc))
-            if len(diagnostics) >= MAX_SYNTAX_ERRORS or exc.line < 1:
+            # Past an unexpected end of file there is nothing left to find.
+            if len(diagnostics) >= MAX_SYNTAX_ERRORS or exc.line < 1 or diagnostics[-1].code == "E0103":
                 return None, tuple(diagnostics)
             text = _blank_line(text, exc.line)
             continue

@@ -27,6 +27,11 @@ class Source:
             start = self.text.index("\n", start) + 1
         return start + column - 1
 
+    def position(self, offset: int) -> tuple[int, int]:
+        """The 1-based line and column of an index in `text`: the inverse of `offset`."""
+        line_start = self.text.rfind("\n", 0, offset) + 1
+        return self.text.count("\n", 0, offset) + 1, offset - line_start + 1
+
     def whole_lines(self, first: int, last: int) -> "Span":
         """Lines `first` to `last` with the line break after `last`: what a fix replaces
         to delete or move whole lines."""
@@ -77,10 +82,18 @@ class Span:
 MAX_SPEC_BYTES = 2 * 2**20
 
 
-def read_source(path: str) -> Source:
-    """Read a spec file as text; bytes that are not UTF-8 become U+FFFD so they can be
-    reported, and a byte-order mark (what some Windows editors write first) is dropped.
-    At most MAX_SPEC_BYTES + 1 bytes are read: the parser refuses longer files."""
+def read_bytes(path: str) -> bytes:
+    """At most MAX_SPEC_BYTES + 1 bytes of a spec file: the parser refuses longer files."""
     with open(path, "rb") as handle:
-        data = handle.read(MAX_SPEC_BYTES + 1)
-    return Source(path, data.decode("utf-8-sig", errors="replace"))
+        return handle.read(MAX_SPEC_BYTES + 1)
+
+
+def decode(data: bytes) -> str:
+    """A spec file's bytes as text. A byte-order mark is dropped (editors do not count it
+    as a column); bytes that are not UTF-8 become U+FFFD so they can be reported."""
+    return data.decode("utf-8-sig", errors="replace")
+
+
+def read_source(path: str) -> Source:
+    """Read a spec file as text."""
+    return Source(path, decode(read_bytes(path)))
