@@ -11,9 +11,10 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from typing import Any
 
-from .diagnostics import Diagnostic, has_errors
-from .ir import INPUT, BlockCall, Graph, Node, Shape
-from .ops import OPS, Operand, Trait
+from .diagnostics import Diagnostic, Fix, error, has_errors
+from .ir import INPUT, BlockCall, Graph, Node, Shape, format_shape
+from .ops import OPS, Operand, Trait, window
+from .symbolic import is_symbolic
 
 
 @dataclass(frozen=True)
@@ -90,6 +91,25 @@ def _check_node(node: Node, input_shapes: tuple[Shape, ...], producers: dict[str
     return layer, _with_expansion(node, inference.diagnostics)
 
 
+def _stated(layer: Layer) -> tuple[Diagnostic, ...]:
+    """Errors for the shapes the spec states (`-> 6x28x28`) that the layer does not give,
+    with the padding that would give it (for windowed layers) or the shape to state instead."""
+    problems = []
+    for shape, span in layer.node.expectations:
+        if layer.output_shape is None or shape == layer.output_shape:
+            continue
+        stated, computed = format_shape(shape), format_shape(layer.output_shape)
+        fixes = []
+        padding = window.padding_for(layer, shape) if OPS[layer.node.kind].has(Trait.WINDOWED) else None
+        if padding is not None:
+            fixes.append(window.setting(layer.node, "padding", padding, f"use padding={padding} (it gives {stated})"))
+        if all(isinstance(d, int) or is_symbolic(d) and str(d).isidentifier() for d in layer.output_shape):
+            fixes.append(Fix(span, computed, f"state `-> {computed}`, the shape the layer gives"))
+        problems.append(error("E0309", f"{layer.node.name}: the spec states {stated}, but the layer gives {computed}",
+                              span, help=" or ".join(f.note for f in fixes) or None, fixes=tuple(fixes)))
+    return tuple(problems)
+
+
 def check(graph: Graph) -> ShapedGraph:
     shapes: dict[str, Shape | None] = {INPUT: graph.input_shape}
     layers: list[Layer] = []
@@ -104,6 +124,7 @@ def check(graph: Graph) -> ShapedGraph:
             continue
         layer, found = _check_node(node, input_shapes, producers)
         diagnostics.extend(found)
+        diagnostics.extend(_with_expansion(node, _stated(layer)))
         layers.append(layer)
         producers[node.name] = layer
         shapes[node.name] = layer.output_shape

@@ -29,6 +29,9 @@ class Node:
     param_spans: tuple[tuple[str, Span], ...] = ()
     # For a layer from a block: "in expansion of ..." notes for its call sites, outermost first.
     expansion: tuple = ()
+    # The shapes the spec states for this tensor (`-> 6x28x28` on the layer, or on the block
+    # call it ends), each with where it was written: ((shape, span), ...).
+    expectations: tuple = ()
 
     @property
     def line(self) -> int:

@@ -181,7 +181,7 @@ def test_no_flatten_fix_when_the_layer_names_its_input():
     ("network a\ninput 3x3\nrelu\n", "E0208", 2),
     ("network a\ninput 1x3x3\n", "E0212", 2),
     ("network a\ninput 1x0x3\nrelu\n", "E0223", 2),
-    ("network a\ninput 1xyx3\nrelu\n", "E0222", 2),
+    ("network a\ninput 1x2.5x3\nrelu\n", "E0222", 2),
     ("network a b\ninput 1x3x3\nrelu\n", "E0205", 1),
     ("network a\ninput\nrelu\n", "E0207", 2),
     ("network a\ninput 1x3x3\nrelu\ninput 1x3x3\n", "E0202", 4),
@@ -325,3 +325,41 @@ def test_an_add_with_another_channel_count_keeps_the_shortcut_advice():
     result = check_text("network t\ninput 8x8x8\na: conv 16 kernel=3 padding=1 stride=2\nadd a input\n")
     (e,) = errors_of(result)
     assert e.help == "put `conv 16 kernel=1 stride=2` on the shortcut so it becomes 16x4x4"
+
+
+def test_a_stated_shape_that_holds_is_silent_and_the_lecture_lenet_states_every_shape():
+    assert check_text("network t\ninput 1x28x28\nconv 6 kernel=5 padding=2 -> 6x28x28\n").diagnostics == ()
+    from netspec.frontend.source import read_source
+    from netspec.network import check_source
+
+    result = check_source(read_source("examples/lenet5.net"))
+    assert result.ok and result.diagnostics == ()
+    stated = {layer.node.name: layer.node.expectations[0][0] for layer in result.graph.layers if layer.node.expectations}
+    assert stated == {layer.node.name: layer.output_shape for layer in result.graph.layers}
+
+
+def test_a_stated_shape_that_does_not_hold_gives_the_padding_or_the_shape_to_state():
+    result = check_text("network t\ninput 1x28x28\nconv 6 kernel=5 -> 6x28x28\n")
+    (e,) = errors_of(result)
+    assert (e.code, e.message) == ("E0309", "conv1: the spec states 6x28x28, but the layer gives 6x24x24")
+    assert [where(f) for f in e.fixes] == [(3, 16, 3, 16, " padding=2"), (3, 20, 3, 27, "6x24x24")]
+    assert all(check_fixed(f).diagnostics == () for f in e.fixes)
+
+
+def test_a_block_call_may_state_its_output_and_block_parameters_may_appear_in_shapes():
+    text = ("network t\ninput 3x8x8\nblock same(c) {\n    conv c kernel=3 padding=1 -> cx8x8\n}\n"
+            "same 4 -> 4x8x8\nsame 5 -> 5x4x4\n")
+    (e,) = errors_of(check_text(text))
+    assert (e.code, e.span.line) == ("E0309", 7)
+    assert "same2.conv1: the spec states 5x4x4, but the layer gives 5x8x8" == e.message
+
+
+@pytest.mark.parametrize("text, code", [
+    ("network t\ninput 1x8x8 -> 1x8x8\nrelu\n", "E0237"),
+    ("network t\ninput 1x8x8\nrelu -> 1xQx8\n", "E0236"),
+    ("network t\ninput 1x8x8\nrelu -> 0x8x8\n", "E0236"),
+    ("network t\ninput CxHxW\nrelu\n", "E0235"),
+    ("network t\ninput 3xHxH\nrelu\n", "E0235"),
+])
+def test_malformed_shapes_are_reported(text, code):
+    assert [e.code for e in errors_of(check_text(text))] == [code]

@@ -49,6 +49,8 @@ class Statement:
     keyword: str
     keyword_span: Span
     arguments: tuple[Argument, ...]
+    # `-> 6x28x28`: the output shape the author states, as written
+    expected: Value | None = None
 
     @property
     def span(self) -> Span:

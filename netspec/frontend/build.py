@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import difflib
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from . import ast
 from ..diagnostics import Diagnostic, Fix, Note, error, warning
 from ..ir import INPUT, BlockCall, Graph, Node
 from ..ops import OPS, REQUIRED, OpDef, Param, Trait
-from ..ops.params import ParamError, integer
+from ..ops.params import ParamError, integer, positive_integer
+from ..symbolic import NAME, Size
 from .source import Source, Span
 
 HEADERS = ("network", "input")
@@ -118,7 +119,8 @@ class _Builder:
         self.network: ast.Statement | None = None
         self.name: str | None = None
         self.input: ast.Statement | None = None
-        self.input_shape: tuple[int, ...] | None = None
+        self.input_shape: tuple | None = None  # ints, and Sizes for the names in `input 3xHxW`
+        self.size_names: set[str] = set()
         self.nodes: list[Node] = []
         self.calls: list[BlockCall] = []
         self.blocks: dict[str, ast.BlockDefinition] = {}
@@ -137,6 +139,9 @@ class _Builder:
 
     # -- headers ---------------------------------------------------------
     def header(self, statement: ast.Statement, index: int, scope: _Scope):
+        if statement.expected is not None:
+            self.report("E0237", f"`{statement.keyword}` has no output shape to state", statement.expected.span,
+                        help="state shapes after layers and block calls: `conv 6 kernel=5 -> 6x24x24`")
         if scope.prefix:
             self.report("E0201", f"`{statement.keyword}` cannot appear inside a block", statement.keyword_span,
                         notes=scope.expansion)
@@ -177,8 +182,9 @@ class _Builder:
             self.report("E0206", "`input` must come before the first layer", statement.keyword_span,
                         help="move the `input` line above the layers")
         args = statement.arguments
-        usage = "`input CxHxW` for images (e.g. `input 1x28x28`) or `input N` for a flat vector"
-        if len(args) != 1 or not isinstance(args[0], ast.Positional) or args[0].value.kind != "number":
+        usage = ("`input CxHxW` for images (e.g. `input 1x28x28`, or `input 3xHxW` for every size at once) "
+                 "or `input N` for a flat vector")
+        if len(args) != 1 or not isinstance(args[0], ast.Positional) or args[0].value.kind not in ("number", "word"):
             self.report("E0207", f"`input` takes one shape: {usage}", statement.span)
             return
         value = args[0].value
@@ -189,21 +195,55 @@ class _Builder:
             self.report("E0208", f"input shape '{value.text[:40]}' is not CxHxW or N: use {usage}", value.span,
                         help=hint, fixes=fixes)
             return
+        named = [part for part in parts if NAME.fullmatch(part)]
+        if named and (len(parts) == 1 or NAME.fullmatch(parts[0]) or len(set(named)) < len(named)):
+            self.report("E0235", f"input shape '{value.text[:40]}': only the height and width may be names, "
+                                 "each its own (the channels are a number)", value.span,
+                        help="e.g. `input 3xHxW`")
+            return
         try:
-            dims = tuple(integer(p, "input size") for p in parts)
+            dims = tuple(Size.named(p) if NAME.fullmatch(p) else integer(p, "input size") for p in parts)
         except ParamError as problem:
             self.report(problem.code, f"{problem.message}: use {usage}", value.span)
             return
-        if any(d < 1 for d in dims):
+        if any(isinstance(d, int) and d < 1 for d in dims):
             self.report("E0223", f"input sizes must be positive, got {value.text}", value.span)
             return
         self.input_shape = dims
-        if len(dims) == 3 and dims[2] in IMAGE_CHANNELS and dims[0] not in IMAGE_CHANNELS:
+        self.size_names = set(named)
+        if not named and len(dims) == 3 and dims[2] in IMAGE_CHANNELS and dims[0] not in IMAGE_CHANNELS:
             # numpy, PIL and TensorFlow hand images over as height x width x channels
             meant = f"{dims[2]}x{dims[0]}x{dims[1]}"
             help = f"did you mean `input {meant}`? netspec takes channels x height x width"
             self.warnings.append(warning("W0201", f"input {value.text} looks like height x width x channels",
                                          value.span, help=help, fixes=(Fix(value.span, meant, help),)))
+
+    def expectations(self, statement: ast.Statement, scope: _Scope) -> tuple:
+        """The statement's `-> SHAPE` as ((shape, span),), or () when it states none (or a wrong one)."""
+        shape = self.stated_shape(statement, scope) if statement.expected else None
+        return ((shape, statement.expected.span),) if shape else ()
+
+    def stated_shape(self, statement: ast.Statement, scope: _Scope) -> tuple | None:
+        """The shape after `->`: numbers, the input's size names, and block parameters bound
+        to numbers; None (reported) when it is not one."""
+        value = statement.expected
+        dims = []
+        for part in value.text.split("x"):
+            given = scope.arguments.get(part)
+            if given is not None and given.kind == "number":
+                part = given.text
+            if NAME.fullmatch(part) and part in self.size_names:
+                dims.append(Size.named(part))
+                continue
+            try:
+                dims.append(positive_integer(part, "a size in a stated shape", keyword=False))
+            except ParamError as problem:
+                known = sorted(self.size_names) + [p for p, v in scope.arguments.items() if v.kind == "number"]
+                self.report("E0236", f"`-> {value.text[:40]}`: {problem.message}", value.span,
+                            help=f"write the shape as CxHxW or N with numbers{' or ' + ', '.join(known) if known else ''}",
+                            notes=scope.expansion)
+                return None
+        return tuple(dims)
 
     # -- names and tensors -------------------------------------------------
     def define(self, local: str, span: Span, scope: _Scope) -> str | None:
@@ -246,7 +286,7 @@ class _Builder:
             ast.Keyword(a.key, a.key_span, self.bound(a.value, scope)) if isinstance(a, ast.Keyword)
             else ast.Positional(self.bound(a.value, scope))
             for a in statement.arguments)
-        return ast.Statement(statement.label, statement.label_span, statement.keyword, statement.keyword_span, arguments)
+        return replace(statement, arguments=arguments)
 
     # -- layers ----------------------------------------------------------
     def layer(self, statement: ast.Statement, scope: _Scope):
@@ -268,7 +308,8 @@ class _Builder:
         self.consumed.update(inputs or ())
         operands = tuple((f"operand{i}", span) for i, span in enumerate(operand_spans))
         self.nodes.append(Node(name, kind, tuple(inputs or (scope.previous,)), attrs, statement.span,
-                               statement.keyword_span, spans + operands, scope.expansion))
+                               statement.keyword_span, spans + operands, scope.expansion,
+                               self.expectations(statement, scope)))
         scope.names[local] = name
         scope.previous = name
 
@@ -287,8 +328,7 @@ class _Builder:
                 spans.append(argument.value.span)
             else:
                 kept.append(argument)
-        statement = ast.Statement(statement.label, statement.label_span, statement.keyword, statement.keyword_span,
-                                  tuple(kept))
+        statement = replace(statement, arguments=tuple(kept))
         if op is not None and op.has(Trait.JOINS):
             if len(inputs) == 1:
                 inputs.insert(0, scope.previous)  # `add shortcut`: the previous tensor plus that one
@@ -393,6 +433,9 @@ class _Builder:
                        arguments=arguments, expansion=(*scope.expansion, site),
                        calls=(*scope.calls, definition.name))
         self.items(definition.body, inner)
+        stated = self.expectations(statement, scope)
+        if stated and self.nodes and self.nodes[-1].name == inner.previous:  # the call's output: its last layer
+            self.nodes[-1] = replace(self.nodes[-1], expectations=(*self.nodes[-1].expectations, *stated))
         scope.names[local] = inner.previous
         scope.previous = inner.previous
 

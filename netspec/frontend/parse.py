@@ -5,6 +5,7 @@ Nothing past this module sees a Lark tree or a Lark exception.
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from functools import lru_cache
 from importlib import resources
 from pathlib import Path
@@ -34,6 +35,7 @@ _TERMINAL_NAMES = {
     "RBRACE": "'}'",
     "LPAR": "'('",
     "RPAR": "')'",
+    "_ARROW": "'->'",
     "$END": "the end of the file",
 }
 
@@ -52,6 +54,13 @@ def _parser() -> Lark:
 
 def _span(source: Source, token: Token) -> Span:
     return Span(source, token.line, token.column, token.end_column)
+
+
+@dataclass(frozen=True)
+class _Expectation:
+    """`-> SHAPE` while a statement is assembled (the AST keeps only its value)."""
+
+    value: ast.Value
 
 
 class _ToAst(Transformer):
@@ -86,6 +95,9 @@ class _ToAst(Transformer):
         label = None
         if len(children) >= 2 and isinstance(children[0], Token) and isinstance(children[1], Token):
             label, children = children[0], children[1:]
+        expected = None
+        if children and isinstance(children[-1], _Expectation):
+            expected, children = children[-1].value, children[:-1]
         keyword, arguments = children[0], children[1:]
         return ast.Statement(
             label=str(label) if label is not None else None,
@@ -93,7 +105,12 @@ class _ToAst(Transformer):
             keyword=str(keyword),
             keyword_span=_span(self.source, keyword),
             arguments=tuple(a if isinstance(a, ast.Keyword) else ast.Positional(a) for a in arguments),
+            expected=expected,
         )
+
+    @v_args(inline=True)
+    def expectation(self, value):
+        return _Expectation(value)
 
     def keyword_argument(self, children):
         key, value = children
@@ -145,7 +162,10 @@ def _syntax_diagnostic(source: Source, text: str, exc: UnexpectedInput) -> Diagn
     if isinstance(exc, UnexpectedToken) and token is not None and token.type not in ("$END",):
         width = max(1, len(str(token))) if token.type != "_NL" else 1
         message = f"syntax error: unexpected {_describe_token(token)}; expected {_describe_expected(exc.expected)}"
-        hint = "write `key=value` with a value after '='" if token.type == "_NL" and "NUMBER" in exc.expected else None
+        previous = (exc.token_history or [None])[-1]
+        after = {"EQUAL": "write `key=value` with a value after '='",
+                 "_ARROW": "write the shape you expect after '->', e.g. `-> 6x28x28`"}
+        hint = after.get(previous.type) if token.type == "_NL" and previous is not None else None
         return error("E0102", message, Span(source, line, column, column + width), help=hint)
     return error("E0103", "syntax error: unexpected end of file", Span(source, line, column, column + 1))
 

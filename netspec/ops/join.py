@@ -41,22 +41,15 @@ def _shortcut_line(node: Node, operand: int, conv: str, note: str) -> tuple[Fix,
 
 def _padding_fix(target: Shape, operand: Operand) -> tuple[str, tuple[Fix, ...]] | None:
     """Padding on the windowed layer that made `operand`, so that its output becomes
-    `target` (a convolution without padding shrinks what a residual adds back): the
-    smallest symmetric padding per axis, at most half the kernel, found by the rule."""
+    `target` (a convolution without padding shrinks what a residual adds back)."""
     from . import OPS  # the registry includes this module: read it when a join is checked
 
     producer = operand.producer
-    if (producer is None or not OPS[producer.node.kind].has(Trait.WINDOWED) or producer.node.expansion
-            or len(target) != 3 or target[0] != operand.shape[0]):
+    if producer is None or not OPS[producer.node.kind].has(Trait.WINDOWED) or producer.node.expansion:
         return None
-    a = producer.attrs
-    _, n_h, n_w = producer.input_shape
-    found = []
-    for n, k, s, wanted in zip((n_h, n_w), a.kernel, a.step, target[1:]):
-        found.append(next((p for p in range(k // 2 + 1) if window.output_size(n, k, 2 * p, s) == wanted), None))
-    if None in found:
+    padding = window.padding_for(producer, target)
+    if padding is None:
         return None
-    padding = window.pair(found)
     note = f"use padding={padding} on `{producer.node.name}` so that it gives {format_shape(target)}"
     return note, (window.setting(producer.node, "padding", padding, note),)
 

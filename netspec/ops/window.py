@@ -162,3 +162,19 @@ def _unread_warning(node: Node, axis: Axis, help: str | None, fixes: tuple[Fix, 
     message = (f"{node.name}: with kernel {axis.k} and stride {axis.s}, {unread} of the {axis.n} input "
                f"{axis.unit}s {verb} never read: they lie past the last window ({axis.name}: out = {axis.rule()})")
     return warning("W0301", message, node.span_of("stride"), help=help, fixes=fixes)
+
+
+def padding_for(layer, target) -> str | None:
+    """The padding (as written after `padding=`) that makes a windowed layer give `target`:
+    per axis the smallest symmetric padding, at most half the kernel, for which the rule
+    gives the wanted size; None when there is none or `target` is not this layer's kind of
+    shape (other channels, or a size that is not a number)."""
+    if len(target) != 3 or target[0] != layer.output_shape[0] or not all(isinstance(d, int) for d in target):
+        return None
+    a = layer.attrs
+    _, n_h, n_w = layer.input_shape
+    if not (isinstance(n_h, int) and isinstance(n_w, int)):
+        return None
+    found = [next((p for p in range(k // 2 + 1) if output_size(n, k, 2 * p, s) == wanted), None)
+             for n, k, s, wanted in zip((n_h, n_w), a.kernel, a.step, target[1:])]
+    return None if None in found else pair(found)
