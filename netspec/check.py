@@ -14,7 +14,8 @@ from typing import Any
 from .diagnostics import Diagnostic, Fix, error, has_errors
 from .ir import INPUT, BlockCall, Graph, Node, Shape, format_shape
 from .ops import OPS, Operand, Trait, window
-from .symbolic import is_symbolic
+from .sizes import Sizes, solve
+from .symbolic import is_symbolic, names_of
 
 
 @dataclass(frozen=True)
@@ -23,9 +24,10 @@ class Layer:
     attrs: Any  # with input-dependent choices resolved (e.g. `padding=same`)
     input_shapes: tuple[Shape, ...]  # one per tensor the node reads
     output_shape: Shape | None  # None when no shape could be inferred
-    params: int
-    macs: int
+    params: int | None  # None when it depends on input sizes that are names
+    macs: Any  # an int, or a symbolic.Product of input sizes that are names
     failed: bool
+    requirements: tuple = ()  # what the layer needs of input sizes that are names
 
     @property
     def input_shape(self) -> Shape:
@@ -43,6 +45,7 @@ class ShapedGraph:
     layers: tuple[Layer, ...]
     diagnostics: tuple[Diagnostic, ...]
     calls: tuple[BlockCall, ...] = ()  # the block calls the layers came from
+    sizes: Sizes | None = None  # the input sizes a network whose sizes are names accepts
 
     @property
     def ok(self) -> bool:
@@ -53,15 +56,31 @@ class ShapedGraph:
         return self.layers[-1].output_shape if self.ok else None
 
     @property
-    def params(self) -> int:
-        return sum(layer.params for layer in self.layers)
+    def params(self) -> int | None:
+        """The learned parameters; None when they depend on input sizes that are names."""
+        return _total(layer.params for layer in self.layers)
 
     @property
-    def macs(self) -> int:
-        return sum(layer.macs for layer in self.layers)
+    def macs(self) -> int | None:
+        return _total(layer.macs for layer in self.layers)
+
+    @property
+    def symbolic(self) -> bool:
+        """Whether the input's sizes are names (`input 3xHxW`): checked for all sizes at once."""
+        return any(is_symbolic(d) for d in self.input_shape)
+
+    @property
+    def requirements(self) -> tuple:
+        return tuple(r for layer in self.layers for r in layer.requirements)
 
     def layer(self, name: str) -> Layer | None:
         return next((layer for layer in self.layers if layer.node.name == name), None)
+
+
+def _total(counts) -> int | None:
+    """The sum, or None when a count is unknown or depends on input sizes that are names."""
+    counts = list(counts)
+    return None if any(c is None or is_symbolic(c) for c in counts) else sum(counts)
 
 
 def _with_expansion(node: Node, diagnostics) -> tuple[Diagnostic, ...]:
@@ -87,7 +106,7 @@ def _check_node(node: Node, input_shapes: tuple[Shape, ...], producers: dict[str
     params = op.count_params(inference.attrs, input_shape) if output else 0
     macs = op.macs(inference.attrs, input_shape, output) if output else 0
     failed = output is None or has_errors(inference.diagnostics)
-    layer = Layer(node, inference.attrs, input_shapes, output, params, macs, failed)
+    layer = Layer(node, inference.attrs, input_shapes, output, params, macs, failed, inference.requirements)
     return layer, _with_expansion(node, inference.diagnostics)
 
 
@@ -128,4 +147,11 @@ def check(graph: Graph) -> ShapedGraph:
         layers.append(layer)
         producers[node.name] = layer
         shapes[node.name] = layer.output_shape
-    return ShapedGraph(graph.name, graph.input_shape, graph.output, tuple(layers), tuple(diagnostics), graph.calls)
+    names = names_of(graph.input_shape)
+    sizes = solve(names, tuple(r for layer in layers for r in layer.requirements)) if names else None
+    if sizes is not None and sizes.impossible is not None and not has_errors(diagnostics):
+        layer = next(layer for layer in layers if sizes.impossible in layer.requirements)
+        diagnostics.append(error("E0311", f"no input size satisfies what {layer.node.name} needs: {sizes.describe()}",
+                                 layer.node.keyword_span, notes=layer.node.expansion))
+    return ShapedGraph(graph.name, graph.input_shape, graph.output, tuple(layers), tuple(diagnostics), graph.calls,
+                       sizes)

@@ -27,11 +27,14 @@ class Note:
 class Fix:
     """A change a tool can apply: replace the text `span` covers with `replacement`
     (an empty span inserts). `note` says what the change does. A diagnostic's fixes
-    are alternatives: a tool applies one of them."""
+    are alternatives: a tool applies one of them. `machine_applicable` (rustc's word)
+    is False for a change a person should decide on: a warning's fix changes what a
+    valid network computes, so `netspec fix` leaves it to the author."""
 
     span: Span
     replacement: str
     note: str
+    machine_applicable: bool = True
 
 
 @dataclass(frozen=True)
@@ -133,6 +136,7 @@ def to_json(diagnostic: Diagnostic) -> dict:
             for n in diagnostic.notes
         ]
     if diagnostic.fixes:
-        record["fixes"] = [{**_extent(f.span), "replacement": f.replacement, "note": f.note}
+        record["fixes"] = [{**_extent(f.span), "replacement": f.replacement, "note": f.note,
+                            "applicability": "machine-applicable" if f.machine_applicable else "maybe-incorrect"}
                            for f in diagnostic.fixes]
     return record

@@ -116,12 +116,13 @@ def _in_original(span: Span, original: Source, rounds: list[list[Edit]]) -> Span
 
 
 def _candidates(result: CheckResult, original: Source, rounds: list[list[Edit]], applied) -> list[Applied]:
-    """Each diagnostic's first fix, unless a fix for the same problem was applied in an
-    earlier round (it did not resolve it: applying it again would not either)."""
+    """Each diagnostic's first fix when it is machine-applicable, unless a fix for the same
+    problem was applied in an earlier round (it did not resolve it: applying it again would
+    not either)."""
     done = {(a.diagnostic.code, a.span) for a in applied}
     candidates = []
     for diagnostic in result.diagnostics:
-        if diagnostic.fixes:
+        if diagnostic.fixes and diagnostic.fixes[0].machine_applicable:
             fix = diagnostic.fixes[0]
             span = _in_original(diagnostic.span or fix.span, original, rounds)
             if (diagnostic.code, span) not in done:

@@ -70,5 +70,9 @@ class Graph:
 
 
 def format_shape(shape: Shape) -> str:
-    """`6x28x28`; a 0-dimensional array (say, in a weight file) is a `scalar`."""
-    return "x".join(str(d) for d in shape) if len(shape) else "scalar"
+    """`6x28x28` (or `6xHxW`, `6 x floor(H/2) x floor(W/2)` for sizes that are names); a
+    0-dimensional array (say, in a weight file) is a `scalar`."""
+    if not len(shape):
+        return "scalar"
+    texts = [str(d) for d in shape]
+    return ("x" if all(t.isidentifier() or t.isdigit() for t in texts) else " x ").join(texts)

@@ -168,3 +168,25 @@ def describe_values(valid: list[int], limit: int) -> str:
             and valid[-1] + step > limit:
         return f"≡ {first % step} (mod {step}), >= {first}"
     return "in {" + ", ".join(map(str, valid[:6])) + ", ...}"
+
+
+@dataclass(frozen=True)
+class Requirement:
+    """What a layer needs of the input's sizes when they are names: `left >= right` or
+    `left == right`, for the reason given (`conv1: the kernel fits the padded height`)."""
+
+    left: object  # Size, Product or int
+    relation: str  # ">=" or "=="
+    right: object
+    reason: str
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        return names_of((self.left, self.right))
+
+    def holds(self, values: dict[str, int]) -> bool:
+        left, right = evaluate(self.left, values), evaluate(self.right, values)
+        return left >= right if self.relation == ">=" else left == right
+
+    def __str__(self) -> str:
+        return f"{self.reason}: {self.left} {self.relation} {self.right}"

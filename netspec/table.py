@@ -3,13 +3,25 @@ from __future__ import annotations
 
 from .check import Layer, ShapedGraph
 from .ir import format_shape
+from .symbolic import is_symbolic
 
 _HEADER = ("layer", "kind", "output", "params", "MACs")
 
 
+def _count(value) -> str:
+    """A parameter or MAC count: a number, an expression of input sizes that are names,
+    or `-` for a sum of such expressions."""
+    return "-" if value is None else str(value) if is_symbolic(value) else f"{value:,}"
+
+
+def _sum(values) -> int | None:
+    values = list(values)
+    return None if any(v is None or is_symbolic(v) for v in values) else sum(values)
+
+
 def _row(layer: Layer) -> tuple[str, ...]:
     shape = format_shape(layer.output_shape) if layer.output_shape else "?"
-    return (layer.node.name, layer.node.kind, shape, f"{layer.params:,}", f"{layer.macs:,}")
+    return (layer.node.name, layer.node.kind, shape, _count(layer.params), _count(layer.macs))
 
 
 def _call_of(layer: Layer) -> str | None:
@@ -26,8 +38,8 @@ def _collapsed_rows(layers) -> list[tuple[tuple[str, ...], bool]]:
         if group:
             last = group[-1]
             shape = format_shape(last.output_shape) if last.output_shape else "?"
-            row = (_call_of(last), "block", shape, f"{sum(x.params for x in group):,}",
-                   f"{sum(x.macs for x in group):,}")
+            row = (_call_of(last), "block", shape, _count(_sum(x.params for x in group)),
+                   _count(_sum(x.macs for x in group)))
             rows.append((row, any(x.failed for x in group)))
             group.clear()
 
@@ -57,7 +69,7 @@ def layer_table(graph: ShapedGraph, collapse: bool = False) -> str:
     rows = [_HEADER, ("input", "input", format_shape(graph.input_shape), "", "")]
     rows += [row for row, _ in body]
     if graph.ok:
-        rows.append(("total", "", "", f"{graph.params:,}", f"{graph.macs:,}"))
+        rows.append(("total", "", "", _count(graph.params), _count(graph.macs)))
     widths = [max(len(row[i]) for row in rows) for i in range(len(_HEADER))]
     numeric = (False, False, False, True, True)
 
@@ -73,4 +85,13 @@ def layer_table(graph: ShapedGraph, collapse: bool = False) -> str:
         lines.append(line(row, "  <- error" if row[0] in failed else ""))
     if graph.ok:
         lines.append(f"output {format_shape(graph.output_shape)}")
+    if graph.ok and graph.sizes is not None:
+        lines.append(_sizes_line(graph))
     return "\n".join(lines)
+
+
+def _sizes_line(graph: ShapedGraph) -> str:
+    """`sizes: H >= 8, W >= 8 (the smallest input is 3x8x8)`."""
+    smallest = graph.sizes.smallest
+    shape = tuple(smallest.get(str(d), d) for d in graph.input_shape)
+    return f"sizes: {graph.sizes.describe()} (the smallest input is {format_shape(shape)})"

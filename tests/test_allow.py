@@ -62,7 +62,7 @@ def test_allow_drops_warnings_by_code_in_any_letter_case():
 
 @pytest.mark.parametrize("code, problem", [
     ("E0301", "only warnings can be allowed, and E0301 is an error"),
-    ("W0310", "`W0310` is not a netspec diagnostic code; did you mean W0301?"),
+    ("W0310", "`W0310` is not a netspec diagnostic code; did you mean E0310 or W0301?"),
 ])
 def test_allow_takes_only_warnings_codes(code, problem):
     with pytest.raises(ValueError) as raised:
@@ -96,7 +96,7 @@ def test_check_allow_and_deny_warnings(cli):
 
 @pytest.mark.parametrize("code, problem", [
     ("E0301", "only warnings can be allowed, and E0301 is an error"),
-    ("W0310", "did you mean W0301?"),
+    ("W0310", "did you mean E0310 or W0301?"),
 ])
 def test_allowing_an_error_or_an_unknown_code_is_a_usage_error(cli, code, problem):
     result = cli("check", "examples/lenet5.net", "--allow", code)

@@ -359,7 +359,6 @@ def test_a_block_call_may_state_its_output_and_block_parameters_may_appear_in_sh
     ("network t\ninput 1x8x8\nrelu -> 1xQx8\n", "E0236"),
     ("network t\ninput 1x8x8\nrelu -> 0x8x8\n", "E0236"),
     ("network t\ninput CxHxW\nrelu\n", "E0235"),
-    ("network t\ninput 3xHxH\nrelu\n", "E0235"),
 ])
 def test_malformed_shapes_are_reported(text, code):
     assert [e.code for e in errors_of(check_text(text))] == [code]

@@ -22,7 +22,7 @@ def test_check_json_success_shape(cli):
     assert record["input"] == [1, 28, 28]
     assert record["output"] == [10]
     assert (record["params"], record["macs"]) == (61706, 416520)
-    assert record["layers"][0] == {"name": "conv1", "kind": "conv", "line": 6, "output": [6, 28, 28],
+    assert record["layers"][0] == {"name": "conv1", "kind": "conv", "line": 7, "output": [6, 28, 28],
                                    "params": 156, "macs": 117600}
     assert [layer["name"] for layer in record["layers"]][-1] == "dense3"
 
@@ -39,9 +39,10 @@ def test_check_json_failure_shape(cli):
     path = "examples/errors/kernel_too_large.net"
     assert e["fixes"] == [
         {"file": path, "line": 4, "column": 16, "end_line": 4, "end_column": 16, "replacement": " padding=1",
-         "note": "use padding=1 (height and width: out = floor((n - k + p + s) / s) = floor((3 - 5 + 2 + 1) / 1) = 1)"},
+         "note": "use padding=1 (height and width: out = floor((n - k + p + s) / s) = floor((3 - 5 + 2 + 1) / 1) = 1)",
+         "applicability": "machine-applicable"},
         {"file": path, "line": 4, "column": 15, "end_line": 4, "end_column": 16, "replacement": "3",
-         "note": "use kernel=3 (the largest that fits)"},
+         "note": "use kernel=3 (the largest that fits)", "applicability": "machine-applicable"},
     ]
     assert record["warnings"] == []
 

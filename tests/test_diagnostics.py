@@ -47,7 +47,7 @@ def test_json_has_the_code_the_whole_span_and_the_fixes():
         "file": "s.net", "line": 2, "column": 1, "end_line": 2, "end_column": 8,
         "severity": "error", "code": "E0202", "message": "duplicate `network` statement",
         "fixes": [{"file": "s.net", "line": 2, "column": 1, "end_line": 3, "end_column": 1,
-                   "replacement": "", "note": "remove this line"}],
+                   "replacement": "", "note": "remove this line", "applicability": "machine-applicable"}],
     }
 
 

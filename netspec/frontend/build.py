@@ -196,10 +196,10 @@ class _Builder:
                         help=hint, fixes=fixes)
             return
         named = [part for part in parts if NAME.fullmatch(part)]
-        if named and (len(parts) == 1 or NAME.fullmatch(parts[0]) or len(set(named)) < len(named)):
-            self.report("E0235", f"input shape '{value.text[:40]}': only the height and width may be names, "
-                                 "each its own (the channels are a number)", value.span,
-                        help="e.g. `input 3xHxW`")
+        if named and (len(parts) == 1 or NAME.fullmatch(parts[0])):
+            self.report("E0235", f"input shape '{value.text[:40]}': only the height and width may be names "
+                                 "(the channels are a number)", value.span,
+                        help="e.g. `input 3xHxW`, or `input 3xNxN` for square inputs")
             return
         try:
             dims = tuple(Size.named(p) if NAME.fullmatch(p) else integer(p, "input size") for p in parts)
@@ -216,7 +216,7 @@ class _Builder:
             meant = f"{dims[2]}x{dims[0]}x{dims[1]}"
             help = f"did you mean `input {meant}`? netspec takes channels x height x width"
             self.warnings.append(warning("W0201", f"input {value.text} looks like height x width x channels",
-                                         value.span, help=help, fixes=(Fix(value.span, meant, help),)))
+                                         value.span, help=help, fixes=(Fix(value.span, meant, help, False),)))
 
     def expectations(self, statement: ast.Statement, scope: _Scope) -> tuple:
         """The statement's `-> SHAPE` as ((shape, span),), or () when it states none (or a wrong one)."""

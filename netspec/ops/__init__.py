@@ -57,6 +57,9 @@ class Inference:
     output: Shape | None
     attrs: Any
     diagnostics: tuple[Diagnostic, ...] = ()
+    # With sizes that are names (`input 3xHxW`): what the layer needs of them
+    # (symbolic.Requirement), checked for all sizes at once by netspec.sizes.
+    requirements: tuple = ()
 
 
 @dataclass(frozen=True)
@@ -102,9 +105,11 @@ class OpDef:
     def param(self, name: str) -> Param | None:
         return next((p for p in self.params if p.name == name), None)
 
-    def count_params(self, attrs, input_shape: Shape) -> int:
-        shapes = self.weight_shapes(attrs, input_shape)
-        return sum(prod(shape) for suffix, shape in shapes.items() if suffix not in self.buffers)
+    def count_params(self, attrs, input_shape: Shape) -> int | None:
+        """The learned parameters; None when they depend on sizes that are names."""
+        counts = [prod(shape) for suffix, shape in self.weight_shapes(attrs, input_shape).items()
+                  if suffix not in self.buffers]
+        return sum(counts) if all(isinstance(c, int) for c in counts) else None
 
 
 def _registry() -> dict[str, OpDef]:

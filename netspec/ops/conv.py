@@ -32,9 +32,10 @@ def _most_padding(kernel: int) -> int:
 
 def infer(node: Node, input_shape: Shape) -> Inference:
     a: ConvAttrs = node.attrs
-    out_hw, padding, diagnostics = slide(node, input_shape, a.kernel, a.stride, a.padding, _most_padding)
+    out_hw, padding, diagnostics, requirements = slide(node, input_shape, a.kernel, a.stride, a.padding,
+                                                        _most_padding)
     resolved = ConvAttrs(a.out_channels, a.kernel, a.stride, padding, a.bias)
-    return Inference((a.out_channels, *out_hw) if out_hw else None, resolved, diagnostics)
+    return Inference((a.out_channels, *out_hw) if out_hw else None, resolved, diagnostics, requirements)
 
 
 def weight_shapes(a: ConvAttrs, input_shape: Shape) -> dict[str, Shape]:

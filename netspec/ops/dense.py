@@ -10,6 +10,7 @@ from math import prod
 from ..diagnostics import Fix, error
 from ..frontend.source import Span
 from ..ir import Node, Shape, format_shape
+from ..symbolic import Requirement, is_symbolic
 from . import Inference, OpDef, Param, Trait, params
 
 
@@ -17,6 +18,9 @@ from . import Inference, OpDef, Param, Trait, params
 class DenseAttrs:
     out_features: int
     bias: bool
+    # The input features the spec states (`in_features=400`, as nn.Linear states them):
+    # checked against the input, and what fixes the input size when its sizes are names.
+    in_features: int | None = None
 
 
 def needs_flat(node: Node, input_shape: Shape):
@@ -46,12 +50,25 @@ def _flatten_before(node: Node, note: str) -> tuple[Fix, ...]:
 def infer(node: Node, input_shape: Shape) -> Inference:
     a: DenseAttrs = node.attrs
     # The output shape does not depend on the mistake, so checking goes on past it.
-    problem = needs_flat(node, input_shape)
-    return Inference((a.out_features,), a, (problem,) if problem else ())
+    problems = tuple(p for p in (needs_flat(node, input_shape), _stated_features(node, input_shape)) if p)
+    features = prod(input_shape)
+    requirements = ((Requirement(features, "==", a.in_features, f"{node.name} needs {a.in_features} features"),)
+                    if a.in_features is not None and is_symbolic(features) else ())
+    return Inference((a.out_features,), a, problems, requirements)
+
+
+def _stated_features(node: Node, input_shape: Shape):
+    features, stated = prod(input_shape), node.attrs.in_features
+    if stated is None or is_symbolic(features) or features == stated:
+        return None
+    note = f"use in_features={features}, what the input gives"
+    return error("E0307", f"{node.name}: in_features={stated}, but its input {format_shape(input_shape)} "
+                          f"has {features} features", node.span_of("in_features"), help=note,
+                 fixes=(Fix(node.span_of("in_features"), str(features), note),))
 
 
 def weight_shapes(a: DenseAttrs, input_shape: Shape) -> dict[str, Shape]:
-    shapes = {"weight": (a.out_features, prod(input_shape))}
+    shapes = {"weight": (a.out_features, a.in_features or prod(input_shape))}
     if a.bias:
         shapes["bias"] = (a.out_features,)
     return shapes
@@ -63,10 +80,11 @@ def macs(a: DenseAttrs, input_shape: Shape, output_shape: Shape) -> int:
 
 OP = OpDef(
     kind="dense",
-    usage="dense OUT [bias=true|false]",
+    usage="dense OUT [bias=true|false] [in_features=N]",
     params=(
         Param("out_features", params.count("output features"), positional=True),
         Param("bias", params.boolean, default=True),
+        Param("in_features", params.count("input features"), default=None),
     ),
     attrs=DenseAttrs,
     infer=infer,

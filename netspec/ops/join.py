@@ -7,6 +7,7 @@ from math import prod
 from ..diagnostics import Fix, Note, error
 from ..frontend.source import Span
 from ..ir import Node, Shape, format_shape
+from ..symbolic import Requirement, is_symbolic
 from . import Inference, NoAttrs, OpDef, Operand, Trait, window
 
 
@@ -54,9 +55,31 @@ def _padding_fix(target: Shape, operand: Operand) -> tuple[str, tuple[Fix, ...]]
     return note, (window.setting(producer.node, "padding", padding, note),)
 
 
+def _agree(node: Node, shapes: tuple[Shape, ...], axes: slice, what: str):
+    """For shapes whose sizes are names: the operands that differ for every size (their
+    index, or None), and the requirements that make the others agree."""
+    requirements = []
+    for index, shape in enumerate(shapes[1:], start=1):
+        if len(shape) != len(shapes[0]):
+            return index, ()
+        for ours, theirs in zip(shapes[0][axes], shape[axes]):
+            if ours == theirs:
+                continue
+            if not (is_symbolic(ours) or is_symbolic(theirs)):
+                return index, ()
+            requirements.append(Requirement(ours, "==", theirs, f"{node.name}: the {what} of `{node.inputs[0]}` "
+                                                                 f"and `{node.inputs[index]}` agree"))
+    return None, tuple(requirements)
+
+
 def _add(node: Node, operands: tuple[Operand, ...]) -> Inference:
     shapes = tuple(o.shape for o in operands)
     first = shapes[0]
+    if any(is_symbolic(d) for shape in shapes for d in shape):
+        index, requirements = _agree(node, shapes, slice(None), "shapes")
+        if index is None:
+            return Inference(first, node.attrs, (), requirements)
+        shapes = shapes[:index + 1]  # the first operand that differs for every size is reported below
     for index, shape in enumerate(shapes[1:], start=1):
         if shape != first:
             message = (f"{node.name}: `add` needs operands of identical shape, but `{node.inputs[0]}` is "
@@ -80,8 +103,17 @@ def _add(node: Node, operands: tuple[Operand, ...]) -> Inference:
 def _concat(node: Node, operands: tuple[Operand, ...]) -> Inference:
     shapes = tuple(o.shape for o in operands)
     if all(len(shape) == 1 for shape in shapes):
+        if any(is_symbolic(shape[0]) for shape in shapes):  # a sum of products of sizes: no `Size`
+            return Inference(None, node.attrs, (error(
+                "E0310", f"{node.name}: joining flat vectors whose lengths depend on the input's sizes is "
+                         "not supported with sizes that are names", node.keyword_span,
+                help="check this network with numbers for the input's sizes"),))
         return Inference((sum(shape[0] for shape in shapes),), node.attrs)
     first = shapes[0]
+    if all(len(shape) == 3 for shape in shapes) and any(is_symbolic(d) for shape in shapes for d in shape[1:]):
+        index, requirements = _agree(node, shapes, slice(1, None), "heights and widths")
+        if index is None:
+            return Inference((sum(shape[0] for shape in shapes), *first[1:]), node.attrs, (), requirements)
     for index, shape in enumerate(shapes):
         if len(shape) != 3 or len(first) != 3 or shape[1:] != first[1:]:
             message = (f"{node.name}: `concat` joins along channels, so heights and widths must agree, but "

@@ -50,14 +50,16 @@ def _padding_too_large(node: Node, a: PoolAttrs, padding: params.Padding):
 
 def infer(node: Node, input_shape: Shape) -> Inference:
     a: PoolAttrs = node.attrs
-    out_hw, padding, diagnostics = slide(node, input_shape, a.kernel, a.step, a.padding, _most_padding)
+    out_hw, padding, diagnostics, requirements = slide(node, input_shape, a.kernel, a.step, a.padding,
+                                                        _most_padding)
     resolved = PoolAttrs(a.kernel, a.step, padding)
     if len(input_shape) != 3:  # not an image: reported by slide
         return Inference(None, resolved, diagnostics)
-    too_much = _padding_too_large(node, a, padding)
+    # `same` never pads a side by more than half the kernel; with sizes that are names it stays unresolved
+    too_much = _padding_too_large(node, a, padding) if isinstance(padding, params.Padding) else None
     if too_much:
         return Inference(None, resolved, (too_much, *diagnostics))
-    return Inference((input_shape[0], *out_hw) if out_hw else None, resolved, diagnostics)
+    return Inference((input_shape[0], *out_hw) if out_hw else None, resolved, diagnostics, requirements)
 
 
 def _pool(kind: str) -> OpDef:

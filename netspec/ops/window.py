@@ -150,7 +150,7 @@ def unread_warnings(node: Node, both: tuple[Axis, Axis], padding_limit) -> tuple
         if all(candidate):
             worked = "; ".join(f"{name}: out = {a.rule()}" for name, a in _named_groups([candidate[i] for i in changed]))
             note = f"use {param}={text(candidate)} ({worked})"
-            fixes.append(setting(node, param, text(candidate), note))
+            fixes.append(replace(setting(node, param, text(candidate), note), machine_applicable=False))
             advice.append(note)
     return tuple(_unread_warning(node, a, " or ".join(advice) or None, tuple(fixes))
                  for a in both if not _reads_every_row(a))
