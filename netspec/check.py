@@ -12,6 +12,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from .diagnostics import Diagnostic, Fix, error, has_errors
+from .errors import DataError
 from .ir import INPUT, BlockCall, Graph, Node, Shape, format_shape
 from .ops import OPS, Operand, Trait, window
 from .sizes import Sizes, solve
@@ -68,6 +69,15 @@ class ShapedGraph:
     def symbolic(self) -> bool:
         """Whether the input's sizes are names (`input 3xHxW`): checked for all sizes at once."""
         return any(is_symbolic(d) for d in self.input_shape)
+
+    def require_numbers(self) -> None:
+        """Raise DataError when the input's sizes are names: code, weights and exported models
+        are made for one size."""
+        if self.symbolic:
+            example = format_shape(tuple(self.sizes.smallest.get(str(d), d) for d in self.input_shape))
+            raise DataError(f"network {self.name} has input sizes that are names ({format_shape(self.input_shape)}); "
+                            f"write numbers in its `input` line to compile, run or export it, e.g. the smallest "
+                            f"it accepts, `input {example}`")
 
     @property
     def requirements(self) -> tuple:

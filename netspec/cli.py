@@ -315,6 +315,7 @@ def run(file, input_path, weights_path, output_path, batch, seed, top, threads, 
     limit = max_memory or default_limit()
     threads = threads or available_cores()
     try:
+        network.graph.require_numbers()
         if input_path:
             x = _load_input(input_path)
             require_memory(network.graph, len(x) if x.ndim > len(network.input_shape) else 1, threads, limit)
@@ -372,6 +373,7 @@ def init(file, output_path, seed):
 
     network = _network(file)
     try:
+        network.graph.require_numbers()
         require_memory(network.graph, 1, 1, default_limit())
     except DataError as problem:
         _fail(str(problem))
@@ -413,6 +415,7 @@ def export(file, output_path, target, weights_path, seed):
                                "with load_state_dict, as the generated file's docstring shows")
     network = _network(file)
     try:
+        network.graph.require_numbers()
         if target == "onnx":
             _export_onnx(network, output_path, weights_path, seed or 0)
         else:
@@ -463,6 +466,10 @@ def compile(file, optimized):
     from .backends.llvm.rewrite import rewrite_for_inference
 
     network = _network(file)
+    try:
+        network.graph.require_numbers()
+    except DataError as problem:
+        _fail(str(problem))
     text = llvm_ir(rewrite_for_inference(network.graph).graph)
     click.echo(str(jit.optimize(text)) if optimized else text)
 

@@ -4,7 +4,17 @@ from __future__ import annotations
 from .check import ShapedGraph
 from .diagnostics import to_json
 from .network import CheckResult
+from .symbolic import is_symbolic
 from .table import shown_layers
+
+
+def _json(value):
+    """A size or count as JSON: a number, or the expression as text when it is symbolic."""
+    return str(value) if is_symbolic(value) else value
+
+
+def _shape(shape) -> list | None:
+    return [_json(d) for d in shape] if shape else None
 
 
 def _layers(graph: ShapedGraph) -> list[dict]:
@@ -13,9 +23,9 @@ def _layers(graph: ShapedGraph) -> list[dict]:
             "name": layer.node.name,
             "kind": layer.node.kind,
             "line": layer.node.line,
-            "output": list(layer.output_shape) if layer.output_shape else None,
+            "output": _shape(layer.output_shape),
             "params": layer.params,
-            "macs": layer.macs,
+            "macs": _json(layer.macs),
             **({"failed": True} if layer.failed else {}),
         }
         for layer in shown_layers(graph)
@@ -31,13 +41,16 @@ def check_record(result: CheckResult) -> dict:
             record["layers"] = _layers(result.graph)
         return record
     graph = result.graph
-    return {
+    record = {
         "file": result.source.path,
         "network": graph.name,
-        "input": list(graph.input_shape),
+        "input": _shape(graph.input_shape),
         "layers": _layers(graph),
-        "output": list(graph.output_shape),
+        "output": _shape(graph.output_shape),
         "params": graph.params,
         "macs": graph.macs,
         "warnings": warnings,
     }
+    if graph.sizes is not None:
+        record["sizes"] = {"valid": graph.sizes.describe(), "smallest": graph.sizes.smallest}
+    return record

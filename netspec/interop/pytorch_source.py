@@ -430,6 +430,7 @@ from torch import nn
 def to_pytorch_source(graph: ShapedGraph) -> str:
     """Python source defining an `nn.Module` that computes the valid shaped graph `graph`.
     Raises DataError when a layer's name cannot be a PyTorch attribute."""
+    graph.require_numbers()
     top = _scope(graph.layers, None, {call.name: call for call in graph.calls})
     taken: set[str] = set()
     name = _class_name(graph.name, taken)

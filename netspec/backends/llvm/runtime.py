@@ -201,6 +201,7 @@ def compile_network(graph: ShapedGraph, weights=None, seed: int = 0, threads: in
                     bounds_check: bool = False, max_memory: int | None = None) -> Model:
     if not graph.ok:
         raise DataError(f"network {graph.name} has errors; check it first")
+    graph.require_numbers()
     if threads is not None and (not _whole_number(threads) or threads < 1):
         raise DataError(f"threads must be a whole number of at least 1, got {threads!r}")
     if max_memory is not None and (not _whole_number(max_memory) or max_memory < 1):
