@@ -20,18 +20,19 @@ from .errors import DataError
 from .explanations import explain as explanation
 from .fixer import fix_source
 from .network import CheckResult, Network, check_source, unreadable
+from . import resize
 from .report import check_record
 from .frontend.source import Source, read_source
 from .specfile import read_spec_file
 from .table import layer_table
 
 
-def _read(path: str, allow=(), deny_warnings: bool = False) -> CheckResult:
+def _read(path: str, allow=(), deny_warnings: bool = False, portable: bool = False) -> CheckResult:
     try:
         source = read_source(path)
     except OSError as exc:
         return CheckResult(Source(path, ""), None, (unreadable(path, exc),))
-    return check_source(source, allow, deny_warnings)
+    return check_source(source, allow, deny_warnings, portable)
 
 
 def _echo_diagnostics(diagnostics) -> None:
@@ -77,8 +78,12 @@ def main():
 @click.argument("files", nargs=-1, required=True, metavar="FILE...")
 @click.option("--json", "as_json", is_flag=True, help="Print the result (or the errors) as JSON on stdout.")
 @click.option("--collapse", is_flag=True, help="One table row per block call instead of its layers.")
+@click.option("--sizes", "nearby_sizes", is_flag=True,
+              help="Also say which input sizes near the spec's are valid and read every row.")
+@click.option("--portable", is_flag=True,
+              help="Also note (W0302) layers that Caffe or ONNX conventions would compute differently.")
 @_warning_options
-def check(files, as_json, collapse, allow, deny_warnings):
+def check(files, as_json, collapse, nearby_sizes, portable, allow, deny_warnings):
     """Infer every layer's shape and report parameters and MACs.
 
     Prints a table per network and exits 0; prints diagnostics to stderr and
@@ -90,21 +95,32 @@ def check(files, as_json, collapse, allow, deny_warnings):
       netspec check examples/lenet5.net --json
       netspec check examples/resnet18.net --collapse
       netspec check examples/warnings/stride_skips_rows.net --deny-warnings
+      netspec check examples/lenet5.net --sizes --portable
     """
-    results = [_read(path, allow, deny_warnings) for path in files]
+    results = [_read(path, allow, deny_warnings, portable) for path in files]
+    nearby = {r.source.path: resize.nearby(r.source) if nearby_sizes and r.ok else None for r in results}
     if as_json:
-        records = [check_record(r) for r in results]
+        records = [{**check_record(r), **({"nearby": _nearby_record(nearby[r.source.path])}
+                                          if nearby[r.source.path] else {})} for r in results]
         click.echo(json.dumps(records[0] if len(records) == 1 else records, indent=2))
     for result in results:
         if not as_json:
             _echo_diagnostics(result.diagnostics)
             if result.ok:
                 click.echo(layer_table(result.graph, collapse))
+                if nearby[result.source.path]:
+                    click.echo(resize.describe(nearby[result.source.path], result.graph.input_shape[0]))
             elif result.graph is not None:
                 click.echo(layer_table(result.graph, collapse), err=True)
     if not as_json:
         _echo_explain_hint([d for r in results for d in r.diagnostics])
     sys.exit(0 if all(r.ok for r in results) else 1)
+
+
+def _nearby_record(found) -> dict:
+    return {"valid": [list(v) if isinstance(v, tuple) else v for v in found.valid],
+            "reads_every_row": [list(v) if isinstance(v, tuple) else v for v in found.reads_every_row],
+            "square": found.square}
 
 
 def _fix_one(path: str, show_diff: bool, allow, deny_warnings: bool) -> tuple[Diagnostic, ...] | None:

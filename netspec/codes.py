@@ -64,6 +64,7 @@ CODES: dict[str, str] = {
     "E0311": "no input size satisfies what the layers need",
     "W0201": "an input shape that looks like height x width x channels",
     "W0301": "input rows or columns past the last window",
+    "W0302": "a layer another framework's conventions compute differently (with --portable)",
     "E0401": "file cannot be read",
     "E0402": "file larger than a spec may be",
     "E0403": "number larger than a size may be",

@@ -14,6 +14,7 @@ from .errors import SpecError
 from .frontend.build import build
 from .frontend.parse import parse
 from .frontend.source import Source, read_source
+from .portability import portability_notes
 from .table import layer_table
 
 
@@ -41,17 +42,27 @@ def _check(source: Source) -> CheckResult:
     if graph is None:
         return CheckResult(source, None, problems)
     shaped = check(graph)
-    ordered = tuple(sorted(problems + shaped.diagnostics, key=lambda d: (d.span.line, d.span.column) if d.span else (0, 0)))
+    ordered = _in_order(problems + shaped.diagnostics)
     return CheckResult(source, replace(shaped, diagnostics=ordered), ordered)
 
 
-def check_source(source: Source, allow=(), deny_warnings: bool = False) -> CheckResult:
-    """Parse, build and check a spec. Warnings whose code is in `allow`, or that an
-    `# allow CODE` comment silences, are dropped; with `deny_warnings` the rest become
-    errors. Raises ValueError when `allow` names something other than warnings' codes."""
+def _in_order(diagnostics) -> tuple[Diagnostic, ...]:
+    """By where they point in the spec, so the first cause comes first."""
+    return tuple(sorted(diagnostics, key=lambda d: (d.span.line, d.span.column) if d.span else (0, 0)))
+
+
+def check_source(source: Source, allow=(), deny_warnings: bool = False, portable: bool = False) -> CheckResult:
+    """Parse, build and check a spec. With `portable`, notes (W0302) where another
+    framework's conventions would give other shapes are added. Warnings whose code is in
+    `allow`, or that an `# allow CODE` comment silences, are dropped; with `deny_warnings`
+    the rest become errors. Raises ValueError when `allow` names something other than
+    warnings' codes."""
     allowed = warning_codes(allow)
     result = _check(source)
-    diagnostics = silence(result.diagnostics, source, allowed)
+    found = result.diagnostics
+    if portable and result.ok and not result.graph.symbolic:
+        found = _in_order(found + portability_notes(result.graph))
+    diagnostics = silence(found, source, allowed)
     if deny_warnings:
         diagnostics = deny(diagnostics)
     graph = replace(result.graph, diagnostics=diagnostics) if result.graph else None

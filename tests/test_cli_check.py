@@ -106,7 +106,7 @@ def test_warning_examples_pass_with_their_warning(cli, path):
     assert f"{path}:{line}:{column}: {severity}: {message}" in result.stderr
 
 
-@pytest.mark.parametrize("path", sorted(glob.glob("examples/*.net")))
+@pytest.mark.parametrize("path", sorted(glob.glob("examples/*.net") + glob.glob("examples/sizes/*.net")))
 def test_every_example_checks(cli, path):
     assert cli("check", path).exit_code == 0
 
@@ -136,3 +136,31 @@ def test_version_and_help_with_examples(cli):
         assert "Example" in text and "examples/lenet5.net" in text
     for command in ("cache", "fix", "explain"):
         assert "Example" in cli(command, "--help").stdout
+
+
+def test_sizes_near_the_spec_s_own_and_which_read_every_row(cli):
+    result = cli("check", "examples/lenet5.net", "--sizes")
+    assert result.exit_code == 0
+    # 28 to 31 all give 16x5x5 after the last pooling; only 28 leaves no row past a window
+    assert result.stdout.splitlines()[-1] == (
+        "sizes within 8: 1xNxN is valid for N = 28, 29, 30, 31; every row and column is read for N = 28 "
+        "(dense1 keeps its 400 input features; dense2 keeps its 120 input features; dense3 keeps its 84 input "
+        "features)")
+    record = json.loads(cli("check", "examples/lenet5.net", "--sizes", "--json").stdout)
+    assert record["nearby"] == {"valid": [28, 29, 30, 31], "reads_every_row": [28], "square": True}
+
+
+def test_portable_notes_caffe_pooling_and_onnx_same_lower(cli, tmp_path):
+    spec = tmp_path / "p.net"
+    spec.write_text("network p\ninput 3x7x7\nmaxpool kernel=2 stride=2  # allow W0301\nconv 4 kernel=2 padding=same\n")
+    assert "W0302" not in cli("check", str(spec)).stderr  # off unless asked for
+    result = cli("check", str(spec), "--portable")
+    notes = [line for line in result.stderr.splitlines() if "warning[W0302]" in line]
+    assert notes == [
+        f"{spec}:3:1: warning[W0302]: maxpool1: Caffe rounds pooling up and gives 3x4x4; netspec (like PyTorch and "
+        "ONNX) rounds down and gives 3x3x3",
+        f"{spec}:4:25: warning[W0302]: conv1: `padding=same` pads 0,1,0,1 (top, bottom, left, right) as PyTorch and "
+        "TensorFlow do; ONNX's auto_pad=SAME_LOWER pads 1,0,1,0: the same shape, windows one row or column higher "
+        "or further left"]
+    assert cli("check", str(spec), "--portable", "--allow", "W0302").stderr == ""
+    assert "W0302" not in cli("check", "examples/lenet5.net", "--portable").stderr  # 28 halves evenly

@@ -9,7 +9,8 @@ import netspec
 from netspec.codes import CODES
 from netspec.explanations import code_named
 
-from conftest import check_text
+from netspec.frontend.source import Source
+from netspec.network import check_source
 
 # Codes whose problem takes no small spec to show: an unreadable or oversized file, and
 # limits (nesting 32 deep, 100 errors) that only a long spec reaches.
@@ -37,8 +38,9 @@ def test_the_erroneous_example_gives_the_code_and_the_corrected_one_checks(code)
     if code in WITHOUT_EXAMPLE:
         assert wrong is None and right is None
         return
-    assert code in [d.code for d in check_text(wrong).diagnostics]
-    corrected = check_text(right)
+    # with the portability notes on, so W0302's example shows too and no corrected one has one
+    assert code in [d.code for d in check_source(Source("example.net", wrong), portable=True).diagnostics]
+    corrected = check_source(Source("example.net", right), portable=True)
     assert corrected.ok and corrected.diagnostics == ()
 
 

@@ -79,7 +79,12 @@ def _add(node: Node, operands: tuple[Operand, ...]) -> Inference:
         index, requirements = _agree(node, shapes, slice(None), "shapes")
         if index is None:
             return Inference(first, node.attrs, (), requirements)
-        shapes = shapes[:index + 1]  # the first operand that differs for every size is reported below
+        # differs for every size: no padding or shortcut is computed for sizes that are names
+        return Inference(None, node.attrs, (error(
+            "E0305", f"{node.name}: `add` needs operands of identical shape, but `{node.inputs[0]}` is "
+                     f"{format_shape(first)} and `{node.inputs[index]}` is {format_shape(shapes[index])}",
+            node.span_of(f"operand{index}"), help="make the operands the same shape",
+            notes=_operands(node, shapes)),))
     for index, shape in enumerate(shapes[1:], start=1):
         if shape != first:
             message = (f"{node.name}: `add` needs operands of identical shape, but `{node.inputs[0]}` is "
