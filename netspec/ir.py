@@ -75,4 +75,6 @@ def format_shape(shape: Shape) -> str:
     if not len(shape):
         return "scalar"
     texts = [str(d) for d in shape]
-    return ("x" if all(t.isidentifier() or t.isdigit() for t in texts) else " x ").join(texts)
+    if all(t.isidentifier() or t.isdigit() for t in texts):
+        return "x".join(texts)
+    return " x ".join(f"({t})" if " " in t and not t.startswith("floor(") else t for t in texts)

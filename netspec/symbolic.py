@@ -16,7 +16,7 @@ from math import gcd, prod
 NAME = re.compile(r"[A-Za-z][A-Za-z0-9_]*")
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, repr=False)
 class Size:
     """floor((sum of coefficient * name + constant) / divisor), with integer coefficients."""
 
@@ -77,6 +77,9 @@ class Size:
         needed = bound * self.divisor - self.constant
         return {name: -(-needed // coefficient)}
 
+    def __repr__(self) -> str:
+        return f"Size({self})"
+
     def __str__(self) -> str:
         numerator = _linear(self.terms, self.constant)
         if self.divisor == 1:
@@ -98,7 +101,7 @@ def _linear(terms, constant: int) -> str:
     return text[2:] if text.startswith("+ ") else "-" + text[2:]
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, repr=False)
 class Product:
     """factor * the product of sizes: what `flatten` makes of C x H x W."""
 
@@ -132,6 +135,9 @@ class Product:
 
     def evaluate(self, values: dict[str, int]) -> int:
         return self.factor * prod(size.evaluate(values) for size in self.sizes)
+
+    def __repr__(self) -> str:
+        return f"Product({self})"
 
     def __str__(self) -> str:
         factors = ([str(self.factor)] if self.factor != 1 else []) + [
