@@ -59,7 +59,7 @@ def test_an_unclosed_brace_is_one_error_at_the_brace_with_a_note_at_the_end():
     (only,) = diagnostics
     assert (only.code, only.span.line, only.span.column) == ("E0104", 3, 15)
     assert only.message == "this `{` is never closed"
-    assert "the file ends here" in only.notes[0].message and only.notes[0].span.line == 9
+    assert "the file ends here" in only.notes[0].message and only.notes[0].span.line == 8
 
 
 def test_the_innermost_unclosed_brace_is_reported():

@@ -194,7 +194,7 @@ def _braces(source: Source) -> Diagnostic | None:
                 open_braces.pop()
     if not open_braces:
         return None
-    lines = source.text.split("\n")
+    lines = source.text.rstrip().split("\n")  # the end of the last line with text: where the file ends
     end = Span(source, len(lines), len(lines[-1]) + 1, len(lines[-1]) + 2)
     return error("E0104", "this `{` is never closed", open_braces[-1],
                  help="close the block or repeat with `}` on a line of its own",
