@@ -65,7 +65,7 @@ def _side_by_side(graphviz, names: tuple[str, ...]):
 def _frame(graphviz, group: Group):
     # Graphviz draws a subgraph as a frame only when its name starts with `cluster`.
     return graphviz.Digraph(f"cluster {group.name}", graph_attr={
-        "label": graphviz_escape(group.label), "labeljust": "l", "fontsize": "11", "style": "rounded,filled",
+        "label": _quoted(group.label), "labeljust": "l", "fontsize": "11", "style": "rounded,filled",
         "fillcolor": "#f4f4f4", "color": "#999999", "margin": "10"})
 
 
@@ -73,7 +73,7 @@ def _node(box: Box) -> dict[str, str]:
     rows = [f"<B>{_text(box.title)}</B>", _text(box.operation), f'<FONT COLOR="#1a4d8f">{_text(box.shape)}</FONT>',
             f'<FONT COLOR="#666666" POINT-SIZE="9">{_text(box.params)}</FONT>' if box.params else ""]
     rows = [row for row in rows if row]
-    attrs = {"fillcolor": _FILL[box.role], "tooltip": graphviz_escape("\n".join(box.problems) or box.name)}
+    attrs = {"fillcolor": _FILL[box.role], "tooltip": _quoted("\n".join(box.problems) or box.name)}
     if box.severity:
         color, fill = _MARKED[box.severity]
         rows += [f'<FONT COLOR="{color}" POINT-SIZE="9">{_text(line)}</FONT>' for line in _brief(box.problems)]
@@ -93,17 +93,24 @@ def _brief(problems: tuple[str, ...]) -> list[str]:
 
 
 def _caption(lines: tuple[str, ...]) -> str:
-    return f"<<B>{_text(lines[0])}</B><BR/><FONT POINT-SIZE=\"11\">{'<BR/>'.join(map(_text, lines[1:]))}</FONT><BR/> >"
+    """The first line in bold, the others smaller, and a blank line before the picture."""
+    rest = [f'<FONT POINT-SIZE="11">{_text(line)}</FONT>' for line in lines[1:]]
+    return f"<{'<BR/>'.join([f'<B>{_text(lines[0])}</B>', *rest, ' '])}>"
 
 
 def _text(text: str) -> str:
-    """Text for an HTML-like label: markup escaped, control characters made visible."""
-    return html.escape("".join(ch if ch.isprintable() else "\ufffd" for ch in text))
+    """Text for an HTML-like label: markup escaped; Graphviz expands `\\N` and its kin even
+    there, so a backslash is doubled."""
+    return html.escape(_printable(text)).replace("\\", "\\\\")
 
 
-def graphviz_escape(text: str) -> str:
-    """Text for a quoted DOT attribute, where a backslash starts an escape sequence."""
-    return "".join(ch if ch.isprintable() or ch == "\n" else "\ufffd" for ch in text).replace("\\", "\\\\")
+def _quoted(text: str) -> str:
+    """Text for a quoted DOT attribute (the graphviz package escapes its quotes)."""
+    return _printable(text).replace("\\", "\\\\")
+
+
+def _printable(text: str) -> str:
+    return "".join(ch if ch.isprintable() or ch == "\n" else "\ufffd" for ch in text)
 
 
 def write(diagram: Diagram, path: str, format: str) -> None:
