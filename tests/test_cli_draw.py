@@ -15,7 +15,7 @@ def test_draw_writes_svg_png_and_dot_by_the_output_name(cli, tmp_path):
         assert result.stdout == f"wrote {tmp_path / name}\n" and result.stderr == ""
     assert ET.parse(tmp_path / "lenet5.svg").getroot().tag == "{http://www.w3.org/2000/svg}svg"
     assert (tmp_path / "lenet5.PNG").read_bytes().startswith(b"\x89PNG\r\n\x1a\n")
-    assert (tmp_path / "lenet5.dot").read_text().startswith("digraph {")
+    assert (tmp_path / "lenet5.dot").read_text().startswith("digraph lenet5 {")
 
 
 @needs_graphviz

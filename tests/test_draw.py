@@ -28,10 +28,14 @@ def graph_of(path):
 
 
 def drawn(picture: Diagram, tmp_path) -> dict:
-    """What Graphviz drew: each node's visible texts and border colour by its name, and the
-    arrows as (from, to) pairs, read back from the SVG."""
+    """What Graphviz drew: each node's visible texts, border colour and middle by its name,
+    and the arrows as (from, to) pairs, read back from the SVG."""
     path = tmp_path / "picture.svg"
     write(picture, str(path), "svg")
+    return read_svg(path)
+
+
+def read_svg(path) -> dict:
     root = ET.parse(path).getroot()
     nodes, arrows = {}, set()
     for group in root.iter(f"{SVG}g"):
@@ -197,6 +201,15 @@ def test_errors_are_drawn_red_and_warnings_orange(tmp_path):
 def test_markup_and_control_characters_in_messages_are_drawn_as_text(tmp_path):
     message = 'got \'<b>&"\\N\x07\' here'
     box = Box("conv1", "conv1", "conv 4 k3", "?", "", Role.LINEAR, None, Severity.ERROR, (message,))
-    picture = Diagram(("network <t>",), (Box(INPUT, INPUT, "", "1x8x8", "", Role.INPUT), box), ((INPUT, "conv1"),))
+    picture = Diagram("t", ("network <t>",), (Box(INPUT, INPUT, "", "1x8x8", "", Role.INPUT), box), ((INPUT, "conv1"),))
     texts = " ".join(drawn(picture, tmp_path)["nodes"]["conv1"]["texts"])
     assert 'got \'<b>&"\\N\ufffd\' here' in texts
+
+
+@needs_graphviz
+@pytest.mark.parametrize("name", ["resnet18", "googlenet"])
+def test_the_pictures_in_the_docs_show_the_examples_as_drawn_today(name, tmp_path):
+    today = drawn(diagram(graph_of(f"examples/{name}.net")), tmp_path)
+    shown = read_svg(f"docs/images/{name}.svg")
+    assert shown["arrows"] == today["arrows"]
+    assert {n: node["texts"] for n, node in shown["nodes"].items()} == {n: node["texts"] for n, node in today["nodes"].items()}

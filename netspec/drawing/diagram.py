@@ -52,6 +52,7 @@ class Group:
 
 @dataclass(frozen=True)
 class Diagram:
+    name: str  # the network's
     caption: tuple[str, ...]
     boxes: tuple[Box, ...]
     arrows: tuple[tuple[str, str], ...]  # (from box, to box), each pair once
@@ -83,7 +84,7 @@ def diagram(graph: ShapedGraph, collapse: bool = False) -> Diagram:
     arrows = [(source, layer.node.name) for layer in layers for source in layer.node.inputs]
     groups = tuple(Group(call.name, f"{call.name.rsplit('.', 1)[-1]}: {_call_text(call)}", _innermost(call.name, calls))
                    for call in graph.calls)
-    return Diagram(_caption(graph), tuple(boxes), _once(arrows), groups)
+    return Diagram(graph.name, _caption(graph), tuple(boxes), _once(arrows), groups)
 
 
 def _collapsed(graph: ShapedGraph, problems: dict[str, tuple[Diagnostic, ...]]) -> Diagram:
@@ -103,7 +104,7 @@ def _collapsed(graph: ShapedGraph, problems: dict[str, tuple[Diagnostic, ...]]) 
         else:
             boxes.append(_layer_box(group[0], None, problems))
     arrows = [(_top_level(source), _top_level(layer.node.name)) for layer in graph.layers for source in layer.node.inputs]
-    return Diagram(_caption(graph), tuple(boxes), _once((a, b) for a, b in arrows if a != b))
+    return Diagram(graph.name, _caption(graph), tuple(boxes), _once((a, b) for a, b in arrows if a != b))
 
 
 def _input_box(graph: ShapedGraph) -> Box:

@@ -35,7 +35,7 @@ def _graphviz():
 def to_dot(diagram: Diagram):
     """The diagram as a `graphviz.Digraph`, laid out top to bottom with each block call framed."""
     graphviz = _graphviz()
-    dot = graphviz.Digraph(graph_attr={"rankdir": "TB", "nodesep": "0.25", "ranksep": "0.3", "labelloc": "t",
+    dot = graphviz.Digraph(diagram.name, graph_attr={"rankdir": "TB", "nodesep": "0.25", "ranksep": "0.3", "labelloc": "t",
                                        "fontname": _FONT, "fontsize": "14", "label": _caption(diagram.caption)},
                            node_attr={"shape": "box", "style": "rounded,filled", "fontname": _FONT, "fontsize": "10",
                                       "color": "#555555", "margin": "0.1,0.04"},
