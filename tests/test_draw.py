@@ -14,6 +14,8 @@ from netspec.drawing import Box, Diagram, Role, describe, diagram, write
 from netspec.frontend.source import read_source
 from netspec.ir import INPUT
 from netspec.network import check_source
+from netspec.ops import OPS
+from specs import EVERY_KIND
 
 needs_graphviz = pytest.mark.skipif(find_spec("graphviz") is None or shutil.which("dot") is None,
                                     reason="needs Graphviz: pip install 'netspec[draw]' and apt-get install graphviz")
@@ -86,6 +88,17 @@ def test_the_lecture_settings_are_abbreviated_and_defaults_left_out():
     assert [describe(layer.node) for layer in graph.layers] == [
         "conv 6 k5 p2", "maxpool k3 s2 p1", "avgpool k2", "conv 4 k3x5 padding=same bias=false",
         "conv 4 k2 p0,1,0,1", "batchnorm eps=0.001", "dropout 0.5", "flatten", "dense 10"]
+
+
+def test_every_kind_is_described_and_coloured():
+    graph = check_text(EVERY_KIND).graph
+    assert {layer.node.kind for layer in graph.layers} == set(OPS)
+    described = {layer.node.name: describe(layer.node) for layer in graph.layers}
+    assert [described[name] for name in ("down1.conv1", "conv1", "conv2", "p", "q", "adaptiveavgpool1", "f2")] == [
+        "conv 4 k3 s2 padding=same", "conv 6 k3x1 s2 p1x0 bias=false", "conv 6 k2x3 s2 p1,0,1,1",
+        "maxpool k3 s2 p1,0,1,1", "dropout 0.25", "adaptiveavgpool 3x2", "dense 5 bias=false"]
+    boxes = {box.name: box for box in diagram(graph).boxes}
+    assert (boxes["s"].role, boxes["concat1"].role, boxes["f1"].role) == (Role.JOIN, Role.JOIN, Role.LINEAR)
 
 
 def test_a_box_shows_its_name_settings_shape_and_parameters():
@@ -190,7 +203,9 @@ def test_a_collapsed_call_carries_its_layers_problems_by_their_names():
 @needs_graphviz
 def test_errors_are_drawn_red_and_warnings_orange(tmp_path):
     nodes = drawn(diagram(graph_of("examples/errors/error_in_block.net")), tmp_path)["nodes"]
-    assert nodes["b2.conv1"]["stroke"] == RED and "kernel 5 is larger than the" in " ".join(nodes["b2.conv1"]["texts"])
+    shown = " ".join(nodes["b2.conv1"]["texts"])
+    assert nodes["b2.conv1"]["stroke"] == RED and "kernel 5 is larger than the padded input 4x4" in shown
+    assert "floor" not in shown  # the worked formula is for `netspec check`
     assert {nodes[name]["stroke"] for name in ("input", "b1.conv1", "b1.maxpool1")}.isdisjoint({RED, ORANGE})
     nodes = drawn(diagram(graph_of("examples/warnings/allowed_in_block.net")), tmp_path)["nodes"]
     assert nodes["b2.conv1"]["stroke"] == ORANGE and nodes["b1.conv1"]["stroke"] != ORANGE

@@ -35,11 +35,13 @@ def _graphviz():
 def to_dot(diagram: Diagram):
     """The diagram as a `graphviz.Digraph`, laid out top to bottom with each block call framed."""
     graphviz = _graphviz()
-    dot = graphviz.Digraph(diagram.name, graph_attr={"rankdir": "TB", "nodesep": "0.25", "ranksep": "0.3", "labelloc": "t",
-                                       "fontname": _FONT, "fontsize": "14", "label": _caption(diagram.caption)},
-                           node_attr={"shape": "box", "style": "rounded,filled", "fontname": _FONT, "fontsize": "10",
-                                      "color": "#555555", "margin": "0.1,0.04"},
-                           edge_attr={"color": "#444444", "arrowsize": "0.7"})
+    dot = graphviz.Digraph(
+        diagram.name,
+        graph_attr={"rankdir": "TB", "nodesep": "0.25", "ranksep": "0.3", "labelloc": "t", "fontname": _FONT,
+                    "fontsize": "14", "label": _caption(diagram.caption)},
+        node_attr={"shape": "box", "style": "rounded,filled", "fontname": _FONT, "fontsize": "10", "color": "#555555",
+                   "margin": "0.1,0.04"},
+        edge_attr={"color": "#444444", "arrowsize": "0.7"})
     frames = {group.name: _frame(graphviz, group) for group in diagram.groups}
     for box in diagram.boxes:
         (frames[box.group] if box.group else dot).node(box.name, **_node(box))
@@ -73,23 +75,33 @@ def _node(box: Box) -> dict[str, str]:
     rows = [f"<B>{_text(box.title)}</B>", _text(box.operation), f'<FONT COLOR="#1a4d8f">{_text(box.shape)}</FONT>',
             f'<FONT COLOR="#666666" POINT-SIZE="9">{_text(box.params)}</FONT>' if box.params else ""]
     rows = [row for row in rows if row]
-    attrs = {"fillcolor": _FILL[box.role], "tooltip": _quoted("\n".join(box.problems) or box.name)}
+    attrs = {"fillcolor": _FILL[box.role]}
     if box.severity:
         color, fill = _MARKED[box.severity]
         rows += [f'<FONT COLOR="{color}" POINT-SIZE="9">{_text(line)}</FONT>' for line in _brief(box.problems)]
-        attrs.update(color=color, fillcolor=fill, penwidth="2")
+        attrs.update(color=color, fillcolor=fill, penwidth="2", tooltip=_quoted("\n".join(box.problems)))
     attrs["label"] = f"<{'<BR/>'.join(rows)}>"
     return attrs
 
 
 def _brief(problems: tuple[str, ...]) -> list[str]:
     """The first problem without its closing worked formula, in a few short lines."""
-    first = problems[0]
-    if first.endswith(")") and " (" in first:
-        first = first[: first.rindex(" (")]
-    lines = textwrap.wrap(first, _PROBLEM_WIDTH, max_lines=_PROBLEM_LINES, placeholder=" …")
+    lines = textwrap.wrap(_without_closing_aside(problems[0]), _PROBLEM_WIDTH, max_lines=_PROBLEM_LINES,
+                          placeholder=" …")
     more = len(problems) - 1
     return lines + ([f"(and {more} more)"] if more else [])
+
+
+def _without_closing_aside(message: str) -> str:
+    """`kernel 5 is larger than the padded input 4x4` of `... 4x4 (height and width: ... floor((4 - 5 + 0 + 1) / 1) = 0)`."""
+    if not message.endswith(")"):
+        return message
+    depth = 0
+    for index in range(len(message) - 1, -1, -1):
+        depth += {")": 1, "(": -1}.get(message[index], 0)
+        if depth == 0:
+            return message[:index].rstrip() or message
+    return message
 
 
 def _caption(lines: tuple[str, ...]) -> str:
