@@ -7,26 +7,33 @@ import xml.etree.ElementTree as ET
 from importlib.util import find_spec
 
 import pytest
+from hypothesis import HealthCheck, given, settings
 
 from conftest import check_text
 from netspec.diagnostics import Severity
 from netspec.drawing import Box, Diagram, Role, describe, diagram, write
 from netspec.frontend.source import read_source
-from netspec.ir import INPUT
+from netspec.ir import INPUT, format_shape
 from netspec.network import check_source
 from netspec.ops import OPS
-from specs import EVERY_KIND
+from specs import EVERY_KIND, random_spec
 
 needs_graphviz = pytest.mark.skipif(find_spec("graphviz") is None or shutil.which("dot") is None,
                                     reason="needs Graphviz: pip install 'netspec[draw]' and apt-get install graphviz")
 
-EXAMPLES = sorted(glob.glob("examples/*.net") + glob.glob("examples/sizes/*.net") + glob.glob("examples/warnings/*.net"))
 RED, ORANGE = "#c62828", "#d96c00"
 SVG = "{http://www.w3.org/2000/svg}"
 
 
 def graph_of(path):
     return check_source(read_source(path)).graph
+
+
+# Every example, and every example of an error that gets as far as layers (a syntax error does
+# not); a name given twice has its own test.
+EXAMPLES = sorted(glob.glob("examples/*.net") + glob.glob("examples/sizes/*.net") + glob.glob("examples/warnings/*.net")
+                  + [path for path in glob.glob("examples/errors/*.net")
+                     if graph_of(path) is not None and not path.endswith("duplicate_name.net")])
 
 
 def drawn(picture: Diagram, tmp_path) -> dict:
@@ -78,7 +85,16 @@ def test_every_example_is_drawn_with_every_layer_and_arrow(path, tmp_path):
     for layer in graph.layers:
         shown = svg["nodes"][layer.node.name]["texts"]
         assert layer.node.name.rsplit(".", 1)[-1] in shown  # inside a frame, the name within its call
-        assert " ".join(shown).count(str(layer.output_shape[0])) >= 1
+        assert (format_shape(layer.output_shape) if layer.output_shape else "?") in shown
+
+
+@needs_graphviz
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(spec=random_spec())
+def test_random_networks_with_branches_are_drawn_with_every_layer_and_arrow(spec, tmp_path):
+    graph = check_text(spec).graph
+    svg = drawn(diagram(graph), tmp_path)
+    assert set(svg["nodes"]) == {INPUT} | {layer.node.name for layer in graph.layers} and svg["arrows"] == reads(graph)
 
 
 def test_the_lecture_settings_are_abbreviated_and_defaults_left_out():
@@ -228,3 +244,12 @@ def test_the_pictures_in_the_docs_show_the_examples_as_drawn_today(name, tmp_pat
     shown = read_svg(f"docs/images/{name}.svg")
     assert shown["arrows"] == today["arrows"]
     assert {n: node["texts"] for n, node in shown["nodes"].items()} == {n: node["texts"] for n, node in today["nodes"].items()}
+
+
+def test_a_name_given_twice_gives_two_boxes_the_second_named_by_its_line():
+    picture = diagram(graph_of("examples/errors/duplicate_name.net"))
+    assert [(box.name, box.title, box.shape) for box in picture.boxes] == [
+        (INPUT, INPUT, "1x28x28"), ("c1", "c1", "6x24x24"), ("c1 (line 5)", "c1", "16x20x20")]
+    assert picture.arrows == ((INPUT, "c1"), ("c1", "c1 (line 5)"))
+    collapsed = diagram(graph_of("examples/errors/duplicate_name.net"), collapse=True)
+    assert (collapsed.boxes, collapsed.arrows) == (picture.boxes, picture.arrows)

@@ -5,7 +5,7 @@ No drawing library is needed here; `render.py` turns a diagram into Graphviz's D
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from enum import Enum
 
 from ..check import Layer, ShapedGraph
@@ -76,60 +76,79 @@ def diagram(graph: ShapedGraph, collapse: bool = False) -> Diagram:
     """Every layer whose input shapes are known (of an invalid spec, all that the checker
     reached), or with `collapse` one box per top-level block call instead of its layers."""
     problems = _problems_by_layer(graph)
-    layers = graph.layers
     if collapse:
         return _collapsed(graph, problems)
+    layers = graph.layers
     calls = sorted((call.name for call in graph.calls), key=len, reverse=True)
-    boxes = [_input_box(graph)] + [_layer_box(layer, _innermost(layer.node.name, calls), problems) for layer in layers]
-    arrows = [(source, layer.node.name) for layer in layers for source in layer.node.inputs]
+    names, arrows = _box_names(layers)
+    boxes = [_input_box(graph)] + [_layer_box(layer, name, _innermost(layer.node.name, calls), problems)
+                                   for layer, name in zip(layers, names)]
     groups = tuple(Group(call.name, f"{call.name.rsplit('.', 1)[-1]}: {_call_text(call)}", _innermost(call.name, calls))
                    for call in graph.calls)
     return Diagram(graph.name, _caption(graph), tuple(boxes), _once(arrows), groups)
+
+
+def _box_names(layers) -> tuple[list[str], list[tuple[str, str]]]:
+    """A box name per layer, and the arrows between the boxes. A name given twice (an error
+    the builder reports) names its second box `c1 (line 5)`; a layer reading the name reads
+    the box last given it."""
+    latest = {INPUT: INPUT}
+    names, arrows = [], []
+    for layer in layers:
+        node = layer.node
+        name = f"{node.name} (line {node.line})" if node.name in latest else node.name
+        arrows += [(latest[source], name) for source in node.inputs]
+        latest[node.name] = name
+        names.append(name)
+    return names, arrows
 
 
 def _collapsed(graph: ShapedGraph, problems: dict[str, tuple[Diagnostic, ...]]) -> Diagram:
     """Like `check --collapse`: a top-level call is one box with its last layer's shape and
     its layers' parameters and problems."""
     calls = {call.name: call for call in graph.calls}
+    names, arrows = _box_names(graph.layers)
     members: dict[str, list[Layer]] = {}
-    for layer in graph.layers:
-        members.setdefault(_top_level(layer.node.name), []).append(layer)
+    for layer, name in zip(graph.layers, names):
+        members.setdefault(_top_level(name), []).append(layer)
     boxes = [_input_box(graph)]
     for name, group in members.items():
         if name in calls:
             found = tuple(d for layer in group for d in problems.get(layer.node.name, ()))
-            call = calls[name]
-            boxes.append(_box(name, name, _call_text(call), _shape(group[-1]), _params(layer.params for layer in group),
-                              Role.BLOCK, None, found))
+            box = Box(name, name, _call_text(calls[name]), _shape(group[-1]), _params(layer.params for layer in group),
+                      Role.BLOCK)
+            boxes.append(_with_problems(box, name, found))
         else:
-            boxes.append(_layer_box(group[0], None, problems))
-    arrows = [(_top_level(source), _top_level(layer.node.name)) for layer in graph.layers for source in layer.node.inputs]
-    return Diagram(graph.name, _caption(graph), tuple(boxes), _once((a, b) for a, b in arrows if a != b))
+            boxes.append(_layer_box(group[0], name, None, problems))
+    between = ((_top_level(source), _top_level(target)) for source, target in arrows)
+    return Diagram(graph.name, _caption(graph), tuple(boxes), _once((a, b) for a, b in between if a != b))
 
 
 def _input_box(graph: ShapedGraph) -> Box:
     return Box(INPUT, INPUT, "", format_shape(graph.input_shape), "", Role.INPUT)
 
 
-def _layer_box(layer: Layer, call: str | None, problems: dict[str, tuple[Diagnostic, ...]]) -> Box:
-    name = layer.node.name
-    title = name[len(call) + 1:] if call else name
+def _layer_box(layer: Layer, name: str, call: str | None, problems: dict[str, tuple[Diagnostic, ...]]) -> Box:
+    title = layer.node.name[len(call) + 1:] if call else layer.node.name
     operation = describe(layer.node)
     # `relu1` needs no line saying `relu`; `path1` (a relu) does.
     shown = "" if operation == layer.node.kind and title.startswith(operation) else operation
-    return _box(name, title, shown, _shape(layer), _params([layer.params]), _role(layer.node), call,
-                problems.get(name, ()))
+    box = Box(name, title, shown, _shape(layer), _params([layer.params]), _role(layer.node), call)
+    return _with_problems(box, layer.node.name, problems.get(layer.node.name, ()))
 
 
-def _box(name: str, title: str, operation: str, shape: str, params: str, role: Role, group: str | None,
-         found: tuple[Diagnostic, ...]) -> Box:
-    severity = None if not found else Severity.ERROR if any(d.is_error for d in found) else Severity.WARNING
-    messages = tuple(_without_name(d.message, name) for d in found)
-    return Box(name, title, operation, shape, params, role, group, severity, messages)
+def _with_problems(box: Box, subject: str, found: tuple[Diagnostic, ...]) -> Box:
+    """The box with the problems found about `subject`, their messages without its name in front."""
+    if not found:
+        return box
+    severity = Severity.ERROR if any(d.is_error for d in found) else Severity.WARNING
+    return replace(box, severity=severity, problems=tuple(_without_name(d.message, subject) for d in found))
 
 
 def _role(node: Node) -> Role:
-    op = OPS[node.kind]
+    op = OPS.get(node.kind)  # None for an unknown kind (reported by the builder)
+    if op is None:
+        return Role.PLAIN
     return Role.LINEAR if op.has(Trait.LINEAR_PER_CHANNEL) else Role.JOIN if op.has(Trait.JOINS) else Role.PLAIN
 
 
@@ -193,7 +212,7 @@ def _innermost(name: str, calls: list[str]) -> str | None:
 
 
 def _top_level(name: str) -> str:
-    """The top-level block call a tensor comes from (`res1` for `res1.conv1`), or the tensor itself."""
+    """The top-level block call a box is drawn in when collapsed (`res1` for `res1.conv1`), or the box itself."""
     return name.split(".", 1)[0]
 
 
