@@ -512,14 +512,14 @@ def draw(file, output_path, collapse, allow, deny_warnings):
     """
     from .drawing import FORMATS, CannotDraw, diagram, write
 
-    format = os.path.splitext(output_path)[1].lower().removeprefix(".")
-    if format not in FORMATS:
+    suffix = os.path.splitext(output_path)[1].lower().removeprefix(".")
+    if suffix not in FORMATS:
         raise click.UsageError(f"cannot tell what to write from '{output_path}': name it .svg, .png or .dot")
     result = _read(file, allow, deny_warnings)
     _echo_diagnostics(result.diagnostics)
     if result.graph is not None:
         try:
-            write(diagram(result.graph, collapse), output_path, format)
+            write(diagram(result.graph, collapse), output_path, suffix)
         except CannotDraw as problem:
             _fail(str(problem))
         except OSError as exc:
