@@ -6,6 +6,7 @@ stdout, diagnostics to stderr.
 from __future__ import annotations
 
 import json
+import os
 import sys
 import time
 
@@ -488,6 +489,46 @@ def compile(file, optimized):
         _fail(str(problem))
     text = llvm_ir(rewrite_for_inference(network.graph).graph)
     click.echo(str(jit.optimize(text)) if optimized else text)
+
+
+@main.command()
+@click.argument("file")
+@click.option("-o", "--output", "output_path", required=True, metavar="OUT",
+              help="Where to write the picture: .svg, .png, or .dot for Graphviz's source.")
+@click.option("--collapse", is_flag=True, help="One box per block call instead of its layers.")
+@_warning_options
+def draw(file, output_path, collapse, allow, deny_warnings):
+    """Draw FILE's network: a box per layer with its output shape and parameters.
+
+    Block calls are framed and labelled with the call; layers with errors are
+    red and those with warnings orange, with the message. A spec with errors is
+    drawn as far as its shapes are known, and the command exits 1. Needs
+    Graphviz (pip install 'netspec[draw]', and its dot program).
+
+    \b
+    Example:
+      netspec draw examples/lenet5.net -o lenet5.svg
+      netspec draw examples/resnet18.net --collapse -o resnet18.png
+    """
+    from .drawing import FORMATS, CannotDraw, diagram, write
+
+    suffix = os.path.splitext(output_path)[1].lower().removeprefix(".")
+    if suffix not in FORMATS:
+        raise click.UsageError(f"cannot tell what to write from '{output_path}': name it .svg, .png or .dot")
+    result = _read(file, allow, deny_warnings)
+    _echo_diagnostics(result.diagnostics)
+    if result.graph is not None:
+        try:
+            write(diagram(result.graph, collapse), output_path, suffix)
+        except CannotDraw as problem:
+            _fail(str(problem))
+        except OSError as exc:
+            _fail(f"cannot write {output_path}: {exc.strerror or exc}")
+        click.echo(f"wrote {output_path}", err=not result.ok)
+    else:
+        click.echo(f"nothing drawn: {file} has no layers to draw until these errors are fixed", err=True)
+    _echo_explain_hint(list(result.diagnostics))
+    sys.exit(0 if result.ok else 1)
 
 
 @main.command()
