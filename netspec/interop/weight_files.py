@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import pickle
+import re
 import zipfile
 from typing import Callable
 
@@ -116,9 +117,9 @@ def _first_line(exc: Exception) -> str:
 
 
 def _refusal(exc: Exception) -> str:
-    """PyTorch's reason, without its advice to load the file unrestricted."""
-    reasons = [line.strip() for line in str(exc).splitlines() if "Unsupported" in line or "WeightsUnpickler" in line]
-    return reasons[0] if reasons else _first_line(exc)
+    """What PyTorch refused, without its advice on loading the file unrestricted."""
+    found = re.search(r"Unsupported global: GLOBAL ([\w.]+)", str(exc))
+    return f"it refers to {found.group(1)}" if found else _first_line(exc)
 
 
 def _state_dict(path: str, loaded) -> dict:
@@ -138,7 +139,7 @@ def _torch_array(path: str, key: str, value) -> np.ndarray:
     import torch
 
     if not isinstance(value, torch.Tensor):
-        raise DataError(f"weights file {path}, entry {key}: a {type(value).__name__}, not a tensor")
+        raise DataError(f"weights file {path}, entry {key}: not a tensor but a value of type {type(value).__name__}")
     value = value.detach()
     if value.dtype == torch.bfloat16:
         value = value.float()  # numpy has no bfloat16; widening to float32 is exact
