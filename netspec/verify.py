@@ -129,6 +129,7 @@ def verification_table(verification: Verification) -> str:
 def divergence_message(verification: Verification) -> str:
     """The error for the first layer beyond the tolerance."""
     c = verification.diverged
+    before = len(verification.compared) - 1
+    agree = f"; the {before} layer{'s' * (before != 1)} before it agree{'s' * (before == 1)}" if before else ""
     return (f"layer {c.layer} ({c.path}, line {c.line}) diverges from ONNX Runtime: its outputs differ by up to "
-            f"{c.max_abs:.3g}, {c.relative:.3g} of its largest value (tolerance {verification.tolerance:g}); "
-            f"the layers before it agree")
+            f"{c.max_abs:.3g}, {c.relative:.3g} of its largest value (tolerance {verification.tolerance:g}){agree}")

@@ -118,7 +118,7 @@ def test_safetensors_sorted_children_are_refused_not_misbound_and_a_map_binds_th
     assert str(caught.value) == (
         f"weights from {tmp_path / 'resnet18.safetensors'}: the keys are not resnet18's, so they are bound by order "
         "and shape, and they differ at weight 7 of 110: same_residual1.conv1.weight (layer same_residual1.conv1, "
-        "line 21) needs 64x64x3x3, but the file's tensor 7, 4.bn1.weight, is 64\n" + HELP)
+        "line 21) needs 64x64x3x3, but tensor 7, 4.bn1.weight, is 64\n" + HELP)
     weights = [key for key in state if not key.endswith("num_batches_tracked")]
     (tmp_path / "resnet18.map").write_text("".join(f"{theirs} {ours}\n" for theirs, ours in
                                                    zip(weights, weight_shapes(network.graph))))
@@ -131,7 +131,7 @@ def test_a_shape_that_differs_names_the_layer_its_line_and_both_shapes(lenet, st
     state["3.weight"] = np.zeros((16, 6, 3, 3), np.float32)
     assert refusal(lenet.graph, state) == (
         "weights from lenet5.pt: the keys are not lenet5's, so they are bound by order and shape, and they differ "
-        "at weight 3 of 10: conv2.weight (layer conv2, line 10) needs 16x6x5x5, but the file's tensor 3, 3.weight, "
+        "at weight 3 of 10: conv2.weight (layer conv2, line 10) needs 16x6x5x5, but tensor 3, 3.weight, "
         "is 16x6x3x3\n" + HELP)
 
 
@@ -145,21 +145,21 @@ def test_an_extra_tensor_that_fits_two_weights_in_order_is_ambiguous(lenet, stat
 def test_an_extra_tensor_that_fits_no_weight_is_left_unused_and_reported(lenet, state):
     binding = bind(lenet.graph, with_inserted(state, "0.bias", "0.extra", np.ones(7, np.float32)), "lenet5.pt")
     assert binding.unused == ("0.extra",)
-    assert binding_table(binding).splitlines()[-1] == "note: 1 tensor of the file bound to no weight: 0.extra"
+    assert binding_table(binding).splitlines()[-1] == "note: 1 tensor bound to no weight: 0.extra"
 
 
 def test_too_few_tensors_name_the_first_weight_without_one(lenet, state):
     del state["11.bias"]
     assert refusal(lenet.graph, state) == (
-        "weights from lenet5.pt: the keys are not lenet5's, so they are bound by order and shape; the file has "
-        "9 tensors for 10 weights, and dense3.bias (layer dense3, line 18) needs 10, but the file has no tensors "
-        "after 11.weight\n" + HELP)
+        "weights from lenet5.pt: the keys are not lenet5's, so they are bound by order and shape; there are "
+        "9 tensors for 10 weights, and dense3.bias (layer dense3, line 18) needs 10, but no tensors follow "
+        "11.weight\n" + HELP)
 
 
 def test_a_tensor_missing_in_the_middle_names_the_weight_and_what_follows(lenet, state):
     del state["3.weight"]
-    assert ("the file has 9 tensors for 10 weights, and conv2.weight (layer conv2, line 10) needs 16x6x5x5, but no "
-            "tensor of that shape follows 0.bias (the file's next tensor is 3.bias, 16)") in refusal(lenet.graph, state)
+    assert ("there are 9 tensors for 10 weights, and conv2.weight (layer conv2, line 10) needs 16x6x5x5, but no "
+            "tensor of that shape follows 0.bias (the next is 3.bias, 16)") in refusal(lenet.graph, state)
 
 
 def test_names_that_are_partly_netspec_keys_are_checked_by_name(lenet):

@@ -91,7 +91,7 @@ def test_cli_verify_stops_at_the_diverging_layer_and_exits_1(cli, tmp_path, wron
     assert rows[-1].endswith("  <- diverges")
     assert result.stderr.startswith(f"error: layer avgpool1 ({tmp_path / 'pooled.net'}, line 5) diverges from ONNX "
                                     "Runtime: its outputs differ by up to ")
-    assert result.stderr.rstrip().endswith("(tolerance 0.0001); the layers before it agree")
+    assert result.stderr.rstrip().endswith("(tolerance 0.0001); the 2 layers before it agree")
 
 
 def test_cli_verify_as_json(cli, tmp_path, wrong_average_pooling):

@@ -1,6 +1,7 @@
 """Reading weight files: .npz, .safetensors and PyTorch checkpoints in the order the model
 defines its tensors; damaged files, pickled objects and missing packages refused by name."""
 import struct
+import subprocess
 import sys
 
 import numpy as np
@@ -125,12 +126,30 @@ def test_a_malformed_safetensors_header_is_refused(tmp_path, header):
         read_weight_file(path)
 
 
-def test_a_safetensors_type_numpy_lacks_is_named_with_its_key(tmp_path):
+def save_bfloat16_safetensors(path):
     import safetensors.torch
 
-    safetensors.torch.save_file({"w": torch.zeros(2, dtype=torch.bfloat16)}, str(tmp_path / "w.safetensors"))
-    with pytest.raises(netspec.DataError, match="tensor w: numpy cannot read its type .*save it as float32"):
-        read_weight_file(tmp_path / "w.safetensors")
+    value = torch.tensor([1.5, -0.375, 3e38], dtype=torch.bfloat16)
+    safetensors.torch.save_file({"w": value}, str(path))
+    return value
+
+
+def test_bfloat16_safetensors_are_widened_to_float32_when_numpy_knows_the_type(tmp_path):
+    pytest.importorskip("ml_dtypes")  # installed with onnx; it registers bfloat16 with numpy
+    value = save_bfloat16_safetensors(tmp_path / "w.safetensors")
+    widened = read_weight_file(tmp_path / "w.safetensors")["w"]
+    assert widened.dtype == np.float32
+    np.testing.assert_array_equal(widened, value.float().numpy())
+
+
+def test_bfloat16_safetensors_without_ml_dtypes_are_named_with_their_key(tmp_path):
+    save_bfloat16_safetensors(tmp_path / "w.safetensors")
+    # A fresh interpreter: once imported, ml_dtypes' types stay registered with numpy.
+    code = ("import sys; sys.modules['ml_dtypes'] = None\n"
+            "from netspec.interop.weight_files import read_weight_file\n"
+            f"read_weight_file({str(tmp_path / 'w.safetensors')!r})")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert "tensor w: numpy cannot read its type" in result.stderr and "save it as float32" in result.stderr
 
 
 def test_other_suffixes_are_refused_with_the_formats_netspec_reads(tmp_path):

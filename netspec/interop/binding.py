@@ -180,17 +180,17 @@ def _no_binding(graph, files, wanted, earliest: list[int], origin: str) -> str:
         i = next(i for i, ((_, found), (_, shape)) in enumerate(zip(files, wanted)) if found != tuple(shape))
         (file_key, found), (key, shape) = files[i], wanted[i]
         return (f"{intro}, and they differ at weight {i + 1} of {len(wanted)}: {_needs(graph, key, shape)}, "
-                f"but the file's tensor {i + 1}, {file_key}, is {format_shape(found)}\n{_MAP_HELP}")
+                f"but tensor {i + 1}, {file_key}, is {format_shape(found)}\n{_MAP_HELP}")
     key, shape = wanted[len(earliest)]
     if not earliest:
-        where = "no tensor of the file has that shape" if files else "the file has no tensors"
+        where = "no tensor has that shape" if files else "no tensors are left"
     elif earliest[-1] + 1 == len(files):
-        where = f"the file has no tensors after {files[-1][0]}"
+        where = f"no tensors follow {files[-1][0]}"
     else:
         following = files[earliest[-1] + 1]
-        where = (f"no tensor of that shape follows {files[earliest[-1]][0]} (the file's next tensor is "
+        where = (f"no tensor of that shape follows {files[earliest[-1]][0]} (the next is "
                  f"{following[0]}, {format_shape(following[1])})")
-    return (f"{intro}; the file has {_count(len(files), 'tensor')} for {_count(len(wanted), 'weight')}, and "
+    return (f"{intro}; there are {_count(len(files), 'tensor')} for {_count(len(wanted), 'weight')}, and "
             f"{_needs(graph, key, shape)}, but {where}\n{_MAP_HELP}")
 
 
@@ -208,7 +208,8 @@ def bind(graph: ShapedGraph, tensors: Mapping, origin: str, explicit: tuple[MapE
     skipped = tuple(key for key in arrays
                     if key.rsplit(".", 1)[-1] == BATCH_COUNTER and key not in expected and key not in mapped)
     arrays = {key: array for key, array in arrays.items() if key not in skipped}
-    if not explicit and any(key in expected for key in arrays):
+    # No tensors at all is a file of netspec's keys with every one missing.
+    if not explicit and (not arrays or any(key in expected for key in arrays)):
         validate(arrays, expected, origin)
         rows = [Bound(key, key, tuple(shape), BY_NAME) for key, shape in expected.items()]
         return Binding(origin, graph.name, tuple(rows), {key: arrays[key] for key in expected}, (), skipped)
@@ -260,6 +261,6 @@ def binding_table(binding: Binding) -> str:
         lines.append(f"note: skipped {_count(len(binding.skipped), BATCH_COUNTER + ' tensor')} "
                      "(PyTorch's batchnorm counters, which inference does not use)")
     if binding.unused:
-        lines.append(f"note: {_count(len(binding.unused), 'tensor')} of the file bound to no weight: "
+        lines.append(f"note: {_count(len(binding.unused), 'tensor')} bound to no weight: "
                      + ", ".join(binding.unused))
     return "\n".join(lines)

@@ -156,9 +156,9 @@ def _require_fits(size: int, what: str) -> None:
 
 
 def export_onnx(graph: ShapedGraph, weights=None, seed: int = 0) -> onnx.ModelProto:
-    """The ONNX model computing a valid shaped graph. `weights` is a .npz path, a mapping
-    of arrays (netspec's keys and PyTorch's layouts) or None for seeded initialisation,
-    as for `Network.compile`; wrong weights raise DataError."""
+    """The ONNX model computing a valid shaped graph. `weights` is a weight file's path, a
+    mapping of arrays (in PyTorch's layouts) or None for seeded initialisation, as for
+    `Network.compile`; wrong weights raise DataError."""
     graph.require_numbers()
     _require_fits(4 * sum(prod(shape) for shape in weight_shapes(graph).values()), f"the weights of {graph.name}")
     arrays, _ = resolve(graph, weights, seed)

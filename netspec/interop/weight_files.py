@@ -80,10 +80,13 @@ def read_safetensors(path: str) -> dict[str, np.ndarray]:
 
 def _safetensors_array(path: str, tensors, key: str) -> np.ndarray:
     try:
-        return tensors.get_tensor(key)
-    except TypeError as exc:  # a dtype numpy lacks, such as bfloat16
+        array = tensors.get_tensor(key)
+    except TypeError as exc:  # a dtype numpy lacks, such as bfloat16 without ml_dtypes
         raise DataError(f"weights file {path}, tensor {key}: numpy cannot read its type ({exc}); "
                         "save it as float32") from None
+    # Once ml_dtypes (which onnx installs) is imported, numpy knows bfloat16;
+    # widening it to float32 is exact, as for checkpoints.
+    return array.astype(np.float32) if array.dtype.name == "bfloat16" else array
 
 
 # Where training scripts commonly keep the state_dict inside a checkpoint dict.
