@@ -6,6 +6,7 @@ stdout, diagnostics to stderr.
 from __future__ import annotations
 
 import json
+import math
 import sys
 import time
 
@@ -418,10 +419,13 @@ def _verify(network: Network, batch, weights, seed: int, tolerance, threads: int
 
 
 def _verify_record(verification) -> dict:
+    def number(value: float) -> float | None:
+        return value if math.isfinite(value) else None  # JSON has no NaN or infinity
+
     diverged = verification.diverged
     return {"tolerance": verification.tolerance, "diverged": diverged.layer if diverged else None,
-            "layers": [{"layer": c.layer, "line": c.line, "max_abs_diff": c.max_abs, "relative": c.relative}
-                       for c in verification.compared]}
+            "layers": [{"layer": c.layer, "line": c.line, "max_abs_diff": number(c.max_abs),
+                        "relative": number(c.relative)} for c in verification.compared]}
 
 
 def _show_verification(verification) -> None:
