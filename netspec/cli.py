@@ -6,6 +6,7 @@ stdout, diagnostics to stderr.
 from __future__ import annotations
 
 import json
+import math
 import os
 import sys
 import time
@@ -198,6 +199,22 @@ def explain(code):
         _fail(str(problem))
 
 
+def _map_needs_weights(ctx, param, map_path):
+    if map_path is not None and ctx.params.get("weights_path") is None:
+        raise click.UsageError("--map binds the keys of a --weights file; give --weights too")
+    return map_path
+
+
+def _weights_options(command):
+    """--weights FILE and --map FILE, for the commands that take trained weights."""
+    command = click.option("--map", "map_path", metavar="MAP", callback=_map_needs_weights,
+                           help="Bind these keys of the weight file first: one `FILE_KEY NETSPEC_KEY` per line.")(command)
+    # Eager, so that --map's check sees it wherever it was written on the command line.
+    return click.option("--weights", "weights_path", metavar="W", is_eager=True,
+                        help="Trained weights: .npz, .safetensors or a PyTorch .pt/.pth. Keys that are not "
+                             "netspec's are bound by order and shape.")(command)
+
+
 class ByteSize(click.ParamType):
     """A memory size: bytes, or a number with K, M, G or T (powers of 1024)."""
 
@@ -300,7 +317,7 @@ def _report(model, output: np.ndarray, seconds: float, top: int) -> None:
 @main.command()
 @click.argument("file")
 @click.option("--input", "input_path", metavar="X.npy", help="Input batch NxCxHxW (or one CxHxW example).")
-@click.option("--weights", "weights_path", metavar="W.npz", help="Weights, keyed NAME.weight and NAME.bias.")
+@_weights_options
 @click.option("--output", "output_path", metavar="Y.npy", help="Write the outputs (N x ...) here.")
 @click.option("--batch", type=click.IntRange(min=1), help="Size of the random input batch (default 1).")
 @click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True,
@@ -309,22 +326,33 @@ def _report(model, output: np.ndarray, seconds: float, top: int) -> None:
 @click.option("--threads", type=click.IntRange(min=1), help="Threads to split the batch across (default: all cores).")
 @click.option("--max-memory", type=ByteSize(), help="Refuse runs needing more memory (default: half the RAM).")
 @click.option("--json", "as_json", is_flag=True, help="Print the report (or the errors) as JSON on stdout.")
+@click.option("--verify", is_flag=True,
+              help="Also run the network in ONNX Runtime and compare every layer's output, stopping at the first "
+                   "that differs (exit 1).")
+@click.option("--tolerance", type=click.FloatRange(min=0), metavar="T",
+              help="With --verify: the largest difference allowed, relative to a layer's largest value "
+                   "(default 1e-4).")
 @_warning_options
-def run(file, input_path, weights_path, output_path, batch, seed, top, threads, max_memory, as_json, allow,
-        deny_warnings):
+def run(file, input_path, weights_path, map_path, output_path, batch, seed, top, threads, max_memory, as_json,
+        verify, tolerance, allow, deny_warnings):
     """Compile FILE to native code and run it.
 
     Without --weights the weights are initialised from --seed (PyTorch's default
     bounds), so outputs come from an untrained network. Without --input a
     deterministic random batch (uniform in [0, 1)) of --batch examples is used.
+    A weight file whose keys are not netspec's is bound by order and shape, and
+    the binding is shown. --verify compares every layer with ONNX Runtime.
 
     \b
     Example:
       netspec run examples/lenet5.net
       netspec run examples/lenet5.net --input x.npy --weights w.npz --output y.npy
+      netspec run examples/lenet5.net --weights lenet5.pt --verify
     """
     if input_path and batch:
         raise click.UsageError("--batch sets the size of the random input; it cannot be combined with --input")
+    if tolerance is not None and not verify:
+        raise click.UsageError("--tolerance is the tolerance of --verify; give --verify too")
     from .backends.llvm.memory import default_limit, require_memory
     from .backends.llvm.runtime import as_batch, available_cores
 
@@ -340,7 +368,8 @@ def run(file, input_path, weights_path, output_path, batch, seed, top, threads, 
             require_memory(network.graph, batch or 1, threads, limit)
             generator = np.random.Generator(np.random.PCG64(seed))
             x = generator.random((batch or 1, *network.input_shape), dtype=np.float32)
-        model = network.compile(weights=weights_path, seed=seed, threads=threads, max_memory=limit)
+        weights = _bound_weights(network, weights_path, map_path)
+        model = network.compile(weights=weights, seed=seed, threads=threads, max_memory=limit)
         batch, notes = as_batch(network.graph, x)
         model.run(batch[:1])  # the first call sets up the workspace: not timed
         started = time.perf_counter()
@@ -348,11 +377,13 @@ def run(file, input_path, weights_path, output_path, batch, seed, top, threads, 
         seconds = time.perf_counter() - started
         if output_path:
             _save(output_path, output)
+        verification = _verify(network, batch, weights, seed, tolerance, threads, limit, as_json) if verify else None
     except DataError as problem:
         _fail(str(problem), as_json)
     if as_json:
-        click.echo(json.dumps(_run_record(model, output, seconds, notes, output_path, top), indent=2))
-        return
+        record = _run_record(model, output, seconds, notes, output_path, top)
+        click.echo(json.dumps({**record, **({"verify": _verify_record(verification)} if verify else {})}, indent=2))
+        sys.exit(1 if verification and verification.diverged else 0)
     for note in notes:
         click.echo(f"note: {note}", err=True)
     click.echo(f"network {network.name}: input {'x'.join(map(str, network.input_shape))}, "
@@ -362,6 +393,48 @@ def run(file, input_path, weights_path, output_path, batch, seed, top, threads, 
     _report(model, output, seconds, top)
     if output_path:
         click.echo(f"wrote {output_path}")
+    if verification:
+        _show_verification(verification)
+
+
+def _bound_weights(network: Network, weights_path: str | None, map_path: str | None):
+    """The weights in the file, keyed as the network's (the binding on stderr when the
+    file's keys were not), or None for seeded weights."""
+    if weights_path is None:
+        return None
+    from .interop.binding import bind_file, binding_table
+
+    binding = bind_file(network.graph, weights_path, map_path)
+    if binding.renamed:
+        click.echo(binding_table(binding), err=True)
+    return binding.arrays
+
+
+def _verify(network: Network, batch, weights, seed: int, tolerance, threads: int, limit: int, as_json: bool):
+    try:
+        from .verify import DEFAULT_TOLERANCE, verify
+    except ModuleNotFoundError as missing:
+        _fail(str(missing), as_json)
+    return verify(network.graph, batch, weights, seed, DEFAULT_TOLERANCE if tolerance is None else tolerance,
+                  threads, limit)
+
+
+def _verify_record(verification) -> dict:
+    def number(value: float) -> float | None:
+        return value if math.isfinite(value) else None  # JSON has no NaN or infinity
+
+    diverged = verification.diverged
+    return {"tolerance": verification.tolerance, "diverged": diverged.layer if diverged else None,
+            "layers": [{"layer": c.layer, "line": c.line, "max_abs_diff": number(c.max_abs),
+                        "relative": number(c.relative)} for c in verification.compared]}
+
+
+def _show_verification(verification) -> None:
+    from .verify import divergence_message, verification_table
+
+    click.echo(verification_table(verification))
+    if verification.diverged:
+        _fail(divergence_message(verification))
 
 
 def _save(path: str, array: np.ndarray) -> None:
@@ -396,13 +469,63 @@ def init(file, output_path, seed):
         _fail(str(problem))
     arrays = initial_weights(network.graph, seed)
     try:
-        with open(output_path, "wb") as handle:
-            np.savez(handle, **arrays)
-    except OSError as exc:
-        _fail(f"cannot write {output_path}: {exc.strerror or exc}")
+        _save_npz(output_path, arrays)
+    except DataError as problem:
+        _fail(str(problem))
     for key, array in arrays.items():
         click.echo(f"{key:24} {'x'.join(map(str, array.shape))}")
     click.echo(f"wrote {output_path} ({len(arrays)} arrays, seed {seed})")
+
+
+def _save_npz(path: str, arrays) -> None:
+    try:
+        with open(path, "wb") as handle:
+            np.savez(handle, **arrays)
+    except OSError as exc:
+        raise DataError(f"cannot write {path}: {exc.strerror or exc}") from None
+
+
+@main.group("weights")
+def weights_group():
+    """Work with weight files (.npz, .safetensors, PyTorch .pt/.pth)."""
+
+
+def _npz_output(ctx, param, path):
+    if not path.lower().endswith(".npz"):
+        raise click.BadParameter(f"{path!r} must end in .npz, which netspec reads as a weight file")
+    return path
+
+
+@weights_group.command()
+@click.argument("file", metavar="IN")
+@click.option("-o", "--output", "output_path", required=True, metavar="OUT.npz", callback=_npz_output,
+              help="Where to write the weights, under netspec's keys.")
+@click.option("--spec", "spec_path", required=True, metavar="FILE", help="The .net spec the weights are for.")
+@click.option("--map", "map_path", metavar="MAP",
+              help="Bind these keys of IN first: one `FILE_KEY NETSPEC_KEY` per line.")
+def convert(file, output_path, spec_path, map_path):
+    """Bind the weights in IN to the spec's keys once and write them as a .npz file.
+
+    IN is a .npz, .safetensors or PyTorch .pt/.pth file. Keys that are not
+    netspec's are bound by order and shape (the binding is printed); the
+    result needs no binding when given to `run --weights` or `export --weights`.
+
+    \b
+    Example:
+      netspec weights convert lenet5.pt -o lenet5.npz --spec examples/lenet5.net
+      netspec weights convert model.safetensors -o w.npz --spec my.net --map keys.txt
+    """
+    from .interop.binding import bind_file, binding_table
+
+    network = _network(spec_path)
+    try:
+        network.graph.require_numbers()
+        binding = bind_file(network.graph, file, map_path)
+        _save_npz(output_path, binding.arrays)
+    except DataError as problem:
+        _fail(str(problem))
+    click.echo(binding_table(binding))
+    click.echo(f"wrote {output_path} ({len(binding.arrays)} arrays under netspec's keys)")
 
 
 @main.command()
@@ -410,9 +533,9 @@ def init(file, output_path, seed):
 @click.option("-o", "--output", "output_path", required=True, metavar="OUT", help="Where to write the .onnx or .py file.")
 @click.option("--to", "target", type=click.Choice(["onnx", "pytorch"]),
               help="What to write (default: pytorch for a .py output, else onnx).")
-@click.option("--weights", "weights_path", metavar="W.npz", help="The ONNX model's weights (default: seeded).")
+@_weights_options
 @click.option("--seed", type=click.IntRange(min=0), help="Seed for the ONNX model's untrained weights (default 0).")
-def export(file, output_path, target, weights_path, seed):
+def export(file, output_path, target, weights_path, map_path, seed):
     """Write FILE as an ONNX model or as the source of a PyTorch module.
 
     The ONNX model (any batch size) holds the weights as initializers
@@ -428,27 +551,27 @@ def export(file, output_path, target, weights_path, seed):
     """
     target = target or ("pytorch" if output_path.endswith(".py") else "onnx")
     if target == "pytorch" and (weights_path or seed is not None):
-        raise click.UsageError("--weights and --seed are for ONNX models; a PyTorch module takes its weights "
+        raise click.UsageError("--weights, --map and --seed are for ONNX models; a PyTorch module takes its weights "
                                "with load_state_dict, as the generated file's docstring shows")
     network = _network(file)
     try:
         network.graph.require_numbers()
         if target == "onnx":
-            _export_onnx(network, output_path, weights_path, seed or 0)
+            _export_onnx(network, output_path, _bound_weights(network, weights_path, map_path), seed or 0)
         else:
             _export_pytorch(network, output_path)
     except DataError as problem:
         _fail(f"cannot export {file}: {problem}")
 
 
-def _export_onnx(network: Network, path: str, weights_path: str | None, seed: int) -> None:
+def _export_onnx(network: Network, path: str, weights, seed: int) -> None:
     try:
         from .interop.onnx_export import OPSET, export_onnx, save_onnx
     except ModuleNotFoundError as missing:
         _fail(str(missing))
-    model = export_onnx(network.graph, weights_path, seed)
+    model = export_onnx(network.graph, weights, seed)
     save_onnx(model, path)
-    if weights_path is None:
+    if weights is None:
         click.echo(f"note: untrained weights (initialised from seed {seed}); the outputs are not predictions")
     graph = model.graph
     size = model.ByteSize()

@@ -96,8 +96,9 @@ class Network:
 
     def compile(self, weights=None, seed: int = 0, threads: int | None = None, bounds_check: bool = False,
                 max_memory: int | None = None):
-        """Compile to native code. `weights` is a .npz path, a mapping of arrays, or None
-        for seeded initialisation; `threads` defaults to every available core;
+        """Compile to native code. `weights` is a weight file's path (.npz, .safetensors,
+        .pt, .pth), a mapping of arrays, or None for seeded initialisation; keys that are
+        not netspec's are bound by order and shape; `threads` defaults to every available core;
         `bounds_check` builds a slower test version that counts out-of-bounds accesses;
         `max_memory` (bytes, default half the RAM) bounds what one example may need."""
         from .backends.llvm.runtime import compile_network

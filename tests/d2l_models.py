@@ -1,9 +1,22 @@
-"""The modern CNNs written in PyTorch, following "Dive into Deep Learning" ch. 8, as an
-independent build of each example network. Modules are registered in the order the
-.net files define their layers, so weights can be matched one to one."""
+"""LeNet-5 and the modern CNNs written in PyTorch, following "Dive into Deep Learning"
+ch. 7.6 and 8, as an independent build of each example network. Modules are registered
+in the order the .net files define their layers, so weights can be matched one to one."""
 import torch
 from torch import nn
 from torch.nn import functional as F
+
+
+def lenet5():
+    """LeNet-5 exactly as the lecture's code builds it."""
+    return nn.Sequential(
+        nn.Conv2d(1, 6, kernel_size=5, padding=2), nn.Sigmoid(),
+        nn.AvgPool2d(kernel_size=2, stride=2),
+        nn.Conv2d(6, 16, kernel_size=5), nn.Sigmoid(),
+        nn.AvgPool2d(kernel_size=2, stride=2),
+        nn.Flatten(),
+        nn.Linear(16 * 5 * 5, 120), nn.Sigmoid(),
+        nn.Linear(120, 84), nn.Sigmoid(),
+        nn.Linear(84, 10))
 
 
 def alexnet():

@@ -57,11 +57,11 @@ def test_weights_for_pytorch_source_are_a_usage_error(cli, tmp_path):
 
 def test_weights_that_do_not_fit_name_the_spec_and_the_problem(cli, tmp_path):
     pytest.importorskip("onnx")
-    np.savez(tmp_path / "w.npz", stray=np.zeros(3, np.float32))
+    np.savez(tmp_path / "w.npz", **{"conv1.weight": np.zeros((6, 1, 5, 5), np.float32), "stray": np.zeros(3, np.float32)})
     result = cli("export", "examples/lenet5.net", "-o", str(tmp_path / "l.onnx"), "--weights", str(tmp_path / "w.npz"))
     assert result.exit_code == 1
     assert "error: cannot export examples/lenet5.net: weights from" in result.stderr
-    assert "conv1.weight: missing" in result.stderr and "stray: not a weight of this network" in result.stderr
+    assert "conv1.bias: missing" in result.stderr and "stray: not a weight of this network" in result.stderr
 
 
 def test_unwritable_output_is_reported(cli, tmp_path):

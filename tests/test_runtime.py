@@ -135,7 +135,7 @@ def test_fused_vector_activations_match_reference_on_extreme_values():
 
 
 @pytest.mark.parametrize("options, message", [
-    ({"weights": 42}, "weights must be a path to a .npz file, a mapping of names to arrays, or None"),
+    ({"weights": 42}, "weights must be a path to a weight file (.npz, .safetensors, .pt, .pth), a mapping of names"),
     ({"seed": -1}, "seed must be a non-negative integer, got -1"),
     ({"threads": 0}, "threads must be a whole number of at least 1, got 0"),
     ({"threads": "2"}, "threads must be a whole number of at least 1, got '2'"),

@@ -9,21 +9,8 @@ from specs import random_spec, random_weights
 torch = pytest.importorskip("torch")
 F = torch.nn.functional
 
-from torch_reference import torch_forward  # noqa: E402  (needs torch)
-
-
-def lenet_d2l():
-    """LeNet-5 exactly as the lecture's code builds it."""
-    nn = torch.nn
-    return nn.Sequential(
-        nn.Conv2d(1, 6, kernel_size=5, padding=2), nn.Sigmoid(),
-        nn.AvgPool2d(kernel_size=2, stride=2),
-        nn.Conv2d(6, 16, kernel_size=5), nn.Sigmoid(),
-        nn.AvgPool2d(kernel_size=2, stride=2),
-        nn.Flatten(),
-        nn.Linear(16 * 5 * 5, 120), nn.Sigmoid(),
-        nn.Linear(120, 84), nn.Sigmoid(),
-        nn.Linear(84, 10))
+from d2l_models import lenet5  # noqa: E402  (needs torch)
+from torch_reference import torch_forward  # noqa: E402
 
 
 def state_as_weights(module):
@@ -34,7 +21,7 @@ def state_as_weights(module):
 @pytest.mark.parametrize("batch", [1, 3, 64])
 def test_lenet5_matches_pytorch(batch, tmp_path):
     torch.manual_seed(batch)
-    reference = lenet_d2l().eval()
+    reference = lenet5().eval()
     weights = state_as_weights(reference)
     np.savez(tmp_path / "w.npz", **weights)
     x = np.random.default_rng(batch).random((batch, 1, 28, 28), dtype=np.float32)

@@ -19,7 +19,8 @@ from ..errors import DataError
 from ..ir import INPUT
 from ..ops import OPS
 from ..ops.params import Padding
-from ..weights import resolve, weight_shapes
+from ..weights import weight_shapes
+from .binding import resolve
 
 try:
     import onnx
@@ -143,7 +144,8 @@ EXPORTERS: dict[str, Callable[[Layer], Emitted]] = {
 }
 
 
-def _batched(name: str, shape) -> onnx.ValueInfoProto:
+def batched_value(name: str, shape) -> onnx.ValueInfoProto:
+    """A float tensor `name` of N examples of `shape`, N left symbolic."""
     return helper.make_tensor_value_info(name, TensorProto.FLOAT, [BATCH, *shape])
 
 
@@ -154,9 +156,9 @@ def _require_fits(size: int, what: str) -> None:
 
 
 def export_onnx(graph: ShapedGraph, weights=None, seed: int = 0) -> onnx.ModelProto:
-    """The ONNX model computing a valid shaped graph. `weights` is a .npz path, a mapping
-    of arrays (netspec's keys and PyTorch's layouts) or None for seeded initialisation,
-    as for `Network.compile`; wrong weights raise DataError."""
+    """The ONNX model computing a valid shaped graph. `weights` is a weight file's path, a
+    mapping of arrays (in PyTorch's layouts) or None for seeded initialisation, as for
+    `Network.compile`; wrong weights raise DataError."""
     graph.require_numbers()
     _require_fits(4 * sum(prod(shape) for shape in weight_shapes(graph).values()), f"the weights of {graph.name}")
     arrays, _ = resolve(graph, weights, seed)
@@ -166,8 +168,8 @@ def export_onnx(graph: ShapedGraph, weights=None, seed: int = 0) -> onnx.ModelPr
         nodes += emitted.nodes
         constants += emitted.constants
     initializers = [numpy_helper.from_array(np.asarray(arrays[key], np.float32), key) for key in weight_shapes(graph)]
-    body = helper.make_graph(nodes, graph.name, [_batched(INPUT, graph.input_shape)],
-                             [_batched(graph.output, graph.output_shape)], initializer=initializers + constants)
+    body = helper.make_graph(nodes, graph.name, [batched_value(INPUT, graph.input_shape)],
+                             [batched_value(graph.output, graph.output_shape)], initializer=initializers + constants)
     model = helper.make_model(body, opset_imports=[helper.make_opsetid("", OPSET)],
                               producer_name="netspec", producer_version=__version__,
                               doc_string=f"{graph.name}, exported by netspec {__version__}")

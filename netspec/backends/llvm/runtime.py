@@ -16,7 +16,7 @@ import numpy as np
 from ...check import ShapedGraph
 from ...errors import DataError
 from ...ir import format_shape
-from ...weights import resolve
+from ...interop.binding import resolve
 from . import jit
 from .buffers import aligned_zeros
 from .builder import OUT_OF_BOUNDS
