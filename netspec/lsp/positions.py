@@ -49,15 +49,23 @@ class Positions:
             offset += 1
         return offset
 
-    def netspec_offset(self, line: int, column: int) -> int:
-        """The offset of a netspec line and column, within the text."""
-        start = self.netspec_starts[min(max(line, 1), len(self.netspec_starts)) - 1]
-        return min(start + max(column, 1) - 1, len(self.source.text))
+    def netspec_position(self, line: int, column: int) -> tuple[int, int]:
+        """The protocol position of a netspec line and column. A column past the end of its
+        line (a syntax error at the line break points there) stays on the line, past its end,
+        as `netspec check` reports it; the protocol's clients show it at the end."""
+        line = min(max(line, 1), len(self.netspec_starts))
+        start = self.netspec_starts[line - 1]
+        end = self.source.text.find("\n", start)
+        end = len(self.source.text) if end == -1 else end - self.source.text.endswith("\r", start, end)
+        offset = start + max(column, 1) - 1
+        if offset <= end:
+            return self.position(offset)
+        at_end, character = self.position(end)
+        return at_end, character + offset - end
 
     def range(self, span: Span) -> tuple[tuple[int, int], tuple[int, int]]:
         """A span as the protocol's start and end positions."""
-        return (self.position(self.netspec_offset(span.line, span.column)),
-                self.position(self.netspec_offset(span.end_line, span.end_column)))
+        return self.netspec_position(span.line, span.column), self.netspec_position(span.end_line, span.end_column)
 
     def point(self, line: int, character: int) -> tuple[int, int]:
         """A protocol position as netspec's line and column."""
