@@ -33,6 +33,27 @@ b2: shrink 8
 """
 
 
+# LeNet-5 as in the lecture, without the shapes examples/lenet5.net states; line -> output shape
+LENET5_UNSTATED = """\
+network lenet5
+input 1x28x28
+conv 6 kernel=5 padding=2
+sigmoid
+avgpool kernel=2 stride=2
+conv 16 kernel=5
+sigmoid
+avgpool kernel=2 stride=2
+flatten
+dense 120
+sigmoid
+dense 84
+sigmoid
+dense 10
+"""
+LENET5_SHAPES = {3: "6x28x28", 4: "6x28x28", 5: "6x14x14", 6: "16x10x10", 7: "16x10x10", 8: "16x5x5", 9: "400",
+                 10: "120", 11: "120", 12: "84", 13: "84", 14: "10"}
+
+
 def document(text: str) -> Document:
     return Document(Source("spec.net", text))
 
@@ -45,13 +66,24 @@ def line_of(span):
     return span.line if span else None
 
 
-def test_every_layer_of_lenet5_shows_the_shape_the_spec_states_at_the_end_of_its_line():
-    doc = Document(read_source("examples/lenet5.net"))
-    stated = {number: "-> " + line.split("->")[1].split()[0] for number, line in enumerate(doc.lines, start=1)
-              if "->" in line and not line.startswith("#")}
+def test_every_layer_shows_its_output_shape_at_the_end_of_its_line():
+    doc = document(LENET5_UNSTATED)
     found = hints(doc)
-    assert labels(found) == stated
+    assert labels(found) == {number: "-> " + shape for number, shape in LENET5_SHAPES.items()}
     assert all(hint.span.column == len(doc.line(hint.span.line)) + 1 for hint in found)
+    assert found[0].tooltip == "conv1 -> 6x28x28"
+
+
+def test_a_shape_the_line_states_and_the_checker_gives_is_marked_verified():
+    doc = Document(read_source("examples/lenet5.net"))
+    found = hints(doc)
+    assert labels(found) == {number + 4: "✓" for number in LENET5_SHAPES}  # its layers start on line 7
+    assert [hint.tooltip.split(" -> ")[1] for hint in found] == list(LENET5_SHAPES.values())
+
+
+def test_a_wrong_stated_shape_gets_the_shape_the_layer_gives():
+    doc = document("network n\ninput 1x8x8\nconv 2 kernel=3 -> 2x8x8\n")
+    assert labels(hints(doc)) == {3: "-> 2x6x6"}
 
 
 def test_a_block_call_shows_its_output_and_a_body_line_the_shape_of_each_call():

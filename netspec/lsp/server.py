@@ -91,7 +91,7 @@ def language_server() -> NetspecServer:
         if view is None:
             return None
         first, last = params.range.start.line, params.range.end.line
-        found = [types.InlayHint(view.range(hint.span).start, hint.label, padding_left=True)
+        found = [types.InlayHint(view.range(hint.span).start, hint.label, tooltip=hint.tooltip, padding_left=True)
                  for hint in hints(view.document)]
         return [hint for hint in found if first <= hint.position.line <= last]
 
