@@ -60,14 +60,14 @@ class Editor:
 
 
 @contextlib.asynccontextmanager
-async def editor():
+async def editor(capabilities: types.ClientCapabilities):
     """Start `netspec lsp`, initialize it, and at the end shut it down and see it exit cleanly."""
     client = LanguageClient("netspec-tests", "1")
     session = Editor(client)
     path = os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))
     await client.start_io(sys.executable, "-m", "netspec.cli", "lsp", env={**os.environ, "PYTHONPATH": path})
     session.capabilities = (await asyncio.wait_for(client.initialize_async(
-        types.InitializeParams(capabilities=types.ClientCapabilities())), TIMEOUT))
+        types.InitializeParams(capabilities=capabilities)), TIMEOUT))
     client.initialized(types.InitializedParams())
     yield session
     await asyncio.wait_for(client.shutdown_async(None), TIMEOUT)
@@ -76,9 +76,9 @@ async def editor():
     await client.stop()
 
 
-def run(scenario):
+def run(scenario, capabilities: types.ClientCapabilities | None = None):
     async def main():
-        async with editor() as session:
+        async with editor(capabilities or types.ClientCapabilities()) as session:
             await scenario(session)
 
     asyncio.run(main())
@@ -115,6 +115,21 @@ def test_opened_specs_get_the_diagnostics_of_check(cli):
             assert all(d.source == "netspec" for d in published)
 
     run(scenario)
+
+
+@pytest.mark.parametrize("encoding, end", [(None, 7), (types.PositionEncodingKind.Utf32, 6),
+                                           (types.PositionEncodingKind.Utf8, 9)])
+def test_positions_count_in_the_encoding_the_client_offers(encoding, end):
+    """An emoji is 2 UTF-16 code units, 1 UTF-32 and 4 UTF-8 bytes; UTF-16 when the client offers none."""
+    general = types.GeneralClientCapabilities(position_encodings=[encoding]) if encoding else None
+
+    async def scenario(session):
+        assert session.capabilities.capabilities.position_encoding == (encoding or types.PositionEncodingKind.Utf16)
+        _, (problem,) = await session.open("emoji.net", "network n\ninput 1x8x8\nconv 😀\n")
+        assert problem.code == "E0101"
+        assert (problem.range.start.line, problem.range.start.character, problem.range.end.character) == (2, 5, end)
+
+    run(scenario, types.ClientCapabilities(general=general))
 
 
 def test_notes_and_help_come_as_related_information():
