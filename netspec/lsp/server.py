@@ -11,7 +11,8 @@ from pygls.uris import to_fs_path
 
 from .. import __version__
 from ..diagnostics import Diagnostic, Severity
-from ..editor import Document, actions, completions, definition, hints, hover
+from .. import editor
+from ..editor import Document
 from ..editor.completion import BLOCK, KEYWORD, LAYER, PARAMETER, TENSOR
 from ..frontend.source import Source, Span
 from .positions import Positions
@@ -52,9 +53,13 @@ class _View:
 
 
 class NetspecServer(LanguageServer):
+    """Keeps the latest check of every open spec; each request reads it."""
+
     def __init__(self):
         super().__init__("netspec", __version__, text_document_sync_kind=types.TextDocumentSyncKind.Full)
         self.views: dict[str, _View] = {}
+        for name, handler, options in _FEATURES:
+            self.feature(name, options)(handler)
 
     def check(self, uri: str) -> None:
         """Check the spec's current text and publish its diagnostics."""
@@ -65,77 +70,82 @@ class NetspecServer(LanguageServer):
         diagnostics = [view.diagnostic(d) for d in view.document.result.diagnostics]
         self.text_document_publish_diagnostics(types.PublishDiagnosticsParams(uri, diagnostics, text.version))
 
-    def close(self, uri: str) -> None:
-        self.views.pop(uri, None)
-        self.text_document_publish_diagnostics(types.PublishDiagnosticsParams(uri, []))
+
+# Handlers take the server as `ls`, as pygls passes it.
+def _did_open(ls: NetspecServer, params: types.DidOpenTextDocumentParams):
+    ls.check(params.text_document.uri)
 
 
-def language_server() -> NetspecServer:
-    server = NetspecServer()
+def _did_change(ls: NetspecServer, params: types.DidChangeTextDocumentParams):
+    ls.check(params.text_document.uri)
 
-    @server.feature(types.TEXT_DOCUMENT_DID_OPEN)
-    def did_open(ls: NetspecServer, params: types.DidOpenTextDocumentParams):
-        ls.check(params.text_document.uri)
 
-    @server.feature(types.TEXT_DOCUMENT_DID_CHANGE)
-    def did_change(ls: NetspecServer, params: types.DidChangeTextDocumentParams):
-        ls.check(params.text_document.uri)
+def _did_close(ls: NetspecServer, params: types.DidCloseTextDocumentParams):
+    ls.views.pop(params.text_document.uri, None)
+    ls.text_document_publish_diagnostics(types.PublishDiagnosticsParams(params.text_document.uri, []))
 
-    @server.feature(types.TEXT_DOCUMENT_DID_CLOSE)
-    def did_close(ls: NetspecServer, params: types.DidCloseTextDocumentParams):
-        ls.close(params.text_document.uri)
 
-    @server.feature(types.TEXT_DOCUMENT_INLAY_HINT)
-    def inlay_hint(ls: NetspecServer, params: types.InlayHintParams):
-        view = ls.views.get(params.text_document.uri)
-        if view is None:
-            return None
-        first, last = params.range.start.line, params.range.end.line
-        found = [types.InlayHint(view.range(hint.span).start, hint.label, tooltip=hint.tooltip, padding_left=True)
-                 for hint in hints(view.document)]
-        return [hint for hint in found if first <= hint.position.line <= last]
+def _inlay_hints(ls: NetspecServer, params: types.InlayHintParams):
+    view = ls.views.get(params.text_document.uri)
+    if view is None:
+        return None
+    first, last = params.range.start.line, params.range.end.line
+    found = [types.InlayHint(view.range(hint.span).start, hint.label, tooltip=hint.tooltip, padding_left=True)
+             for hint in editor.hints(view.document)]
+    return [hint for hint in found if first <= hint.position.line <= last]
 
-    @server.feature(types.TEXT_DOCUMENT_HOVER)
-    def on_hover(ls: NetspecServer, params: types.HoverParams):
-        view = ls.views.get(params.text_document.uri)
-        found = view and hover(view.document, *view.point(params.position))
-        if not found:
-            return None
-        return types.Hover(types.MarkupContent(types.MarkupKind.Markdown, found.markdown), view.range(found.span))
 
-    @server.feature(types.TEXT_DOCUMENT_DEFINITION)
-    def on_definition(ls: NetspecServer, params: types.DefinitionParams):
-        view = ls.views.get(params.text_document.uri)
-        found = view and definition(view.document, *view.point(params.position))
-        return types.Location(view.uri, view.range(found)) if found else None
+def _hover(ls: NetspecServer, params: types.HoverParams):
+    view = ls.views.get(params.text_document.uri)
+    found = view and editor.hover(view.document, *view.point(params.position))
+    if not found:
+        return None
+    return types.Hover(types.MarkupContent(types.MarkupKind.Markdown, found.markdown), view.range(found.span))
 
-    @server.feature(types.TEXT_DOCUMENT_CODE_ACTION,
-                    types.CodeActionOptions([types.CodeActionKind.QuickFix, types.CodeActionKind.SourceFixAll]))
-    def code_action(ls: NetspecServer, params: types.CodeActionParams):
-        view = ls.views.get(params.text_document.uri)
-        if view is None:
-            return None
-        first, last = view.point(params.range.start)[0], view.point(params.range.end)[0]
-        wanted = params.context.only
-        return [types.CodeAction(
-            action.title, kind=action.kind, is_preferred=action.preferred or None,
-            diagnostics=[view.diagnostic(action.diagnostic)] if action.diagnostic else None,
-            edit=types.WorkspaceEdit({view.uri: [types.TextEdit(view.range(action.fix.span), action.fix.replacement)]}))
-            for action in actions(view.document, first, last)
-            if not wanted or any(action.kind.startswith(kind) for kind in wanted)]
 
-    @server.feature(types.TEXT_DOCUMENT_COMPLETION, types.CompletionOptions(trigger_characters=["="]))
-    def completion(ls: NetspecServer, params: types.CompletionParams):
-        view = ls.views.get(params.text_document.uri)
-        if view is None:
-            return None
-        return types.CompletionList(False, [
-            types.CompletionItem(item.label, kind=_COMPLETION_KIND[item.kind], detail=item.detail,
-                                 insert_text=item.insert) for item in completions(view.document, *view.point(params.position))])
+def _definition(ls: NetspecServer, params: types.DefinitionParams):
+    view = ls.views.get(params.text_document.uri)
+    found = view and editor.definition(view.document, *view.point(params.position))
+    return types.Location(view.uri, view.range(found)) if found else None
 
-    return server
+
+def _code_actions(ls: NetspecServer, params: types.CodeActionParams):
+    view = ls.views.get(params.text_document.uri)
+    if view is None:
+        return None
+    first, last = view.point(params.range.start)[0], view.point(params.range.end)[0]
+    wanted = params.context.only
+    return [types.CodeAction(
+        action.title, kind=action.kind, is_preferred=action.preferred or None,
+        diagnostics=[view.diagnostic(action.diagnostic)] if action.diagnostic else None,
+        edit=types.WorkspaceEdit({view.uri: [types.TextEdit(view.range(action.fix.span), action.fix.replacement)]}))
+        for action in editor.actions(view.document, first, last)
+        if not wanted or any(action.kind.startswith(kind) for kind in wanted)]
+
+
+def _completions(ls: NetspecServer, params: types.CompletionParams):
+    view = ls.views.get(params.text_document.uri)
+    if view is None:
+        return None
+    found = editor.completions(view.document, *view.point(params.position))
+    return types.CompletionList(False, [types.CompletionItem(item.label, kind=_COMPLETION_KIND[item.kind],
+                                                             detail=item.detail, insert_text=item.insert)
+                                        for item in found])
+
+
+_FEATURES = (
+    (types.TEXT_DOCUMENT_DID_OPEN, _did_open, None),
+    (types.TEXT_DOCUMENT_DID_CHANGE, _did_change, None),
+    (types.TEXT_DOCUMENT_DID_CLOSE, _did_close, None),
+    (types.TEXT_DOCUMENT_INLAY_HINT, _inlay_hints, None),
+    (types.TEXT_DOCUMENT_HOVER, _hover, None),
+    (types.TEXT_DOCUMENT_DEFINITION, _definition, None),
+    (types.TEXT_DOCUMENT_CODE_ACTION, _code_actions,
+     types.CodeActionOptions([types.CodeActionKind.QuickFix, types.CodeActionKind.SourceFixAll])),
+    (types.TEXT_DOCUMENT_COMPLETION, _completions, types.CompletionOptions(trigger_characters=["="])),
+)
 
 
 def serve() -> None:
     """Answer an editor on stdin and stdout until it says `exit`."""
-    language_server().start_io()
+    NetspecServer().start_io()
