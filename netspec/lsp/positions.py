@@ -32,7 +32,7 @@ class Positions:
         breaks = list(_LINE_BREAK.finditer(text))
         self.starts = [0] + [b.end() for b in breaks]
         self.ends = [b.start() for b in breaks] + [len(text)]
-        self.netspec_starts = [0] + [i + 1 for i, ch in enumerate(text) if ch == "\n"]
+        self.netspec_starts = [0] + [b.end() for b in re.finditer("\n", text)]
 
     def position(self, offset: int) -> tuple[int, int]:
         line = bisect_right(self.starts, offset) - 1
