@@ -674,5 +674,27 @@ def cache(clear):
     entries = list(directory.glob("*.o"))
     size = sum(entry.stat().st_size for entry in entries)
     click.echo(f"{directory}: {len(entries)} entries, {size / 1024:.0f} KiB (limit {jit.CACHE_LIMIT_BYTES // 2**20} MiB)")
+
+
+@main.command()
+def lsp():
+    """Run the language server for .net files, speaking LSP on stdin and stdout.
+
+    Editors start it: diagnostics as you type, each layer's output shape at the
+    end of its line, hovers, go to definition, fixes and completion. Needs the
+    lsp extra (pip install 'netspec[lsp]'); docs/editor.md shows how to set up
+    VS Code and other editors.
+
+    \b
+    Example:
+      netspec lsp
+    """
+    try:
+        from .lsp.server import serve
+    except ModuleNotFoundError as missing:
+        _fail(f"netspec lsp needs pygls ({missing}): pip install 'netspec[lsp]'")
+    serve()
+
+
 if __name__ == "__main__":
     main()

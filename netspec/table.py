@@ -8,20 +8,21 @@ from .symbolic import is_symbolic
 _HEADER = ("layer", "kind", "output", "params", "MACs")
 
 
-def _count(value) -> str:
+def format_count(value) -> str:
     """A parameter or MAC count: a number, an expression of input sizes that are names,
     or `-` for a sum of such expressions."""
     return "-" if value is None else str(value) if is_symbolic(value) else f"{value:,}"
 
 
-def _sum(values) -> int | None:
+def total_count(values) -> int | None:
+    """The sum of counts; None when one is unknown or an expression of sizes that are names."""
     values = list(values)
     return None if any(v is None or is_symbolic(v) for v in values) else sum(values)
 
 
 def _row(layer: Layer) -> tuple[str, ...]:
     shape = format_shape(layer.output_shape) if layer.output_shape else "?"
-    return (layer.node.name, layer.node.kind, shape, _count(layer.params), _count(layer.macs))
+    return (layer.node.name, layer.node.kind, shape, format_count(layer.params), format_count(layer.macs))
 
 
 def _call_of(layer: Layer) -> str | None:
@@ -38,8 +39,8 @@ def _collapsed_rows(layers) -> list[tuple[tuple[str, ...], bool]]:
         if group:
             last = group[-1]
             shape = format_shape(last.output_shape) if last.output_shape else "?"
-            row = (_call_of(last), "block", shape, _count(_sum(x.params for x in group)),
-                   _count(_sum(x.macs for x in group)))
+            row = (_call_of(last), "block", shape, format_count(total_count(x.params for x in group)),
+                   format_count(total_count(x.macs for x in group)))
             rows.append((row, any(x.failed for x in group)))
             group.clear()
 
@@ -69,7 +70,7 @@ def layer_table(graph: ShapedGraph, collapse: bool = False) -> str:
     rows = [_HEADER, ("input", "input", format_shape(graph.input_shape), "", "")]
     rows += [row for row, _ in body]
     if graph.ok:
-        rows.append(("total", "", "", _count(graph.params), _count(graph.macs)))
+        rows.append(("total", "", "", format_count(graph.params), format_count(graph.macs)))
     widths = [max(len(row[i]) for row in rows) for i in range(len(_HEADER))]
     numeric = (False, False, False, True, True)
 

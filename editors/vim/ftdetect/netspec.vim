@@ -1,0 +1,2 @@
+" netspec's .net files
+autocmd BufRead,BufNewFile *.net setfiletype netspec
