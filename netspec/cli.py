@@ -22,8 +22,9 @@ from .fixer import fix_source
 from .inputs import is_array, load_inputs, random_inputs
 from .network import CheckResult, Network, check_source, unreadable
 from .predictions import Predictions, describe, predict, read_labels, require_output_format, write
+from .predictions import record as predictions_record
 from .preprocessing import CROPS, RESIZE_FILTERS, with_options
-from . import predictions, resize
+from . import resize
 from .report import check_record
 from .frontend.source import Source, read_source
 from .specfile import read_spec_file
@@ -251,7 +252,7 @@ def _run_record(model, found: Predictions, seconds, notes, unread, output_path, 
         "network": graph.name, "input": list(graph.input_shape), "output_shape": list(found.outputs.shape),
         "params": graph.params, "macs": graph.macs, "untrained": model.untrained,
         "from_cache": model.from_cache, "compile_ms": model.compile_seconds * 1e3, "run_ms": seconds * 1e3,
-        **predictions.record(found, top), "notes": notes, "output_file": output_path,
+        **predictions_record(found, top), "notes": notes, "output_file": output_path,
         "errors": [{"file": u.path, "line": None, "column": None, "message": u.problem} for u in unread],
     }
 
@@ -265,8 +266,10 @@ def _report(model, output: np.ndarray, seconds: float) -> None:
 
 
 def _output_format(ctx, param, path):
+    """Refused before anything runs: a name that says no format would only fail at the end."""
     try:
-        path and require_output_format(path)
+        if path:
+            require_output_format(path)
     except DataError as problem:
         raise click.BadParameter(str(problem)) from None
     return path

@@ -123,8 +123,8 @@ def read(found: Found, input_shape: Shape, preprocessing: Preprocessing) -> Imag
 def read_image(path: str, input_shape: Shape, preprocessing: Preprocessing | None = None,
                ) -> tuple[np.ndarray, tuple[str, ...]]:
     """One image file as a C x H x W float32 example of the input, and notes on what was
-    done to read it (`preprocessing` defaults to none). Raises ImageError when the file is
-    not an image netspec can read."""
+    done to read it. Without `preprocessing`, the defaults: resized bilinearly, scaled to
+    [0, 1]. Raises ImageError when the file is not an image netspec can read."""
     channels = image_channels(input_shape)
     preprocessing = preprocessing or Preprocessing()
     Image, ImageOps = _pillow()

@@ -2,12 +2,16 @@
 arrays computed here with numpy, resizing and cropping, the preprocessing's order and
 values, folders by class, and hostile files (tests/corpus/images/) that each end in one
 clear reason while the other files are still read."""
+import io
 import os
+import random
 import sys
+import tempfile
 from pathlib import Path
 
 import numpy as np
 import pytest
+from hypothesis import HealthCheck, given, settings, strategies as st
 
 pytest.importorskip("PIL")
 from PIL import Image  # noqa: E402
@@ -15,6 +19,7 @@ from PIL import Image  # noqa: E402
 from netspec.errors import DataError  # noqa: E402
 from netspec.images import ImageFile, find, read, read_image  # noqa: E402
 from netspec.preprocessing import Preprocessing  # noqa: E402
+from test_hostile import LONG, mutate  # noqa: E402
 
 CORPUS = Path("tests/corpus/images")
 NOT_AN_IMAGE = "is not a PNG, JPEG, BMP or GIF image"
@@ -227,3 +232,34 @@ def test_without_pillow_reading_images_says_what_to_install(monkeypatch):
     monkeypatch.setitem(sys.modules, "PIL", None)
     with pytest.raises(DataError, match=r"reading images needs Pillow: pip install 'netspec\[images\]'"):
         read_image(str(CORPUS / "sixteen_bit.png"), (1, 28, 28))
+
+
+def _encoded(image, format: str) -> bytes:
+    buffer = io.BytesIO()
+    image.save(buffer, format)
+    return buffer.getvalue()
+
+
+DIGIT = Image.open("examples/digits/3.png")
+# One valid file of each format and of the modes that take their own path: grayscale and
+# RGB, palette, 16-bit, animated.
+VALID = {"digit.png": Path("examples/digits/3.png").read_bytes(), "digit.jpg": _encoded(DIGIT.convert("RGB"), "JPEG"),
+         "digit.bmp": _encoded(DIGIT, "BMP"), "palette.png": (CORPUS / "palette_transparent.png").read_bytes(),
+         "deep.png": (CORPUS / "sixteen_bit.png").read_bytes(), "animated.gif": (CORPUS / "animated.gif").read_bytes()}
+
+
+@settings(max_examples=5000 if LONG else 300, deadline=None, suppress_health_check=list(HealthCheck))
+@given(name=st.sampled_from(sorted(VALID)), seed=st.integers(0, 2**32))
+def test_byte_mutations_of_images_are_read_or_get_a_reason(name, seed):
+    data = mutate(VALID[name], random.Random(seed))
+    with tempfile.TemporaryDirectory() as folder:
+        path = os.path.join(folder, name)
+        with open(path, "wb") as handle:
+            handle.write(data)
+        for channels in (1, 3):
+            try:
+                example, _ = read_image(path, (channels, 28, 28))
+            except ValueError as problem:
+                assert str(problem)
+                continue
+            assert example.shape == (channels, 28, 28) and example.dtype == np.float32

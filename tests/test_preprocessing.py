@@ -130,3 +130,13 @@ def test_wrong_options_name_the_option(options, message):
     with pytest.raises(ValueError) as raised:
         with_options(Preprocessing(), (3, 8, 8), options)
     assert str(raised.value) == message
+
+
+def test_exporters_and_the_compiled_code_read_the_layers_only():
+    from netspec.backends.llvm.codegen import canonical_form
+    from netspec.interop.pytorch_source import to_pytorch_source
+
+    plain = netspec.loads(spec("")).graph
+    declared = netspec.loads(spec("preprocess invert=true mean=0.5 std=0.5")).graph
+    assert to_pytorch_source(declared) == to_pytorch_source(plain)
+    assert canonical_form(declared) == canonical_form(plain)  # one cache entry: images are prepared before the code runs
