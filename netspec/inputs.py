@@ -26,10 +26,6 @@ class Inputs:
     notes: tuple[str, ...]
     unread: tuple[images.Unread, ...] = ()  # images that could not be read: the others are in `array`
 
-    @property
-    def from_images(self) -> bool:
-        return bool(self.names)
-
 
 def is_array(paths) -> bool:
     """Whether `paths` name one array file: a single file whose extension is no image's."""

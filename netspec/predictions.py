@@ -117,8 +117,9 @@ def predict(outputs: np.ndarray, graph: ShapedGraph, names=(), folders=(), label
 def _classes(folders, labels, count: int) -> tuple[tuple[int | None, ...], tuple[str, ...]]:
     """Each image's class from its folder, and notes on folders that name none."""
     named = {folder: class_named(folder, labels, count) for folder in set(folders) if folder is not None}
-    notes = tuple(f"folder {shown(folder)} names no class (neither {'a name in the labels file nor ' if labels else ''}"
-                  f"a class index from 0 to {count - 1}); {_images(folders.count(folder))} not counted"
+    index = f"a class index from 0 to {count - 1}"
+    meant = f"neither a name in the labels file nor {index}" if labels else f"not {index}"
+    notes = tuple(f"folder {shown(folder)} names no class ({meant}); {_images(folders.count(folder))} not counted"
                   for folder in sorted(named) if named[folder] is None)
     return tuple(named.get(folder) if folder is not None else None for folder in folders), notes
 
@@ -193,7 +194,8 @@ def describe(predictions: Predictions, top: int) -> str:
     accuracy = p.accuracy()
     if accuracy is not None:
         correct, counted = accuracy
-        lines.append(f"accuracy: {correct} of {counted} images in class folders ({100 * correct / counted:.1f}%)")
+        lines.append(f"accuracy: {correct} of {counted} image{'s' * (counted != 1)} in class folders "
+                     f"({100 * correct / counted:.1f}%)")
         lines.extend(_confusion_table(p))
     return "\n".join(lines)
 

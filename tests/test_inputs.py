@@ -16,7 +16,7 @@ def test_one_file_that_is_no_image_is_an_array_and_its_examples_are_counted(tmp_
     np.save(tmp_path / "x.npy", np.zeros((5, 1, 28, 28), np.float32))
     counted = []
     inputs = load_inputs([str(tmp_path / "x.npy")], (1, 28, 28), Preprocessing(), counted.append)
-    assert inputs.array.shape == (5, 1, 28, 28) and not inputs.from_images and counted == [5]
+    assert inputs.array.shape == (5, 1, 28, 28) and inputs.names == () and counted == [5]
     assert is_array(["x.npy"]) and not is_array(["a.png"]) and not is_array([DIGITS]) and not is_array(["a", "b"])
 
 
@@ -31,7 +31,7 @@ def test_images_are_counted_before_any_is_decoded():
 def test_images_are_named_by_their_files_in_order():
     inputs = load_inputs([f"{DIGITS}/7.png", DIGITS], (1, 28, 28), Preprocessing())
     assert inputs.names == (f"{DIGITS}/7.png", *(f"{DIGITS}/{d}.png" for d in range(10)))
-    assert inputs.folders == (None,) * 11 and inputs.array.shape == (11, 1, 28, 28) and inputs.from_images
+    assert inputs.folders == (None,) * 11 and inputs.array.shape == (11, 1, 28, 28)
 
 
 def test_an_array_among_images_is_refused(tmp_path):

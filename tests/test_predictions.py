@@ -58,7 +58,7 @@ def test_accuracy_and_confusion_matrix_by_hand():
     assert found.truth == (0, 1, 1, 2, None)
     assert found.accuracy() == (3, 4)  # the third is a 1 taken for a 2; `cat` is no class
     assert found.confusion().tolist() == [[1, 0, 0], [0, 1, 1], [0, 0, 1]]
-    assert found.notes == ("folder cat names no class (neither a class index from 0 to 2); its image is not counted",)
+    assert found.notes == ("folder cat names no class (not a class index from 0 to 2); its image is not counted",)
     assert predict(outputs, graph(DENSE)).accuracy() is None
 
 
@@ -125,7 +125,7 @@ def test_the_report_says_what_the_scores_are_and_lists_the_examples():
         "scores: softmax of the outputs, computed for display (the network does not end in softmax)",
         f"  a.png: top classes zero ({math.exp(3) / e3:.4f}), one ({math.exp(1) / e3:.4f}); true class one",
         f"  b\\x1b.png: top classes two ({math.exp(5) / e5:.4f}), zero ({1 / e5:.4f})",
-        "accuracy: 0 of 1 images in class folders (0.0%)",
+        "accuracy: 0 of 1 image in class folders (0.0%)",
         "confusion matrix (rows: true class, columns: predicted class):",
         "        0 1 2",
         "  1 one 1 0 0",
