@@ -41,7 +41,7 @@ class Preprocessing:
     def describe(self, input_shape: Shape) -> str:
         """`images: grayscale, resized (bilinear) to 28x28, scaled to [0, 1], ...` for an image input."""
         channels, *size = input_shape
-        steps = [IMAGE_CHANNELS.get(channels, f"{channels} channels"),
+        steps = [IMAGE_CHANNELS[channels],
                  f"resized ({self.resize}) to {format_shape(tuple(size))}"
                  + (", keeping the aspect ratio and cutting out the middle" if self.crop == "center" else ""),
                  "scaled to [0, 1]"]
