@@ -47,6 +47,7 @@ class ShapedGraph:
     diagnostics: tuple[Diagnostic, ...]
     calls: tuple[BlockCall, ...] = ()  # the block calls the layers came from
     sizes: Sizes | None = None  # the input sizes a network whose sizes are names accepts
+    preprocessing: Any = None  # what the spec's `preprocess` line declares, as in Graph
 
     @property
     def ok(self) -> bool:
@@ -164,4 +165,4 @@ def check(graph: Graph) -> ShapedGraph:
         diagnostics.append(error("E0311", f"no input size satisfies what {layer.node.name} needs: {sizes.describe()}",
                                  layer.node.keyword_span, notes=layer.node.expansion))
     return ShapedGraph(graph.name, graph.input_shape, graph.output, tuple(layers), tuple(diagnostics), graph.calls,
-                       sizes)
+                       sizes, graph.preprocessing)

@@ -21,7 +21,11 @@ from .diagnostics import Diagnostic, has_errors, render_text
 from .errors import DataError
 from .explanations import explain as explanation
 from .fixer import fix_source
+from .inputs import is_array, load_inputs, random_inputs
 from .network import CheckResult, Network, check_source, unreadable
+from .predictions import Predictions, describe, predict, read_labels, require_output_format, write
+from .predictions import record as predictions_record
+from .preprocessing import CROPS, RESIZE_FILTERS, with_options
 from . import resize
 from .report import check_record
 from .frontend.source import Source, read_source
@@ -260,65 +264,59 @@ def _network(path: str, as_json: bool = False, allow=(), deny_warnings: bool = F
     return Network(result.graph)
 
 
-def _load_input(path: str) -> np.ndarray:
-    try:
-        array = np.load(path, allow_pickle=False)
-    except FileNotFoundError:
-        raise DataError(f"input file {path} does not exist") from None
-    except ValueError as exc:
-        if "pickle" in str(exc).lower():
-            raise DataError(f"input file {path} contains pickled Python objects; netspec only loads numeric arrays") from None
-        raise DataError(f"input file {path} is not a valid .npy array ({exc})") from None
-    except (OSError, EOFError) as exc:
-        raise DataError(f"input file {path} is truncated or not a .npy array ({exc})") from None
-    if not isinstance(array, np.ndarray):
-        raise DataError(f"input file {path} is a .npz archive; save the input with numpy.save as one .npy array")
-    return array
-
-
-def _top_classes(scores: np.ndarray, count: int) -> str:
-    order = np.argsort(-scores, kind="stable")[:count]
-    return ", ".join(f"{int(i)} ({scores[i]:.4f})" for i in order)
-
-
-def _top_records(output: np.ndarray, top: int) -> list:
-    if output.ndim != 2:
-        return []
-    count = min(top, output.shape[1])
-    return [[{"class": int(i), "score": float(row[i])} for i in np.argsort(-row, kind="stable")[:count]]
-            for row in output[:10]]
-
-
-def _run_record(model, output, seconds, notes, output_path, top) -> dict:
+def _run_record(model, found: Predictions, seconds, notes, unread, output_path, top) -> dict:
     graph = model.graph
     return {
-        "network": graph.name, "input": list(graph.input_shape), "output_shape": list(output.shape),
+        "network": graph.name, "input": list(graph.input_shape), "output_shape": list(found.outputs.shape),
         "params": graph.params, "macs": graph.macs, "untrained": model.untrained,
         "from_cache": model.from_cache, "compile_ms": model.compile_seconds * 1e3, "run_ms": seconds * 1e3,
-        "top": _top_records(output, top), "notes": notes, "output_file": output_path,
+        **predictions_record(found, top), "notes": notes, "output_file": output_path,
+        "errors": [{"file": u.path, "line": None, "column": None, "message": u.problem} for u in unread],
     }
 
 
-def _report(model, output: np.ndarray, seconds: float, top: int) -> None:
-    graph = model.graph
+def _report(model, output: np.ndarray, seconds: float) -> None:
     batch = output.shape[0]
     how = "loaded from cache" if model.from_cache else "compiled"
     click.echo(f"{how} in {model.compile_seconds * 1e3:.1f} ms; ran {batch} example{'s' * (batch != 1)} "
                f"in {seconds * 1e3:.3f} ms ({batch / seconds:,.0f} images/s)")
     click.echo(f"output: {'x'.join(map(str, output.shape))}")
-    if len(graph.output_shape) == 1:
-        shown = min(batch, 10)
-        for n in range(shown):
-            click.echo(f"  example {n}: top classes {_top_classes(output[n], min(top, output.shape[1]))}")
-        if batch > shown:
-            click.echo(f"  ... {batch - shown} more")
+
+
+def _output_format(ctx, param, path):
+    """Refused before anything runs: a name that says no format would only fail at the end."""
+    try:
+        if path:
+            require_output_format(path)
+    except DataError as problem:
+        raise click.BadParameter(str(problem)) from None
+    return path
+
+
+def _preprocessing_options(command):
+    """--resize, --crop, --invert, --mean and --std: in place of the spec's `preprocess` line."""
+    options = [
+        click.option("--resize", type=click.Choice(RESIZE_FILTERS), help="Resampling filter for resizing images."),
+        click.option("--crop", type=click.Choice(CROPS),
+                     help="none: stretch images to the input's size; center: keep the aspect ratio, cut the middle."),
+        click.option("--invert/--no-invert", default=None, help="Invert images (x -> 1 - x), e.g. dark digits on white."),
+        click.option("--mean", metavar="M|M1,M2,M3", help="Subtract from every channel, or from each (after scaling to [0, 1])."),
+        click.option("--std", metavar="S|S1,S2,S3", help="Then divide every channel, or each, by this."),
+    ]
+    for option in reversed(options):
+        command = option(command)
+    return command
 
 
 @main.command()
 @click.argument("file")
-@click.option("--input", "input_path", metavar="X.npy", help="Input batch NxCxHxW (or one CxHxW example).")
+@click.option("--input", "input_paths", multiple=True, metavar="PATH",
+              help="A .npy batch NxCxHxW (or one CxHxW example), or PNG, JPEG, BMP and GIF images and folders of "
+                   "them (ROOT/CLASS/*.png: accuracy by class); repeatable for images.")
+@click.option("--labels", "labels_path", metavar="FILE", help="Class names, one a line.")
 @_weights_options
-@click.option("--output", "output_path", metavar="Y.npy", help="Write the outputs (N x ...) here.")
+@click.option("--output", "output_path", metavar="Y.npy|.csv|.json", callback=_output_format,
+              help="Write the outputs here: an array (.npy), a row per example with its path (.csv), or .json.")
 @click.option("--batch", type=click.IntRange(min=1), help="Size of the random input batch (default 1).")
 @click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True,
               help="Seed for untrained weights and the random input.")
@@ -332,69 +330,91 @@ def _report(model, output: np.ndarray, seconds: float, top: int) -> None:
 @click.option("--tolerance", type=click.FloatRange(min=0), metavar="T",
               help="With --verify: the largest difference allowed, relative to a layer's largest value "
                    "(default 1e-4).")
+@_preprocessing_options
 @_warning_options
-def run(file, input_path, weights_path, map_path, output_path, batch, seed, top, threads, max_memory, as_json,
-        verify, tolerance, allow, deny_warnings):
+def run(file, input_paths, labels_path, weights_path, map_path, output_path, batch, seed, top, threads, max_memory,
+        as_json, verify, tolerance, allow, deny_warnings, **preprocess):
     """Compile FILE to native code and run it.
 
     Without --weights the weights are initialised from --seed (PyTorch's default
     bounds), so outputs come from an untrained network. Without --input a
     deterministic random batch (uniform in [0, 1)) of --batch examples is used.
+    Images are converted to the input's channels, resized and normalised as the
+    spec's `preprocess` line says; --resize, --crop, --invert, --mean and --std
+    override it. Images that cannot be read are listed at the end (exit 1); the
+    others still run.
     A weight file whose keys are not netspec's is bound by order and shape, and
     the binding is shown. --verify compares every layer with ONNX Runtime.
 
     \b
     Example:
       netspec run examples/lenet5.net
+      netspec run examples/lenet5.net --input examples/digits/3.png
+      netspec run examples/lenet5.net --input digits/ --labels names.txt --output y.csv
       netspec run examples/lenet5.net --input x.npy --weights w.npz --output y.npy
       netspec run examples/lenet5.net --weights lenet5.pt --verify
     """
-    if input_path and batch:
+    if input_paths and batch:
         raise click.UsageError("--batch sets the size of the random input; it cannot be combined with --input")
     if tolerance is not None and not verify:
         raise click.UsageError("--tolerance is the tolerance of --verify; give --verify too")
+    given = [name for name, value in preprocess.items() if value is not None]
+    if given and (not input_paths or is_array(input_paths)):
+        raise click.UsageError(f"--{given[0]} preprocesses images; arrays and the random input are used as they are")
     from .backends.llvm.memory import default_limit, require_memory
     from .backends.llvm.runtime import as_batch, available_cores
 
     network = _network(file, as_json, allow, deny_warnings)
+    try:
+        preprocessing = with_options(network.preprocessing, network.input_shape, preprocess)
+    except ValueError as problem:
+        raise click.UsageError(str(problem)) from None
     limit = max_memory or default_limit()
     threads = threads or available_cores()
     try:
         network.graph.require_numbers()
-        if input_path:
-            x = _load_input(input_path)
-            require_memory(network.graph, len(x) if x.ndim > len(network.input_shape) else 1, threads, limit)
+        labels = read_labels(labels_path, network.graph) if labels_path else None
+        if input_paths:
+            inputs = load_inputs(input_paths, network.input_shape, preprocessing,
+                                 require=lambda count: require_memory(network.graph, count, threads, limit))
         else:
             require_memory(network.graph, batch or 1, threads, limit)
-            generator = np.random.Generator(np.random.PCG64(seed))
-            x = generator.random((batch or 1, *network.input_shape), dtype=np.float32)
+            inputs = random_inputs(network.input_shape, batch or 1, seed)
         weights = _bound_weights(network, weights_path, map_path)
         model = network.compile(weights=weights, seed=seed, threads=threads, max_memory=limit)
-        batch, notes = as_batch(network.graph, x)
+        batch, converted = as_batch(network.graph, inputs.array)
         model.run(batch[:1])  # the first call sets up the workspace: not timed
         started = time.perf_counter()
         output, _ = model.run(batch)
         seconds = time.perf_counter() - started
+        found = predict(output, network.graph, inputs.names, inputs.folders, labels)
         if output_path:
-            _save(output_path, output)
+            write(output_path, found)
         verification = _verify(network, batch, weights, seed, tolerance, threads, limit, as_json) if verify else None
     except DataError as problem:
         _fail(str(problem), as_json)
+    notes = [*inputs.notes, *converted, *found.notes]
     if as_json:
-        record = _run_record(model, output, seconds, notes, output_path, top)
+        record = _run_record(model, found, seconds, notes, inputs.unread, output_path, top)
         click.echo(json.dumps({**record, **({"verify": _verify_record(verification)} if verify else {})}, indent=2))
-        sys.exit(1 if verification and verification.diverged else 0)
+        sys.exit(1 if inputs.unread or verification and verification.diverged else 0)
     for note in notes:
         click.echo(f"note: {note}", err=True)
     click.echo(f"network {network.name}: input {'x'.join(map(str, network.input_shape))}, "
                f"{network.graph.params:,} parameters, {network.graph.macs:,} MACs per example")
     if model.untrained:
         click.echo(f"note: untrained weights (initialised from seed {seed}); the outputs are not predictions")
-    _report(model, output, seconds, top)
+    _report(model, output, seconds)
+    report = describe(found, top)
+    if report:
+        click.echo(report)
     if output_path:
         click.echo(f"wrote {output_path}")
+    for problem in inputs.unread:
+        click.echo(f"error: {problem}", err=True)
     if verification:
         _show_verification(verification)
+    sys.exit(1 if inputs.unread else 0)
 
 
 def _bound_weights(network: Network, weights_path: str | None, map_path: str | None):
@@ -435,14 +455,6 @@ def _show_verification(verification) -> None:
     click.echo(verification_table(verification))
     if verification.diverged:
         _fail(divergence_message(verification))
-
-
-def _save(path: str, array: np.ndarray) -> None:
-    try:
-        with open(path, "wb") as handle:
-            np.save(handle, array)
-    except OSError as exc:
-        raise DataError(f"cannot write {path}: {exc.strerror or exc}") from None
 
 
 @main.command()

@@ -70,6 +70,12 @@ def has_errors(diagnostics) -> bool:
     return any(d.is_error for d in diagnostics)
 
 
+def printable(text: str) -> str:
+    """A name from outside (a file's, a class's) fit for a terminal: control characters and
+    undecodable bytes written as escapes (`\x1b`), so nothing reaches it uninterpreted."""
+    return "".join(ch if ch.isprintable() else ascii(ch)[1:-1] for ch in text)
+
+
 # A line this long is shown cut around the caret: a 10 MB line must not flood the terminal.
 _MAX_SHOWN_LINE = 200
 

@@ -64,6 +64,8 @@ class Graph:
     nodes: tuple[Node, ...]
     output: str
     calls: tuple[BlockCall, ...] = ()  # in the order they were expanded (outer before inner)
+    # What the spec's `preprocess` line declares (a preprocessing.Preprocessing), or None.
+    preprocessing: Any = None
 
     def node(self, name: str) -> Node | None:
         return next((n for n in self.nodes if n.name == name), None)

@@ -15,6 +15,7 @@ from .frontend.build import build
 from .frontend.parse import parse
 from .frontend.source import Source, read_source
 from .portability import portability_notes
+from .preprocessing import Preprocessing
 from .table import layer_table
 
 
@@ -86,6 +87,12 @@ class Network:
     @property
     def output_shape(self):
         return self.graph.output_shape
+
+    @property
+    def preprocessing(self) -> Preprocessing:
+        """What an image goes through to become an input example: the spec's `preprocess`
+        line, or the defaults (resized bilinearly to the input's size, scaled to [0, 1])."""
+        return self.graph.preprocessing or Preprocessing()
 
     @property
     def warnings(self) -> tuple[Diagnostic, ...]:

@@ -1,6 +1,8 @@
 """Check results as JSON records (the `--json` output of the command line)."""
 from __future__ import annotations
 
+from dataclasses import asdict
+
 from .check import ShapedGraph
 from .diagnostics import to_json
 from .network import CheckResult
@@ -53,4 +55,6 @@ def check_record(result: CheckResult) -> dict:
     }
     if graph.sizes is not None:
         record["sizes"] = {"valid": graph.sizes.describe(), "smallest": graph.sizes.smallest}
+    if graph.preprocessing is not None:
+        record["preprocess"] = asdict(graph.preprocessing)
     return record

@@ -88,6 +88,8 @@ def layer_table(graph: ShapedGraph, collapse: bool = False) -> str:
         lines.append(f"output {format_shape(graph.output_shape)}")
     if graph.ok and graph.sizes is not None:
         lines.append(_sizes_line(graph))
+    if graph.ok and graph.preprocessing is not None:
+        lines.append(graph.preprocessing.describe(graph.input_shape))
     return "\n".join(lines)
 
 

@@ -104,12 +104,17 @@ def test_no_module_imports_llvmlite_outside_the_llvm_backend():
     assert outside == []
 
 
-def test_loading_and_summarising_a_spec_does_not_load_llvmlite():
+def test_loading_and_summarising_a_spec_does_not_load_llvmlite_or_pillow():
     code = ("import sys, netspec; print(netspec.load('examples/lenet5.net').summary().splitlines()[0]); "
-            "print('llvmlite' in sys.modules)")
+            "print('llvmlite' in sys.modules, 'PIL' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
                          cwd=PACKAGE.parent).stdout.split("\n")
-    assert out[:2] == ["network lenet5", "False"]
+    assert out[:2] == ["network lenet5", "False False"]
+
+
+def test_only_the_image_reader_imports_pillow():
+    importers = [str(path.relative_to(PACKAGE)) for path in PACKAGE.rglob("*.py") if "from PIL" in path.read_text()]
+    assert importers == ["images.py"]
 
 
 @pytest.mark.parametrize("spec", ["examples/lenet5.net", "examples/mlp.net", "examples/resnet18.net"])

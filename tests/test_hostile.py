@@ -66,7 +66,8 @@ TOKENS = ["network", "input", "conv", "dense", "maxpool", "avgpool", "flatten", 
           ":", ",", "x", "2147483647", "2147483648", "\t", "\x00", "\ufffd", "é", "block", "b(", "b(c)", "b", "c",
           "repeat", "{", "{\n", "}", "\n}\n", "(", ")", "in", "add", "concat", "input=", "input=in", "a:", "a",
           "batchnorm", "dropout", "0.5", "globalavgpool", "adaptiveavgpool", "3xHxW", "1xNxN", "HxW", "->", "-> 6xHxW",
-          "6x28x28", "in_features=", "in_features=400", "dense 10 in_features=7"]
+          "6x28x28", "in_features=", "in_features=400", "dense 10 in_features=7", "preprocess", "resize=", "crop=",
+          "invert=", "mean=", "std=", "bilinear", "center", "0.5,0.5,0.5", "preprocess invert=true mean=0.5 std=0.5"]
 
 
 @settings(max_examples=20000 if LONG else 1500, deadline=None, suppress_health_check=list(HealthCheck))

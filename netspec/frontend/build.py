@@ -16,10 +16,11 @@ from ..diagnostics import Diagnostic, Fix, Note, error, warning
 from ..ir import INPUT, BlockCall, Graph, Node
 from ..ops import OPS, REQUIRED, OpDef, Param, Trait
 from ..ops.params import ParamError, integer, positive_integer
+from ..preprocessing import PREPROCESS, StatementDef, problems
 from ..symbolic import NAME, Size
 from .source import Source, Span
 
-HEADERS = ("network", "input")
+HEADERS = ("network", "input", "preprocess")
 
 # After this many errors the builder stops: more would only bury the first ones
 # (and a hostile file could otherwise ask for millions).
@@ -62,9 +63,10 @@ def _written(value: ast.Value) -> bool:
 
 
 def _value_fix(value: ast.Value, problem: ParamError) -> tuple[Fix, ...]:
-    """The number a parser offers instead, when the value is that one number (a size
-    like 3x0 also has a part that is fine)."""
-    if problem.replacement is None or value.kind != "number" or "x" in value.text or not _written(value):
+    """The value a parser offers instead, when the value is one word or one number (a
+    size like 3x0 also has a part that is fine)."""
+    one = value.kind == "word" or (value.kind == "number" and "x" not in value.text)
+    if problem.replacement is None or not one or not _written(value):
         return ()
     return (Fix(value.span, problem.replacement, problem.help),)
 
@@ -120,6 +122,9 @@ class _Builder:
         self.name: str | None = None
         self.input: ast.Statement | None = None
         self.input_shape: tuple | None = None  # ints, and Sizes for the names in `input 3xHxW`
+        self.preprocess: ast.Statement | None = None
+        self.preprocessing = None  # a Preprocessing, when the `preprocess` line is valid
+        self.preprocess_spans: dict[str, Span] = {}
         self.size_names: set[str] = set()
         self.nodes: list[Node] = []
         self.calls: list[BlockCall] = []
@@ -146,7 +151,7 @@ class _Builder:
             self.report("E0201", f"`{statement.keyword}` cannot appear inside a block", statement.keyword_span,
                         notes=scope.expansion)
             return
-        first = self.network if statement.keyword == "network" else self.input
+        first = {"network": self.network, "input": self.input, "preprocess": self.preprocess}[statement.keyword]
         if first is not None:
             line = statement.keyword_span.line
             self.report("E0202", f"duplicate `{statement.keyword}` statement", statement.keyword_span,
@@ -159,12 +164,19 @@ class _Builder:
             remove = f"remove `{statement.label}:`"
             self.report("E0203", f"`{statement.keyword}` cannot carry a name", label, help=remove,
                         fixes=(Fix(Span(label.source, label.line, label.column, keyword.column), "", remove),))
+        if statement.keyword != "network" and self.nodes:
+            self.report("E0206", f"`{statement.keyword}` must come before the first layer", statement.keyword_span,
+                        help=f"move the `{statement.keyword}` line above the layers")
         if statement.keyword == "network":
             self.network = statement
             self.network_name(statement, index)
-        else:
+        elif statement.keyword == "input":
             self.input = statement
             self.input_dims(statement)
+        else:
+            self.preprocess = statement
+            self.preprocessing, spans = self.attributes(PREPROCESS, "preprocess", statement, scope)
+            self.preprocess_spans = dict(spans)
 
     def network_name(self, statement: ast.Statement, index: int):
         if index != 0:
@@ -178,9 +190,6 @@ class _Builder:
         self.name = args[0].value.text
 
     def input_dims(self, statement: ast.Statement):
-        if self.nodes:
-            self.report("E0206", "`input` must come before the first layer", statement.keyword_span,
-                        help="move the `input` line above the layers")
         args = statement.arguments
         usage = ("`input CxHxW` for images (e.g. `input 1x28x28`, or `input 3xHxW` for every size at once) "
                  "or `input N` for a flat vector")
@@ -342,7 +351,7 @@ class _Builder:
             return statement, None, spans
         return statement, ((inputs or [scope.previous]) if ok else None), spans
 
-    def attributes(self, op: OpDef, name: str, statement: ast.Statement, scope: _Scope):
+    def attributes(self, op: OpDef | StatementDef, name: str, statement: ast.Statement, scope: _Scope):
         """Match arguments to the op's parameters; returns (attrs or None, param spans)."""
         values, spans, ok = {}, {}, True
         misspelt = set()  # parameters that an unknown key probably meant: not also reported missing
@@ -367,7 +376,8 @@ class _Builder:
             else:
                 param = op.param(argument.key)
                 if param is None or param.positional:
-                    meant = _did_you_mean(argument.key, [p.name for p in op.params if not p.positional] + ["input"])
+                    keys = [p.name for p in op.params if not p.positional] + (["input"] if isinstance(op, OpDef) else [])
+                    meant = _did_you_mean(argument.key, keys)
                     misspelt.add(meant)
                     help, fixes = _replacing(argument.key_span, meant)
                     self.report("E0218", f"{name}: `{op.kind}` has no parameter `{argument.key}`", argument.key_span,
@@ -512,6 +522,12 @@ class _Builder:
                 else:
                     self.layer(item, scope)
 
+    def preprocess_fits(self):
+        """The `preprocess` line against the input it describes (which may come after it)."""
+        for name, problem in problems(self.preprocessing, self.input_shape):
+            self.report(problem.code, f"preprocess: {problem.message}",
+                        self.preprocess_spans.get(name, self.preprocess.keyword_span), help=problem.help)
+
     def unused(self, output: str):
         # A reference to an unknown tensor (a typo in `add a c`) leaves the tensors it meant
         # unread: those errors follow from the first, so only it is reported.
@@ -541,6 +557,8 @@ class _Builder:
             self.report("E0212", "the network has no layers", self.input.span,
                         help="add layers after `input`, e.g. `conv 6 kernel=5`")
         self.output = top.previous
+        if self.preprocessing is not None and self.input_shape is not None:
+            self.preprocess_fits()
         if self.nodes and not self.gave_up:
             self.unused(self.output)
         if len(self.nodes) > MAX_NODES:
@@ -555,5 +573,6 @@ def build(program: ast.Program, source: Source) -> tuple[Graph | None, tuple[Dia
     diagnostics = (*builder.diagnostics, *builder.warnings)
     if builder.name is None or builder.input_shape is None or not builder.nodes or builder.output == INPUT:
         return None, diagnostics
-    graph = Graph(builder.name, builder.input_shape, tuple(builder.nodes), builder.output, tuple(builder.calls))
+    graph = Graph(builder.name, builder.input_shape, tuple(builder.nodes), builder.output, tuple(builder.calls),
+                  builder.preprocessing)
     return graph, diagnostics

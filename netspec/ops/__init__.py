@@ -38,6 +38,8 @@ class Trait(Enum):
     AFFINE_PER_CHANNEL = "affine per channel"
     # Output channel c is a linear function of the input with weight[c] and bias[c] (conv, dense).
     LINEAR_PER_CHANNEL = "linear per channel"
+    # The output is a probability distribution: non-negative, summing to 1 (softmax).
+    DISTRIBUTION = "distribution"
 
 
 @dataclass(frozen=True)

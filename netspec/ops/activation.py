@@ -21,4 +21,5 @@ def _elementwise(kind: str) -> OpDef:
 
 
 OPS = (_elementwise("relu"), _elementwise("sigmoid"), _elementwise("tanh"),
-       OpDef(kind="softmax", usage="softmax", params=(), attrs=NoAttrs, infer=_softmax))
+       OpDef(kind="softmax", usage="softmax", params=(), attrs=NoAttrs, infer=_softmax,
+             traits=frozenset({Trait.DISTRIBUTION})))

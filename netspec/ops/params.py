@@ -152,7 +152,8 @@ def boolean(value: Value) -> bool:
 _FLOAT = re.compile(r"[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?")
 
 
-def _real(value: Value, what: str) -> float:
+def real(value: Value, what: str) -> float:
+    """A decimal number as written: `0.5`, `-1`, `1e-5`."""
     if value.kind != "number" or not _FLOAT.fullmatch(value.text) or len(value.text) > 40:
         raise ParamError("E0222", f"{what} must be a number such as 0.5 or 1e-5, got '{value.text[:40]}'")
     return float(value.text)
@@ -160,7 +161,7 @@ def _real(value: Value, what: str) -> float:
 
 def probability(value: Value) -> float:
     """A dropout probability p with 0 <= p < 1."""
-    p = _real(value, "a probability")
+    p = real(value, "a probability")
     if not 0.0 <= p < 1.0:
         raise ParamError("E0223", f"a probability must satisfy 0 <= p < 1, got {value.text}")
     return p
@@ -168,7 +169,7 @@ def probability(value: Value) -> float:
 
 def positive_real(what: str):
     def parse(value: Value) -> float:
-        x = _real(value, what)
+        x = real(value, what)
         if not 0.0 < x < float("inf"):
             raise ParamError("E0223", f"{what} must be positive, got {value.text}")
         return x
