@@ -5,11 +5,15 @@ import sys
 
 import numpy as np
 import pytest
-from hypothesis import HealthCheck, given, settings
+from functools import lru_cache
+
+from hypothesis import HealthCheck, given, settings, strategies as st
 
 import netspec
 from netspec.errors import DataError
+from netspec.network import check_onnx
 from netspec.ops import OPS
+from netspec.weights import validate, weight_shapes
 from specs import EVERY_KIND, random_spec, random_weights
 
 onnx = pytest.importorskip("onnx")
@@ -344,7 +348,7 @@ def lenet_bytes():
     return export_onnx(netspec.load("examples/lenet5.net").graph).SerializeToString()
 
 
-def hostile_models(folder):
+def hostile_models():
     """Each hostile file, and what its error says."""
     relu = helper.make_node("Relu", ["x"], ["y"], name="relu1")
     cycle = helper.make_graph([helper.make_node("Add", ["x", "b"], ["a"], name="first"),
@@ -390,7 +394,7 @@ def test_hostile_files_get_one_clear_error(cli, tmp_path, name, command):
     folder = tmp_path / "models"
     folder.mkdir()
     (tmp_path / "outside.bin").write_bytes(bytes(8))  # there, but outside the model's folder
-    data, message = hostile_models(folder)[name]
+    data, message = hostile_models()[name]
     (folder / name).write_bytes(data)
     args = [command, str(folder / name)] + (["-o", str(tmp_path / "out.net")] if command == "import" else [])
     result = cli(*args)
@@ -416,3 +420,161 @@ def test_external_data_beside_the_model_is_read(tmp_path):
         import_onnx(tmp_path / "lenet5.onnx")
     with pytest.raises(DataError, match="read the model from its file"):
         import_model(onnx.load(str(tmp_path / "lenet5.onnx"), load_external_data=False))
+
+
+# -- Models taken apart: whatever a mutation leaves is imported or refused ---------
+
+@lru_cache(maxsize=1)
+def seed_models():
+    """Valid models with every kind and with the forms other exporters write."""
+    every_kind = netspec.loads(EVERY_KIND)
+    foreign = model_of([
+        helper.make_node("Conv", ["x", "w", "wb"], ["c"], name="c", auto_pad="SAME_UPPER", strides=[2, 2]),
+        helper.make_node("AveragePool", ["c"], ["a"], name="a", kernel_shape=[3, 3], pads=[1, 1, 1, 1],
+                         count_include_pad=1),
+        helper.make_node("BatchNormalization", ["a", "g", "b", "m", "v"], ["n"], name="n"),
+        helper.make_node("Identity", ["n"], ["i"]),
+        helper.make_node("Constant", [], ["shape"], value=numpy_helper.from_array(np.array([0, -1], np.int64))),
+        helper.make_node("Reshape", ["i", "shape"], ["r"], name="r"),
+        helper.make_node("Dropout", ["r", "p", "training"], ["d"], name="d"),
+        helper.make_node("MatMul", ["d", "mw"], ["mm"], name="mm"),
+        helper.make_node("Add", ["mm", "mb"], ["f"], name="f"),
+        helper.make_node("Gemm", ["f", "gw"], ["y"], name="y"),
+    ], ["N", 2, 5, 5], {"w": weights(3, 2, 3, 3), "wb": weights(3), "g": weights(3), "b": weights(3),
+                        "m": weights(3), "v": np.ones(3, np.float32), "p": np.float32(0.5), "training": np.bool_(False),
+                        "mw": weights(27, 4), "mb": weights(4), "gw": weights(4, 2)})
+    return export_onnx(every_kind.graph, random_weights(every_kind.graph, np.random.default_rng(0))), foreign
+
+
+NUMBERS = st.sampled_from([-2**63, -1, 0, 1, 2, 3, 5, 7, 2**31, 2**40, 2**62])
+
+
+def _index(draw, items) -> int | None:
+    return draw(st.integers(0, len(items) - 1)) if len(items) else None
+
+
+def _tensor_names(model):
+    graph = model.graph
+    return sorted({*(t for n in graph.node for t in (*n.input, *n.output)), *(t.name for t in graph.initializer),
+                   *(v.name for v in graph.input), "nowhere", ""})
+
+
+def deleting(field: str):
+    """A mutation deleting one of the graph's nodes or initializers."""
+    def delete(model, draw):
+        items = getattr(model.graph, field)
+        index = _index(draw, items)
+        if index is not None:
+            del items[index]
+
+    return delete
+
+
+def duplicate_node(model, draw):
+    index = _index(draw, model.graph.node)
+    if index is not None:
+        model.graph.node.append(model.graph.node[index])
+
+
+def rewire_input(model, draw):
+    index = _index(draw, model.graph.node)
+    if index is not None and model.graph.node[index].input:
+        node = model.graph.node[index]
+        node.input[draw(st.integers(0, len(node.input) - 1))] = draw(st.sampled_from(_tensor_names(model)))
+
+
+def change_op_type(model, draw):
+    index = _index(draw, model.graph.node)
+    if index is not None:
+        model.graph.node[index].op_type = draw(st.sampled_from([*IMPORTERS, "LRN", "Shape", "If", "Pad"]))
+
+
+def set_attribute(model, draw):
+    index = _index(draw, model.graph.node)
+    if index is None:
+        return
+    node = model.graph.node[index]
+    name = draw(st.sampled_from(["group", "dilations", "ceil_mode", "auto_pad", "axis", "transA", "transB", "alpha",
+                                 "training_mode", "count_include_pad", "pads", "strides", "kernel_shape", "epsilon"]))
+    value = draw(st.one_of(NUMBERS, st.lists(NUMBERS, min_size=1, max_size=5), st.floats(width=32),
+                           st.sampled_from(["SAME_LOWER", "VALID", "NOTSET", "SAME"])))
+    del node.attribute[:draw(st.integers(0, len(node.attribute)))]
+    node.attribute.append(helper.make_attribute(name, value))
+
+
+def change_initializer_dims(model, draw):
+    index = _index(draw, model.graph.initializer)
+    if index is not None:
+        model.graph.initializer[index].dims[:] = draw(st.lists(NUMBERS, max_size=5))
+
+
+def truncate_initializer(model, draw):
+    index = _index(draw, model.graph.initializer)
+    if index is not None:
+        model.graph.initializer[index].raw_data = bytes(draw(st.integers(0, 40)))
+
+
+def keep_data_outside(model, draw):
+    index = _index(draw, model.graph.initializer)
+    if index is None:
+        return
+    tensor = model.graph.initializer[index]
+    tensor.ClearField("raw_data")
+    tensor.data_location = TensorProto.EXTERNAL
+    values = ["data.bin", "../outside.bin", "/etc/hostname", "a/../../x", "missing.bin", "", "-1", "abc",
+              "99999999999999999999", "8"]
+    for key in ("location", "offset", "length"):
+        if draw(st.booleans()):
+            entry = tensor.external_data.add()
+            entry.key, entry.value = key, draw(st.sampled_from(values))
+
+
+def change_input_size(model, draw):
+    dims = model.graph.input[0].type.tensor_type.shape.dim
+    index = _index(draw, dims)
+    if index is not None:
+        if draw(st.booleans()):
+            dims[index].dim_value = draw(NUMBERS)
+        else:
+            dims[index].dim_param = "H"
+
+
+def change_input_type(model, draw):
+    model.graph.input[0].type.tensor_type.elem_type = draw(st.integers(0, 30))
+
+
+def change_opset(model, draw):
+    model.opset_import[0].version = draw(st.sampled_from([1, 6, 7, 11, 12, 13, 28, 99]))
+
+
+def rename_output(model, draw):
+    model.graph.output[0].name = draw(st.sampled_from(_tensor_names(model)))
+
+
+def reverse_nodes(model, draw):
+    model.graph.node.reverse()
+
+
+MUTATIONS = (deleting("node"), duplicate_node, deleting("initializer"), rewire_input, change_op_type, set_attribute,
+             change_initializer_dims, truncate_initializer, keep_data_outside, change_input_size, change_input_type,
+             change_opset, rename_output, reverse_nodes)
+
+
+@st.composite
+def mutated_models(draw):
+    model = onnx.ModelProto()
+    model.CopyFrom(draw(st.sampled_from(seed_models())))
+    for _ in range(draw(st.integers(1, 3))):
+        draw(st.sampled_from(MUTATIONS))(model, draw)
+    return model
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=list(HealthCheck))
+@given(model=mutated_models())
+def test_mutated_models_are_imported_or_refused(model, tmp_path):
+    (tmp_path / "data.bin").write_bytes(bytes(range(64)))
+    (tmp_path / "model.onnx").write_bytes(model.SerializeToString())
+    result = check_onnx(str(tmp_path / "model.onnx"))
+    assert result.ok or any(d.is_error for d in result.diagnostics)
+    if result.ok:
+        validate(result.weights, weight_shapes(result.graph), "the import")  # a checked import brings its weights

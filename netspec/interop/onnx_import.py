@@ -43,6 +43,16 @@ class Unsupported(Exception):
     """Why netspec cannot express a node."""
 
 
+class Follows(Unsupported):
+    """A problem that follows when a node before was refused (an input without a shape,
+    the second half of a pair the first half of which failed): reported only when the
+    nodes writing `tensors` were imported."""
+
+    def __init__(self, reason: str, tensors: tuple[str, ...]):
+        super().__init__(reason)
+        self.tensors = tensors
+
+
 @dataclass(frozen=True)
 class Statement:
     """One layer of the imported spec, before it is named."""
@@ -88,7 +98,7 @@ def _data(node, graph: OnnxGraph, index: int = 0) -> tuple[str, tuple]:
         raise Unsupported(f"its input `{printable(name)}` is a constant; netspec's layers compute on the network's tensors")
     shape = graph.shapes.get(name)
     if shape is None:
-        raise Unsupported(f"ONNX's shape inference gives no shape for its input `{printable(name)}`")
+        raise Follows(f"ONNX's shape inference gives no shape for its input `{printable(name)}`", (name,))
     return name, shape
 
 
@@ -308,6 +318,9 @@ def _sole_reader(node, graph: OnnxGraph, op_type: str) -> tuple[int, object] | N
 
 def _matmul(node, graph: OnnxGraph) -> Statement:
     """x W, with W constant in x out, is a dense layer; an Add of a constant right after it is its bias."""
+    if node.input and node.input[0] in graph.constants:
+        raise Follows("it multiplies a constant by a tensor; netspec reads that only as the last step of "
+                      "adaptiveavgpool's averaging, after a MatMul by its column matrix", tuple(node.input[1:2]))
     name, shape = _data(node, graph)
     matrix = _constant(node, graph, 1, "second operand")
     if len(shape) == 4:
@@ -345,8 +358,10 @@ def _adaptive(node, graph: OnnxGraph, name: str, shape, columns: np.ndarray) -> 
 
 def _operands(node, graph: OnnxGraph) -> tuple[tuple[str, ...], list[tuple]]:
     if any(name in graph.constants for name in node.input):
-        raise Unsupported(f"it {node.op_type.lower()}s a constant; netspec joins tensors the network computes "
-                          "(a bias belongs to a conv or dense layer)")
+        # A MatMul before takes the constant as its bias, unless that MatMul was refused.
+        after_matmul = tuple(n.output[0] for n in graph.nodes if n.op_type == "MatMul" and n.output[0] in node.input)
+        raise Follows(f"it {node.op_type.lower()}s a constant; netspec joins tensors the network computes "
+                      "(a bias belongs to a conv or dense layer)", after_matmul)
     if len(node.input) < 2:
         raise Unsupported(f"it has {len(node.input)} operand; netspec joins two or more tensors")
     found = [_data(node, graph, index) for index in range(len(node.input))]
@@ -497,32 +512,31 @@ def _unique(wanted: str, taken: set[str]) -> str:
 
 @dataclass(frozen=True)
 class _Line:
-    text: str
-    shape: str | None
+    text: str  # the statement
+    shape: str  # the shape it gives, for its `->`
 
 
 def _statements(graph: OnnxGraph) -> tuple[list[tuple[object, Statement]], dict[str, str]]:
-    """Every node's statement (with the node it is named after), and the ONNX tensors
+    """Every node's statement, with the node writing its tensor, and the ONNX tensors
     that are another's under a new name; raises DataError listing every node that
-    netspec cannot express."""
-    statements, same, problems, absorbed = [], {}, [], set()
+    netspec cannot express (a node that only lacks the shape of what a refused node
+    wrote is left out: its cause is listed)."""
+    statements, same, problems, absorbed, refused = [], {}, [], set(), set()
     for index, node in enumerate(graph.nodes):
         if index in absorbed:
             continue
         try:
-            if node.domain not in ("", "ai.onnx"):
-                raise Unsupported(f"its operator is from the domain `{printable(node.domain)}`; netspec reads standard ONNX")
-            if node.op_type not in IMPORTERS:
-                raise Unsupported(f"netspec has no layer computing {printable(node.op_type)}")
-            statement = IMPORTERS[node.op_type](node, graph)
+            statement = _statement(node, graph)
         except Unsupported as reason:
-            problems.append(f"{node_label(node)}: {reason}")
+            if not (isinstance(reason, Follows) and refused.intersection(reason.tensors)):
+                problems.append(f"{node_label(node)}: {reason}")
+            refused.update(node.output)
             continue
         if statement is None:
             same[node.output[0]] = node.input[0]
             continue
         absorbed.update(statement.absorbs)
-        statements.append((node, statement))
+        statements.append((graph.nodes[statement.absorbs[-1]] if statement.absorbs else node, statement))
     if problems:
         count = f"{len(problems)} of the model's {len(graph.nodes)} nodes" if len(graph.nodes) > 1 else "the model's node"
         raise DataError(f"netspec cannot express {count}:\n  " + "\n  ".join(problems))
@@ -531,21 +545,35 @@ def _statements(graph: OnnxGraph) -> tuple[list[tuple[object, Statement]], dict[
     return statements, same
 
 
+def _statement(node, graph: OnnxGraph) -> Statement | None:
+    """The node's statement, with the shape of what it writes known (each line states it)."""
+    if node.domain not in ("", "ai.onnx"):
+        raise Unsupported(f"its operator is from the domain `{printable(node.domain)}`; netspec reads standard ONNX")
+    if node.op_type not in IMPORTERS:
+        raise Unsupported(f"netspec has no layer computing {printable(node.op_type)}")
+    statement = IMPORTERS[node.op_type](node, graph)
+    if statement is not None:
+        last = graph.nodes[statement.absorbs[-1]] if statement.absorbs else node
+        if _example(graph.shapes.get(last.output[0])) is None:
+            found = graph.inference_problems.get(last.name)
+            raise Unsupported("ONNX's shape inference gives no shape for its output"
+                              + (f" ({found})" if found else ""))
+    return statement
+
+
 def _lines(graph: OnnxGraph, statements, same: dict[str, str]) -> tuple[list[_Line], dict[str, np.ndarray]]:
     """Each statement as a line, named after the node writing its tensor (no label where
     that is the name netspec would give anyway), and the weights under those names."""
     names, taken, counts = {graph.input: INPUT}, {INPUT}, Counter()
     lines, weights, previous = [], {}, INPUT
     for node, statement in statements:
-        last = graph.nodes[statement.absorbs[-1]] if statement.absorbs else node  # it writes the layer's tensor
         counts[statement.kind] += 1
         default = f"{statement.kind}{counts[statement.kind]}"
-        name = _unique(valid_name(last.name) or default, taken)
+        name = _unique(valid_name(node.name) or default, taken)
         operands = [names[_resolved(tensor, same)] for tensor in statement.inputs]
         text = _text(name if name != default else None, statement, operands, previous)
-        output = last.output[0]
-        names[output] = previous = name
-        lines.append(_Line(text, _example(graph.shapes.get(output))))
+        names[node.output[0]] = previous = name
+        lines.append(_Line(text, _example(graph.shapes.get(node.output[0]))))
         weights.update({f"{name}.{suffix}": array for suffix, array in statement.weights.items()})
     return lines, weights
 
@@ -593,7 +621,7 @@ def import_model(model, name: str = "imported", folder: Path | None = None, orig
     statements, same = _statements(graph)
     lines, weights = _lines(graph, statements, same)
     width = min(max(len(line.text) for line in lines), SHAPE_COLUMN)
-    body = [f"{line.text:{width}} -> {line.shape}" if line.shape else line.text for line in lines]
+    body = [f"{line.text:{width}} -> {line.shape}" for line in lines]
     header = [f"# Imported by netspec {__version__} from {printable(origin)} ({graph.description}).",
               f"network {valid_name(name) or 'imported'}", f"input {format_shape(graph.example_shape)}", ""]
     return Imported("\n".join(header + body) + "\n", weights)

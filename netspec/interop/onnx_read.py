@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import heapq
 import os
+import re
 from dataclasses import dataclass
 from math import prod
 from pathlib import Path
@@ -45,6 +46,7 @@ class OnnxGraph:
     nodes: tuple  # onnx.NodeProto, in an order that computes them, constants folded away
     constants: Mapping[str, np.ndarray]  # initializers and folded constants the nodes read
     shapes: Mapping[str, tuple]  # tensor -> dims, batch first; None for a dim that is not a known number
+    inference_problems: Mapping[str, str]  # node name -> what ONNX's shape inference found wrong with it
     readers: Mapping[str, tuple[int, ...]]  # tensor -> the indices in `nodes` of the nodes reading it
 
 
@@ -66,6 +68,7 @@ def graph_of(model: onnx.ModelProto, folder: Path | None) -> OnnxGraph:
     only (None: the model came from no file, and external data is refused)."""
     if not model.HasField("graph") or not model.graph.node:
         raise DataError("the file holds no graph of nodes, so it is not an ONNX model (or an empty one)")
+    _require_text(model)
     graph = model.graph
     opset = next((o.version for o in model.opset_import if o.domain in ("", "ai.onnx")), None)
     if opset is None:
@@ -83,9 +86,24 @@ def graph_of(model: onnx.ModelProto, folder: Path | None) -> OnnxGraph:
     for index, node in enumerate(nodes):
         for name in dict.fromkeys(node.input):
             readers.setdefault(name, []).append(index)
+    shapes, inference_problems = _shapes(model, order, source, initializers, constants)
     return OnnxGraph(_description(model, opset), opset, source.name, example_shape, batch, output, tuple(nodes),
-                     constants, _shapes(model, order, source, initializers, constants),
-                     {name: tuple(indices) for name, indices in readers.items()})
+                     constants, shapes, inference_problems, {name: tuple(indices) for name, indices in readers.items()})
+
+
+def _require_text(model) -> None:
+    """protobuf hands over a name that is not UTF-8 as bytes; refuse such a model at once
+    rather than meet its bytes in every comparison and message."""
+    graph = model.graph
+    texts = [model.producer_name, model.producer_version, *(o.domain for o in model.opset_import)]
+    for node in graph.node:
+        texts += [node.name, node.op_type, node.domain, *node.input, *node.output, *(a.name for a in node.attribute)]
+    for value in (*graph.input, *graph.output, *graph.value_info):
+        texts += [value.name, *(d.dim_param for d in value.type.tensor_type.shape.dim)]
+    for tensor in graph.initializer:
+        texts += [tensor.name, *(text for entry in tensor.external_data for text in (entry.key, entry.value))]
+    if any(isinstance(text, bytes) for text in texts):
+        raise DataError("the model holds names that are not UTF-8 text")
 
 
 def _ends(graph, initializers) -> tuple[onnx.ValueInfoProto, str]:
@@ -108,8 +126,10 @@ def node_label(node) -> str:
     return f"{op_type} node `{printable(name)}`" if node.name else f"{op_type} node {printable(name)}"
 
 
-def printable(text: str, limit: int = 80) -> str:
+def printable(text: str | bytes, limit: int = 80) -> str:
     """Text from a file, safe to show in a message or a comment: one line, not too long."""
+    if isinstance(text, bytes):  # protobuf's form of a string that is not UTF-8
+        text = text.decode("utf-8", errors="replace")
     shown = "".join(c if c.isprintable() else "?" for c in text)
     return shown if len(shown) <= limit else shown[:limit] + "..."
 
@@ -239,6 +259,8 @@ def _with_external_data(tensor, folder: Path | None, size: int) -> onnx.TensorPr
     where = f"tensor `{printable(tensor.name)}`"
     entries = {entry.key: entry.value for entry in tensor.external_data}
     location = entries.get("location", "")
+    if not location:
+        raise DataError(f"{where} keeps its data in an external file but does not say which")
     if folder is None:
         raise DataError(f"{where} keeps its data in the external file `{printable(location)}`; "
                         "read the model from its file so that netspec knows where to look")
@@ -247,7 +269,7 @@ def _with_external_data(tensor, folder: Path | None, size: int) -> onnx.TensorPr
         target = (root / location).resolve()
     except (OSError, ValueError):
         target = None
-    if not location or os.path.isabs(location) or target is None or not target.is_relative_to(root):
+    if os.path.isabs(location) or target is None or not target.is_relative_to(root):
         raise DataError(f"{where} keeps its data in `{printable(location)}`, outside the model's folder; "
                         "netspec reads external data only from files beside the model")
     offset, length = _external_number(entries, "offset", 0, where), _external_number(entries, "length", size, where)
@@ -304,10 +326,10 @@ def _input_shape(value) -> tuple[tuple[int, ...], int | None]:
     return tuple(sizes), batch
 
 
-def _shapes(model, order, source, initializers, constants) -> dict[str, tuple]:
+def _shapes(model, order, source, initializers, constants) -> tuple[dict[str, tuple], dict[str, str]]:
     """Every tensor's shape as ONNX infers it (or as the model declares it, where
     inference gives nothing), on a copy of the needed nodes whose weights are declared
-    rather than copied."""
+    rather than copied; and what inference found wrong, by node name."""
     small = [numpy_helper.from_array(constants[name], name) for name in constants
              if name in initializers and constants[name].size <= SMALL]
     declared = [helper.make_tensor_value_info(name, initializers[name].data_type, list(initializers[name].dims))
@@ -315,12 +337,28 @@ def _shapes(model, order, source, initializers, constants) -> dict[str, tuple]:
     light = helper.make_model(helper.make_graph(order, "shapes", [source, *declared], [], initializer=small),
                               opset_imports=model.opset_import)
     shapes = {value.name: _dims(value) for value in (*model.graph.value_info, *model.graph.output, source)}
+    inferred, problems = _inferred(light)
+    shapes.update({value.name: _dims(value) for value in inferred})
+    return {name: dims for name, dims in shapes.items() if dims is not None}, problems
+
+
+# How ONNX's strict shape inference names the node each of its errors is about.
+_INFERENCE_ERROR = re.compile(r"\(op_type:[^,]*, node name: (.*?)\): (.*)")
+
+
+def _inferred(light) -> tuple[list, dict[str, str]]:
+    """The value infos ONNX infers, and its errors by node name. The strict pass says
+    what is wrong; the lenient pass after it still infers what it can."""
     try:
-        inferred = onnx.shape_inference.infer_shapes(light, data_prop=True)
+        return list(onnx.shape_inference.infer_shapes(light, strict_mode=True, data_prop=True).graph.value_info), {}
+    except onnx.shape_inference.InferenceError as error:
+        problems = {name: printable(message, 300) for name, message in _INFERENCE_ERROR.findall(str(error))}
+    except (onnx.checker.ValidationError, RuntimeError):
+        problems = {}
+    try:
+        return list(onnx.shape_inference.infer_shapes(light, data_prop=True).graph.value_info), problems
     except (onnx.shape_inference.InferenceError, onnx.checker.ValidationError, RuntimeError):
-        return {name: dims for name, dims in shapes.items() if dims is not None}
-    shapes.update({value.name: _dims(value) for value in inferred.graph.value_info if _dims(value) is not None})
-    return {name: dims for name, dims in shapes.items() if dims is not None}
+        return [], problems
 
 
 def _dims(value) -> tuple | None:
