@@ -278,6 +278,19 @@ def test_every_unsupported_node_is_listed_with_its_reason():
     ]
 
 
+def test_a_node_whose_second_output_is_used_is_refused():
+    model = model_of([helper.make_node("MaxPool", ["x"], ["p", "indices"], name="pool", kernel_shape=[2, 2]),
+                      helper.make_node("Cast", ["indices"], ["f"], name="cast", to=TensorProto.FLOAT),
+                      helper.make_node("Add", ["p", "f"], ["y"], name="sum")], ["N", 1, 4, 4])
+    with pytest.raises(DataError) as raised:
+        import_model(model)
+    assert str(raised.value).splitlines() == [
+        "netspec cannot express 2 of the model's 3 nodes:",
+        "  MaxPool node `pool`: its output 2, `indices`, is used; a netspec layer has one output",
+        "  Cast node `cast`: netspec has no layer computing Cast",
+    ]
+
+
 def test_unsupported_nodes_through_the_command_line_are_one_error(cli, tmp_path):
     model = model_of([helper.make_node("LRN", ["x"], ["n"], name="norm1", size=3),
                       helper.make_node("Elu", ["n"], ["y"], name="elu1")], ["N", 1, 4, 4])
@@ -470,6 +483,13 @@ def deleting(field: str):
     return delete
 
 
+def add_output(model, draw):
+    """A second output, which `rewire_input` may then connect to."""
+    index = _index(draw, model.graph.node)
+    if index is not None:
+        model.graph.node[index].output.append(f"extra{index}")
+
+
 def duplicate_node(model, draw):
     index = _index(draw, model.graph.node)
     if index is not None:
@@ -555,7 +575,7 @@ def reverse_nodes(model, draw):
     model.graph.node.reverse()
 
 
-MUTATIONS = (deleting("node"), duplicate_node, deleting("initializer"), rewire_input, change_op_type, set_attribute,
+MUTATIONS = (deleting("node"), duplicate_node, add_output, deleting("initializer"), rewire_input, change_op_type, set_attribute,
              change_initializer_dims, truncate_initializer, keep_data_outside, change_input_size, change_input_type,
              change_opset, rename_output, reverse_nodes)
 

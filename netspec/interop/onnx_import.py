@@ -82,8 +82,7 @@ def _attribute(node, name: str, kind: int, default):
     for attribute in node.attribute:
         if attribute.name == name:
             if attribute.type != kind:
-                raise Unsupported(f"its attribute {name} is of type {attribute.type}, not "
-                                  f"{AttributeProto.AttributeType.Name(kind)}")
+                raise Unsupported(f"its attribute {name} is not of type {AttributeProto.AttributeType.Name(kind)}")
             value = helper.get_attribute_value(attribute)
             return value.decode("utf-8", errors="replace") if isinstance(value, bytes) else value
     return default
@@ -119,15 +118,18 @@ def _known(shape: tuple, what: str) -> tuple[int, ...]:
     return shape
 
 
-def _constant(node, graph: OnnxGraph, index: int, what: str, optional: bool = False) -> np.ndarray | None:
+def _constant(node, graph: OnnxGraph, index: int, what: str) -> np.ndarray:
     name = node.input[index] if len(node.input) > index else ""
     if not name:
-        if optional:
-            return None
         raise Unsupported(f"it has no {what}")
     if name not in graph.constants:
         raise Unsupported(f"its {what} `{printable(name)}` is computed, not a constant; netspec's weights are constants")
     return graph.constants[name]
+
+
+def _optional_constant(node, graph: OnnxGraph, index: int, what: str) -> np.ndarray | None:
+    """An input ONNX lets a node leave out (a bias, a dropout ratio): None when it is."""
+    return _constant(node, graph, index, what) if len(node.input) > index and node.input[index] else None
 
 
 def _weight(array: np.ndarray, what: str, shape: tuple[int, ...]) -> np.ndarray:
@@ -137,13 +139,6 @@ def _weight(array: np.ndarray, what: str, shape: tuple[int, ...]) -> np.ndarray:
     if array.shape != shape:
         raise Unsupported(f"its {what} is {_shown(array.shape)}, where {_shown(shape)} was expected")
     return np.ascontiguousarray(array, dtype=np.float32)
-
-
-def _unread(node, graph: OnnxGraph, what: str) -> None:
-    """Refuse a node whose extra outputs (a mask, indices, running statistics) are used."""
-    for name in node.output[1:]:
-        if name and (name in graph.readers or name == graph.output):
-            raise Unsupported(f"its {what} output `{printable(name)}` is used; netspec computes only the first output")
 
 
 def _shown(shape) -> str:
@@ -224,7 +219,7 @@ def _conv(node, graph: OnnxGraph) -> Statement:
     window = _window(node, graph, "conv", _sizes(node, "kernel_shape", list(weight.shape[2:]), 1))
     out_channels = weight.shape[0]
     weights = {"weight": _weight(weight, "weight", (out_channels, window.shape[1], *window.kernel))}
-    bias = _constant(node, graph, 2, "bias", optional=True)
+    bias = _optional_constant(node, graph, 2, "bias")
     if bias is not None:
         weights["bias"] = _weight(bias, "bias", (out_channels,))
     arguments = (str(out_channels), *window.arguments((1, 1)), *(() if bias is not None else ("bias=false",)))
@@ -262,7 +257,6 @@ def _pool(kind: str) -> Importer:
                 and not _attribute(node, "count_include_pad", AttributeProto.INT, 0):
             raise Unsupported("count_include_pad=0 divides a window at the border by the cells inside the input; "
                               "netspec's avgpool counts the padded zeros (count_include_pad=1, PyTorch's default)")
-        _unread(node, graph, "indices")
         return Statement(kind, (window.input,), window.arguments(window.kernel))  # pooling's stride defaults to the kernel
 
     return importer
@@ -278,7 +272,7 @@ def _global_average(node, graph: OnnxGraph) -> Statement:
 def _bias(array: np.ndarray, out: int) -> np.ndarray:
     """A bias ONNX broadcasts over the batch: (out,), (1, out) or one value."""
     if array.size == 1:
-        return np.full(out, array.reshape(()), np.float32)
+        return _weight(np.repeat(array.reshape(1), out), "bias", (out,))
     if array.size == out and array.ndim <= 2 and (array.ndim < 2 or array.shape[0] == 1):
         return _weight(array.reshape(out), "bias", (out,))
     raise Unsupported(f"its bias is {_shown(array.shape)}; a dense layer's is one value per output ({out})")
@@ -301,9 +295,12 @@ def _gemm(node, graph: OnnxGraph) -> Statement:
     alpha = _attribute(node, "alpha", AttributeProto.FLOAT, 1.0)
     beta = _attribute(node, "beta", AttributeProto.FLOAT, 1.0)
     oriented = matrix if _attribute(node, "transB", AttributeProto.INT, 0) else matrix.T
-    weight = _weight(oriented * np.float32(alpha) if alpha != 1.0 else oriented, "weight", (oriented.shape[0], shape[1]))
-    bias = _constant(node, graph, 2, "bias", optional=True)
-    return _dense(name, weight, None if bias is None else _bias(bias * np.float32(beta), weight.shape[0]))
+    weight = _weight(oriented, "weight", (oriented.shape[0], shape[1]))
+    bias = _optional_constant(node, graph, 2, "bias")
+    bias = None if bias is None else _bias(bias, weight.shape[0])
+    # Scaled only when asked, so that the usual alpha = beta = 1 keeps the weights bit for bit.
+    return _dense(name, weight * np.float32(alpha) if alpha != 1.0 else weight,
+                  bias if bias is None or beta == 1.0 else bias * np.float32(beta))
 
 
 def _sole_reader(node, graph: OnnxGraph, op_type: str) -> tuple[int, object] | None:
@@ -430,14 +427,13 @@ def _batchnorm(node, graph: OnnxGraph) -> Statement:
     if _attribute(node, "training_mode", AttributeProto.INT, 0):
         raise Unsupported("training_mode=1 normalises with the batch's statistics; netspec's batchnorm is the "
                           "inference form, with the running statistics")
-    _unread(node, graph, "running statistics")
     eps = _attribute(node, "epsilon", AttributeProto.FLOAT, 1e-5)
     if not 0 < eps < float("inf"):
         raise Unsupported(f"epsilon={eps}; netspec's batchnorm takes a positive eps")
-    channels = (shape[1],)
-    weights = {suffix: _weight(_constant(node, graph, index, suffix.replace("_", " ")), suffix.replace("_", " "),
-                               channels)
-               for index, suffix in enumerate(("weight", "bias", "running_mean", "running_var"), start=1)}
+    weights = {}
+    for index, suffix in enumerate(("weight", "bias", "running_mean", "running_var"), start=1):
+        what = suffix.replace("_", " ")
+        weights[suffix] = _weight(_constant(node, graph, index, what), what, (shape[1],))
     arguments = () if np.float32(eps) == np.float32(1e-5) else (f"eps={_real(eps)}",)
     return Statement("batchnorm", (name,), arguments, weights)
 
@@ -446,16 +442,17 @@ def _dropout(node, graph: OnnxGraph) -> Statement:
     """The ratio is an input since opset 12 (an attribute before); only inference
     (no training_mode, or a constant false) is the identity netspec computes."""
     name, _ = _data(node, graph)
-    _unread(node, graph, "mask")
     if graph.opset >= 12:
-        ratio = _constant(node, graph, 1, "ratio", optional=True)
-        training = _constant(node, graph, 2, "training_mode", optional=True)
-        if training is not None and training.size == 1 and training.ravel()[0]:
-            raise Unsupported("training_mode is true; netspec computes dropout at inference, as the identity")
-        p = 0.5 if ratio is None or ratio.size != 1 else float(ratio.ravel()[0])
+        ratio = _optional_constant(node, graph, 1, "ratio")
+        training = _optional_constant(node, graph, 2, "training_mode")
+        if training is not None and (training.size != 1 or training.ravel()[0]):
+            raise Unsupported("its training_mode is not false; netspec computes dropout at inference, as the identity")
+        if ratio is not None and (ratio.size != 1 or ratio.dtype.kind != "f"):
+            raise Unsupported(f"its ratio is {_shown(ratio.shape)} of {ratio.dtype}, not one number")
+        p = 0.5 if ratio is None else float(ratio.ravel()[0])
     else:
         p = _attribute(node, "ratio", AttributeProto.FLOAT, 0.5)
-    if not 0 <= p < 1:
+    if not 0 <= np.float32(p) < 1:
         raise Unsupported(f"its ratio {p} is outside 0 <= p < 1")
     return Statement("dropout", (name,), (_real(p),))
 
@@ -552,13 +549,21 @@ def _statement(node, graph: OnnxGraph) -> Statement | None:
     if node.op_type not in IMPORTERS:
         raise Unsupported(f"netspec has no layer computing {printable(node.op_type)}")
     statement = IMPORTERS[node.op_type](node, graph)
-    if statement is not None:
-        last = graph.nodes[statement.absorbs[-1]] if statement.absorbs else node
-        if _example(graph.shapes.get(last.output[0])) is None:
-            found = graph.inference_problems.get(last.name)
-            raise Unsupported("ONNX's shape inference gives no shape for its output"
-                              + (f" ({found})" if found else ""))
+    computed = (node, *(graph.nodes[index] for index in statement.absorbs)) if statement else (node,)
+    for each in computed:
+        _one_output_used(each, graph)
+    if statement is not None and _example(graph.shapes.get(computed[-1].output[0])) is None:
+        found = graph.inference_problems.get(computed[-1].name)
+        raise Unsupported("ONNX's shape inference gives no shape for its output" + (f" ({found})" if found else ""))
     return statement
+
+
+def _one_output_used(node, graph: OnnxGraph) -> None:
+    """A layer has one output: refuse a node whose others (MaxPool's indices, Dropout's
+    mask, the statistics of training BatchNormalization) are read."""
+    for number, name in enumerate(node.output[1:], start=2):
+        if name and (name in graph.readers or name == graph.output):
+            raise Unsupported(f"its output {number}, `{printable(name)}`, is used; a netspec layer has one output")
 
 
 def _lines(graph: OnnxGraph, statements, same: dict[str, str]) -> tuple[list[_Line], dict[str, np.ndarray]]:
