@@ -255,6 +255,13 @@ def test_every_importer_is_for_a_standard_operator():
 
 # -- What netspec cannot express: every node, with its reason ---------------------
 
+def refusal(model) -> list[str]:
+    """The lines of the error that importing `model` raises."""
+    with pytest.raises(DataError) as raised:
+        import_model(model)
+    return str(raised.value).splitlines()
+
+
 def test_every_unsupported_node_is_listed_with_its_reason():
     model = model_of([
         helper.make_node("LRN", ["x"], ["n"], name="norm1", size=3),
@@ -263,9 +270,7 @@ def test_every_unsupported_node_is_listed_with_its_reason():
         helper.make_node("AveragePool", ["p"], ["a"], name="excluding", kernel_shape=[3, 3], pads=[1, 1, 1, 1]),
         helper.make_node("Add", ["a", "k"], ["y"], name="offset"),
     ], ["N", 4, 7, 7], {"w": weights(4, 2, 1, 1), "k": np.float32(1)})
-    with pytest.raises(DataError) as raised:
-        import_model(model)
-    assert str(raised.value).splitlines() == [
+    assert refusal(model) == [
         "netspec cannot express 5 of the model's 5 nodes:",
         "  LRN node `norm1`: netspec has no layer computing LRN",
         "  Conv node `grouped`: group=2: netspec's conv connects every input channel to every output channel (group=1)",
@@ -282,9 +287,7 @@ def test_a_node_whose_second_output_is_used_is_refused():
     model = model_of([helper.make_node("MaxPool", ["x"], ["p", "indices"], name="pool", kernel_shape=[2, 2]),
                       helper.make_node("Cast", ["indices"], ["f"], name="cast", to=TensorProto.FLOAT),
                       helper.make_node("Add", ["p", "f"], ["y"], name="sum")], ["N", 1, 4, 4])
-    with pytest.raises(DataError) as raised:
-        import_model(model)
-    assert str(raised.value).splitlines() == [
+    assert refusal(model) == [
         "netspec cannot express 2 of the model's 3 nodes:",
         "  MaxPool node `pool`: its output 2, `indices`, is used; a netspec layer has one output",
         "  Cast node `cast`: netspec has no layer computing Cast",
