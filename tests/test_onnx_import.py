@@ -1,6 +1,7 @@
 """ONNX import, judged by its sources: what netspec's export wrote comes back as the same
 layers and weights; what PyTorch's exporter wrote checks with PyTorch's parameter count
 and runs as ONNX Runtime does; everything else is refused with every reason at once."""
+import os
 import sys
 
 import numpy as np
@@ -419,6 +420,21 @@ def test_hostile_files_get_one_clear_error(cli, tmp_path, name, command):
     assert result.stderr.count("error") == 1 + (command != "import"), result.stderr  # and the explain hint
     assert f"cannot import {folder / name}: " in result.stderr and message in result.stderr, result.stderr
     assert not (tmp_path / "out.net").exists()
+
+
+def test_pipes_are_refused_before_they_are_opened(cli, tmp_path):
+    os.mkfifo(tmp_path / "pipe.onnx")  # opening it would wait for a writer, reading it for ever
+    result = cli("check", str(tmp_path / "pipe.onnx"))
+    assert result.exit_code == 1 and "the file is not a regular file" in result.stderr
+    os.mkfifo(tmp_path / "data.bin")
+    model = model_of([helper.make_node("Conv", ["x", "w"], ["y"], name="conv1")], ["N", 1, 4, 4])
+    tensor = numpy_helper.from_array(weights(2, 1, 1, 1), "w")
+    onnx.external_data_helper.set_external_data(tensor, "data.bin", offset=0, length=8)
+    tensor.ClearField("raw_data")
+    model.graph.initializer.append(tensor)
+    onnx.save(model, str(tmp_path / "model.onnx"))
+    result = cli("check", str(tmp_path / "model.onnx"))
+    assert result.exit_code == 1 and "its external file `data.bin` is not a regular file" in result.stderr
 
 
 def test_external_data_beside_the_model_is_read(tmp_path):

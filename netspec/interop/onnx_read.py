@@ -10,6 +10,7 @@ from __future__ import annotations
 import heapq
 import os
 import re
+import stat
 from dataclasses import dataclass
 from math import prod
 from pathlib import Path
@@ -53,14 +54,25 @@ class OnnxGraph:
 def read_model(path: str) -> onnx.ModelProto:
     """The model in an ONNX file, its external data left where it is; raises OSError
     when the file cannot be read and DataError when it is not an ONNX model."""
-    size = os.path.getsize(path)
+    size = _file_size(path, "the file")
     if size >= onnx.checker.MAXIMUM_PROTOBUF:
         raise DataError(f"the file is {size / 2**30:,.1f} GiB; an ONNX file holds at most 2 GiB "
                         "(larger weights are kept as external data)")
+    with open(path, "rb") as handle:
+        data = handle.read(onnx.checker.MAXIMUM_PROTOBUF)
     try:
-        return onnx.load_model(path, load_external_data=False)
+        return onnx.load_model_from_string(data)  # from bytes, onnx knows no folder to load external data from
     except DecodeError as problem:
         raise DataError(f"the file is not an ONNX model (it does not parse as one: {problem})") from None
+
+
+def _file_size(path, what: str) -> int:
+    """The size of a file; a device or a pipe (which could be read forever, or block
+    opening) is refused before it is opened."""
+    status = os.stat(path)
+    if not stat.S_ISREG(status.st_mode):
+        raise DataError(f"{what} is not a regular file")
+    return status.st_size
 
 
 def graph_of(model: onnx.ModelProto, folder: Path | None) -> OnnxGraph:
@@ -277,10 +289,9 @@ def _with_external_data(tensor, folder: Path | None, size: int) -> onnx.TensorPr
         raise DataError(f"{where} has dims {list(tensor.dims)} ({size:,} bytes) but its external data "
                         f"says {length:,} bytes")
     try:
+        if offset + size > _file_size(target, f"{where}: its external file `{printable(location)}`"):
+            raise DataError(f"{where}: its external file `{printable(location)}` ends before byte {offset + size:,}")
         with open(target, "rb") as handle:
-            if offset + size > os.fstat(handle.fileno()).st_size:
-                raise DataError(f"{where}: its external file `{printable(location)}` ends before byte "
-                                f"{offset + size:,}")
             handle.seek(offset)
             data = handle.read(size)
     except OSError as problem:
