@@ -422,6 +422,15 @@ def test_hostile_files_get_one_clear_error(cli, tmp_path, name, command):
     assert not (tmp_path / "out.net").exists()
 
 
+def test_models_with_more_nodes_than_a_spec_may_have_layers_are_refused_at_once():
+    from netspec.frontend.build import MAX_NODES
+
+    nodes = [helper.make_node("Relu", [f"t{i}"], [f"t{i + 1}"]) for i in range(MAX_NODES + 1)]
+    nodes[0].input[0] = "x"
+    assert refusal(model_of(nodes, ["N", 4])) == [
+        f"the model has {MAX_NODES + 1:,} nodes; a netspec network has at most {MAX_NODES:,} layers"]
+
+
 def test_pipes_are_refused_before_they_are_opened(cli, tmp_path):
     os.mkfifo(tmp_path / "pipe.onnx")  # opening it would wait for a writer, reading it for ever
     result = cli("check", str(tmp_path / "pipe.onnx"))

@@ -19,6 +19,7 @@ from typing import Mapping
 import numpy as np
 
 from ..errors import DataError
+from ..frontend.build import MAX_NODES
 from ..ops.params import MAX_SIZE
 
 try:
@@ -80,6 +81,9 @@ def graph_of(model: onnx.ModelProto, folder: Path | None) -> OnnxGraph:
     only (None: the model came from no file, and external data is refused)."""
     if not model.HasField("graph") or not model.graph.node:
         raise DataError("the file holds no graph of nodes, so it is not an ONNX model (or an empty one)")
+    if len(model.graph.node) > MAX_NODES:  # what a spec may expand to bounds an import's time too
+        raise DataError(f"the model has {len(model.graph.node):,} nodes; a netspec network has at most "
+                        f"{MAX_NODES:,} layers")
     _require_text(model)
     graph = model.graph
     opset = next((o.version for o in model.opset_import if o.domain in ("", "ai.onnx")), None)
