@@ -9,6 +9,7 @@ import json
 import os
 import sys
 import time
+from pathlib import Path
 
 import click
 import numpy as np
@@ -373,10 +374,10 @@ def run(file, input_path, weights_path, output_path, batch, seed, top, threads, 
         click.echo(f"wrote {output_path}")
 
 
-def _written(path: str, write, mode: str = "wb") -> None:
-    """Call `write` on the file opened at `path`; a failure is a DataError naming the file."""
+def _written(path: str, write) -> None:
+    """Call `write` on the file opened (in binary) at `path`; a failure is a DataError naming the file."""
     try:
-        with open(path, mode, **({"encoding": "utf-8"} if mode == "w" else {})) as handle:
+        with open(path, "wb") as handle:
             write(handle)
     except OSError as exc:
         raise DataError(f"cannot write {path}: {exc.strerror or exc}") from None
@@ -388,6 +389,10 @@ def _save(path: str, array: np.ndarray) -> None:
 
 def _save_npz(path: str, arrays: dict) -> None:
     _written(path, lambda handle: np.savez(handle, **arrays))
+
+
+def _save_text(path: str, text: str) -> None:
+    _written(path, lambda handle: handle.write(text.encode("utf-8")))
 
 
 @main.command()
@@ -477,7 +482,7 @@ def _export_pytorch(network: Network, path: str) -> None:
     from .interop.pytorch_source import to_pytorch_source
 
     source = to_pytorch_source(network.graph)
-    _written(path, lambda handle: handle.write(source), "w")
+    _save_text(path, source)
     click.echo(f"wrote {path}: the nn.Module for {network.name}, {len(source.splitlines())} lines")
 
 
@@ -498,8 +503,6 @@ def import_(model, output_path):
       netspec import lenet5.onnx -o lenet5.net
       netspec run lenet5.net --weights lenet5.npz
     """
-    from pathlib import Path
-
     if not output_path.endswith(".net"):
         raise click.UsageError(f"the spec's file name must end in .net (the weights go beside it, in .npz): "
                                f"{output_path}")
@@ -510,7 +513,7 @@ def import_(model, output_path):
     weights_path = output_path[:-len(".net")] + ".npz"
     try:
         imported = import_onnx(model, Path(output_path).stem)
-        _written(output_path, lambda handle: handle.write(imported.spec), "w")
+        _save_text(output_path, imported.spec)
         _save_npz(weights_path, imported.weights)
     except OSError as exc:
         _fail(f"cannot read {model}: {exc.strerror or exc}")

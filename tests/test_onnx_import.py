@@ -94,7 +94,8 @@ def test_random_specs_come_back_from_their_export(spec):
 def test_imported_spec_reads_as_a_spec():
     imported = import_model(export_onnx(netspec.load("examples/lenet5.net").graph), "lenet5", origin="lenet5.onnx")
     assert imported.spec.splitlines()[:6] == [
-        "# Imported by netspec 0.1.0 from lenet5.onnx (made by netspec 0.1.0, ONNX opset 28).",
+        f"# Imported by netspec {netspec.__version__} from lenet5.onnx (made by netspec {netspec.__version__}, "
+        "ONNX opset 28).",
         "network lenet5",
         "input 1x28x28",
         "",
