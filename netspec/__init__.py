@@ -14,9 +14,9 @@ from .diagnostics import Diagnostic, Fix, render_text
 from .errors import DataError, SpecError
 from .explanations import explain
 from .fixer import Fixed, fix_file, fix_text
-from .network import Network, load, loads
+from .network import Network, load, load_onnx, loads
 
 __version__ = "0.1.0"
 
-__all__ = ["Network", "SpecError", "DataError", "Diagnostic", "Fix", "Fixed", "load", "loads", "fix_file",
+__all__ = ["Network", "SpecError", "DataError", "Diagnostic", "Fix", "Fixed", "load", "loads", "load_onnx", "fix_file",
            "fix_text", "explain", "render_text", "__version__"]

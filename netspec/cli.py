@@ -10,6 +10,7 @@ import math
 import os
 import sys
 import time
+from pathlib import Path
 
 import click
 import numpy as np
@@ -22,7 +23,7 @@ from .errors import DataError
 from .explanations import explain as explanation
 from .fixer import fix_source
 from .inputs import is_array, load_inputs, random_inputs
-from .network import CheckResult, Network, check_source, unreadable
+from .network import CheckResult, Network, check_onnx, check_source, is_onnx, unreadable
 from .predictions import Predictions, describe, predict, read_labels, require_output_format, write
 from .predictions import record as predictions_record
 from .preprocessing import CROPS, RESIZE_FILTERS, with_options
@@ -34,6 +35,8 @@ from .table import layer_table
 
 
 def _read(path: str, allow=(), deny_warnings: bool = False, portable: bool = False) -> CheckResult:
+    if is_onnx(path):
+        return check_onnx(path, allow, deny_warnings, portable)
     try:
         source = read_source(path)
     except OSError as exc:
@@ -77,6 +80,7 @@ def main():
     Example:
       netspec check examples/lenet5.net
       netspec run examples/lenet5.net
+      netspec import model.onnx -o model.net
     """
 
 
@@ -93,7 +97,8 @@ def check(files, as_json, collapse, nearby_sizes, portable, allow, deny_warnings
     """Infer every layer's shape and report parameters and MACs.
 
     Prints a table per network and exits 0; prints diagnostics to stderr and
-    exits 1 when a spec is invalid.
+    exits 1 when a spec is invalid. A FILE ending in .onnx is an ONNX model,
+    imported in memory.
 
     \b
     Example:
@@ -132,6 +137,9 @@ def _nearby_record(found) -> dict:
 def _fix_one(path: str, show_diff: bool, allow, deny_warnings: bool) -> tuple[Diagnostic, ...] | None:
     """Fix one file, or print the diff fixing it would make; returns the diagnostics left
     (shown on stderr), or None when the file could not be written."""
+    if is_onnx(path):
+        click.echo(f"error: {path} is an ONNX model; `netspec import` it to a spec, then fix the spec", err=True)
+        return None
     try:
         spec = read_spec_file(path)
     except OSError as exc:
@@ -261,7 +269,7 @@ def _network(path: str, as_json: bool = False, allow=(), deny_warnings: bool = F
             click.echo(layer_table(result.graph), err=True)
         _echo_explain_hint(list(result.diagnostics))
         sys.exit(1)
-    return Network(result.graph)
+    return Network(result.graph, result.weights)
 
 
 def _run_record(model, found: Predictions, seconds, notes, unread, output_path, top) -> dict:
@@ -337,8 +345,9 @@ def run(file, input_paths, labels_path, weights_path, map_path, output_path, bat
     """Compile FILE to native code and run it.
 
     Without --weights the weights are initialised from --seed (PyTorch's default
-    bounds), so outputs come from an untrained network. Without --input a
-    deterministic random batch (uniform in [0, 1)) of --batch examples is used.
+    bounds), so outputs come from an untrained network; an ONNX model (a FILE
+    ending in .onnx) runs with its own weights. Without --input a deterministic
+    random batch (uniform in [0, 1)) of --batch examples is used.
     Images are converted to the input's channels, resized and normalised as the
     spec's `preprocess` line says; --resize, --crop, --invert, --mean and --std
     override it. Images that cannot be read are listed at the end (exit 1); the
@@ -353,6 +362,7 @@ def run(file, input_paths, labels_path, weights_path, map_path, output_path, bat
       netspec run examples/lenet5.net --input digits/ --labels names.txt --output y.csv
       netspec run examples/lenet5.net --input x.npy --weights w.npz --output y.npy
       netspec run examples/lenet5.net --weights lenet5.pt --verify
+      netspec run model.onnx --input x.npy
     """
     if input_paths and batch:
         raise click.UsageError("--batch sets the size of the random input; it cannot be combined with --input")
@@ -419,9 +429,10 @@ def run(file, input_paths, labels_path, weights_path, map_path, output_path, bat
 
 def _bound_weights(network: Network, weights_path: str | None, map_path: str | None):
     """The weights in the file, keyed as the network's (the binding on stderr when the
-    file's keys were not), or None for seeded weights."""
+    file's keys were not); without a file, the network's own (an imported model's), or
+    None for seeded weights."""
     if weights_path is None:
-        return None
+        return network.weights
     from .interop.binding import bind_file, binding_table
 
     binding = bind_file(network.graph, weights_path, map_path)
@@ -457,6 +468,23 @@ def _show_verification(verification) -> None:
         _fail(divergence_message(verification))
 
 
+def _written(path: str, write) -> None:
+    """Call `write` on the file opened (in binary) at `path`; a failure is a DataError naming the file."""
+    try:
+        with open(path, "wb") as handle:
+            write(handle)
+    except OSError as exc:
+        raise DataError(f"cannot write {path}: {exc.strerror or exc}") from None
+
+
+def _save_npz(path: str, arrays: dict) -> None:
+    _written(path, lambda handle: np.savez(handle, **arrays))
+
+
+def _save_text(path: str, text: str) -> None:
+    _written(path, lambda handle: handle.write(text.encode("utf-8")))
+
+
 @main.command()
 @click.argument("file")
 @click.option("-o", "--output", "output_path", required=True, metavar="W.npz", help="Where to write the weights.")
@@ -487,14 +515,6 @@ def init(file, output_path, seed):
     for key, array in arrays.items():
         click.echo(f"{key:24} {'x'.join(map(str, array.shape))}")
     click.echo(f"wrote {output_path} ({len(arrays)} arrays, seed {seed})")
-
-
-def _save_npz(path: str, arrays) -> None:
-    try:
-        with open(path, "wb") as handle:
-            np.savez(handle, **arrays)
-    except OSError as exc:
-        raise DataError(f"cannot write {path}: {exc.strerror or exc}") from None
 
 
 @main.group("weights")
@@ -586,21 +606,64 @@ def _export_onnx(network: Network, path: str, weights, seed: int) -> None:
     if weights is None:
         click.echo(f"note: untrained weights (initialised from seed {seed}); the outputs are not predictions")
     graph = model.graph
-    size = model.ByteSize()
     click.echo(f"wrote {path}: ONNX opset {OPSET}, {len(graph.node)} nodes, {len(graph.initializer)} initializers, "
-               + (f"{size / 2**20:,.1f} MiB" if size >= 2**20 else f"{size / 2**10:,.0f} KiB"))
+               + _size(model.ByteSize()))
 
 
 def _export_pytorch(network: Network, path: str) -> None:
     from .interop.pytorch_source import to_pytorch_source
 
     source = to_pytorch_source(network.graph)
-    try:
-        with open(path, "w", encoding="utf-8") as handle:
-            handle.write(source)
-    except OSError as exc:
-        raise DataError(f"cannot write {path}: {exc.strerror or exc}") from None
+    _save_text(path, source)
     click.echo(f"wrote {path}: the nn.Module for {network.name}, {len(source.splitlines())} lines")
+
+
+@main.command("import")
+@click.argument("model", metavar="MODEL.onnx")
+@click.option("-o", "--output", "output_path", required=True, metavar="NAME.net",
+              help="Where to write the spec; the weights go beside it, as NAME.npz.")
+def import_(model, output_path):
+    """Write an ONNX model as a spec and a weight file.
+
+    NAME.net gets one layer a line, named after the model's nodes, each with
+    the shape it gives (`-> 6x28x28`); NAME.npz beside it gets the weights.
+    The spec is then checked. `netspec check` and `netspec run` also take
+    MODEL.onnx directly.
+
+    \b
+    Example:
+      netspec import lenet5.onnx -o lenet5.net
+      netspec run lenet5.net --weights lenet5.npz
+    """
+    if not output_path.endswith(".net"):
+        raise click.UsageError(f"the spec's file name must end in .net (the weights go beside it, in .npz): "
+                               f"{output_path}")
+    try:
+        from .interop.onnx_import import import_onnx
+    except ModuleNotFoundError as missing:
+        _fail(str(missing))
+    weights_path = output_path[:-len(".net")] + ".npz"
+    try:
+        imported = import_onnx(model, Path(output_path).stem)
+        _save_text(output_path, imported.spec)
+        _save_npz(weights_path, imported.weights)
+    except OSError as exc:
+        _fail(f"cannot read {model}: {exc.strerror or exc}")
+    except DataError as problem:
+        _fail(str(problem))
+    result = check_source(Source(output_path, imported.spec))
+    _echo_diagnostics(result.diagnostics)
+    if result.graph is not None:
+        graph = result.graph
+        click.echo(f"wrote {output_path}: network {graph.name}, {len(graph.layers)} layers"
+                   + (f", {graph.params:,} parameters" if result.ok else ""))
+    click.echo(f"wrote {weights_path}: {len(imported.weights)} arrays, {_size(os.path.getsize(weights_path))}")
+    _echo_explain_hint(list(result.diagnostics))
+    sys.exit(0 if result.ok else 1)
+
+
+def _size(size: int) -> str:
+    return f"{size / 2**20:,.1f} MiB" if size >= 2**20 else f"{size / 2**10:,.0f} KiB"
 
 
 @main.command()

@@ -74,4 +74,5 @@ CODES: dict[str, str] = {
     "E0405": "block calls nested too deep",
     "E0406": "network that expands to too many layers",
     "E0407": "too many errors",
+    "E0408": "ONNX model that netspec cannot import",
 }

@@ -6,11 +6,12 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
+from typing import Mapping
 
 from .allow import deny, silence, warning_codes
 from .check import ShapedGraph, check
 from .diagnostics import Diagnostic, error, has_errors
-from .errors import SpecError
+from .errors import DataError, SpecError
 from .frontend.build import build
 from .frontend.parse import parse
 from .frontend.source import Source, read_source
@@ -24,6 +25,7 @@ class CheckResult:
     source: Source
     graph: ShapedGraph | None  # None when the spec did not get as far as shapes
     diagnostics: tuple[Diagnostic, ...]
+    weights: Mapping | None = None  # the weights that came with the spec: an imported model's
 
     @property
     def ok(self) -> bool:
@@ -70,11 +72,36 @@ def check_source(source: Source, allow=(), deny_warnings: bool = False, portable
     return CheckResult(source, graph, diagnostics)
 
 
-class Network:
-    """A valid spec, checked: ready to summarise or compile. `graph` is its shaped graph."""
+def is_onnx(path: str) -> bool:
+    """Whether a file is read as an ONNX model rather than a spec: by its extension."""
+    return str(path).lower().endswith(".onnx")
 
-    def __init__(self, graph: ShapedGraph):
+
+def check_onnx(path: str, allow=(), deny_warnings: bool = False, portable: bool = False) -> CheckResult:
+    """Import the ONNX model in a file (in memory) and check the spec it gives, as
+    `check_source` does; the result carries the model's weights. A model netspec
+    cannot import, or a missing onnx package, is one error (E0408)."""
+    try:
+        from .interop.onnx_import import import_onnx
+    except ModuleNotFoundError as missing:
+        return CheckResult(Source(path, ""), None, (error("E0408", str(missing), None),))
+    try:
+        imported = import_onnx(path)
+    except OSError as exc:
+        return CheckResult(Source(path, ""), None, (unreadable(path, exc),))
+    except DataError as problem:
+        return CheckResult(Source(path, ""), None, (error("E0408", str(problem), None),))
+    result = check_source(Source(path, imported.spec), allow, deny_warnings, portable)
+    return replace(result, weights=imported.weights)
+
+
+class Network:
+    """A valid spec, checked: ready to summarise or compile. `graph` is its shaped graph;
+    `weights` the weights that came with it (an imported ONNX model's), or None."""
+
+    def __init__(self, graph: ShapedGraph, weights: Mapping | None = None):
         self.graph = graph
+        self.weights = weights
 
     @property
     def name(self) -> str:
@@ -104,12 +131,14 @@ class Network:
     def compile(self, weights=None, seed: int = 0, threads: int | None = None, bounds_check: bool = False,
                 max_memory: int | None = None):
         """Compile to native code. `weights` is a weight file's path (.npz, .safetensors,
-        .pt, .pth), a mapping of arrays, or None for seeded initialisation; keys that are
-        not netspec's are bound by order and shape; `threads` defaults to every available core;
-        `bounds_check` builds a slower test version that counts out-of-bounds accesses;
-        `max_memory` (bytes, default half the RAM) bounds what one example may need."""
+        .pt, .pth), a mapping of arrays, or None for the network's own weights (an imported
+        model's) or else seeded initialisation; keys that are not netspec's are bound by
+        order and shape; `threads` defaults to every available core; `bounds_check` builds a
+        slower test version that counts out-of-bounds accesses; `max_memory` (bytes, default
+        half the RAM) bounds what one example may need."""
         from .backends.llvm.runtime import compile_network
 
+        weights = self.weights if weights is None else weights
         return compile_network(self.graph, weights=weights, seed=seed, threads=threads,
                                bounds_check=bounds_check, max_memory=max_memory)
 
@@ -117,7 +146,7 @@ class Network:
 def _network(result: CheckResult) -> Network:
     if not result.ok:
         raise SpecError(tuple(d for d in result.diagnostics if d.is_error))
-    return Network(result.graph)
+    return Network(result.graph, result.weights)
 
 
 def load(path: str, allow=(), deny_warnings: bool = False) -> Network:
@@ -134,3 +163,10 @@ def loads(text: str, path: str = "<string>", allow=(), deny_warnings: bool = Fal
     """Check a spec given as text; `path` is the name diagnostics report it under. A leading
     byte-order mark is ignored, as in files."""
     return _network(check_source(Source(path, text.removeprefix("\ufeff")), allow, deny_warnings))
+
+
+def load_onnx(path: str, allow=(), deny_warnings: bool = False) -> Network:
+    """Import, check and return the network of an ONNX model, with its weights (compile
+    uses them); raises SpecError (E0408) when netspec cannot import it. `allow` and
+    `deny_warnings` control warnings as in `check_source`."""
+    return _network(check_onnx(str(path), allow, deny_warnings))

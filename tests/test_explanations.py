@@ -12,9 +12,10 @@ from netspec.explanations import code_named
 from netspec.frontend.source import Source
 from netspec.network import check_source
 
-# Codes whose problem takes no small spec to show: an unreadable or oversized file, and
-# limits (nesting 32 deep, 100 errors) that only a long spec reaches.
-WITHOUT_EXAMPLE = {"E0103", "E0401", "E0402", "E0404", "E0405", "E0407"}  # E0103: only without a final line break
+# Codes whose problem takes no small spec to show: an unreadable or oversized file, an ONNX
+# model that cannot be imported, and limits (nesting 32 deep, 100 errors) that only a long
+# spec reaches.
+WITHOUT_EXAMPLE = {"E0103", "E0401", "E0402", "E0404", "E0405", "E0407", "E0408"}  # E0103: only without a final line break
 
 
 def _example(text: str, heading: str) -> str | None:

@@ -95,6 +95,29 @@ def test_corpus_files_never_raise(path, cli):
                                    rtol=1e-5, atol=1e-6)
 
 
+ONNX_CORPUS = sorted(glob.glob("tests/corpus/*.onnx"))
+
+
+@pytest.mark.parametrize("path", ONNX_CORPUS)
+@pytest.mark.parametrize("command", ["check", "run", "import"])
+def test_onnx_corpus_files_never_raise(path, command, cli, tmp_path):
+    result = cli(command, path, *(["-o", str(tmp_path / "imported.net")] if command == "import" else []))
+    assert result.exit_code in (0, 1)
+    assert "Traceback" not in result.output
+
+
+@settings(max_examples=5000 if LONG else 300, deadline=None, suppress_health_check=list(HealthCheck))
+@given(corpus_file=st.sampled_from(ONNX_CORPUS), seed=st.integers(0, 2**32))
+def test_byte_mutations_of_onnx_models_never_raise(corpus_file, seed, tmp_path):
+    pytest.importorskip("onnx")
+    from netspec.network import check_onnx
+
+    with open(corpus_file, "rb") as handle:
+        (tmp_path / "mutated.onnx").write_bytes(mutate(handle.read(), random.Random(seed)))
+    result = check_onnx(str(tmp_path / "mutated.onnx"))
+    assert result.ok or any(d.is_error for d in result.diagnostics)
+
+
 @pytest.mark.parametrize("name, text, code", [
     ("10 MB line", "network a\ninput 1x3x3\nconv 1 kernel=" + "9" * 10_000_000 + "\n", "E0402"),
     ("huge integer", "network a\ninput 1x3x3\nconv 1 kernel=99999999999999999999\n", "E0403"),

@@ -1,2 +1,3 @@
-"""Moving networks between netspec and its peers: ONNX models (`onnx_export`) and
-PyTorch source (`pytorch_source`), each with one table keyed by layer kind."""
+"""Moving networks between netspec and its peers: ONNX models out (`onnx_export`) and in
+(`onnx_read`, `onnx_import`) and PyTorch source (`pytorch_source`), each with one table keyed
+by layer kind (by ONNX op type, for import)."""

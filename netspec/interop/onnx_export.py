@@ -83,7 +83,7 @@ def _pool(op_type: str, **attributes) -> Callable[[Layer], Emitted]:
                                **attributes)
 
 
-def _averaging(n: int, out: int) -> np.ndarray:
+def averaging_matrix(n: int, out: int) -> np.ndarray:
     """The out x n matrix averaging PyTorch's adaptive windows: window i covers
     [floor(i*n/out), ceil((i+1)*n/out))."""
     matrix = np.zeros((out, n), np.float32)
@@ -108,8 +108,8 @@ def _adaptive(layer: Layer) -> Emitted:
     return Emitted(
         (helper.make_node("MatMul", [layer.node.inputs[0], columns], [by_columns], name=by_columns),
          helper.make_node("MatMul", [rows, by_columns], [name], name=name)),
-        (numpy_helper.from_array(_averaging(n_h, out_h), rows),
-         numpy_helper.from_array(_averaging(n_w, out_w).T.copy(), columns)))
+        (numpy_helper.from_array(averaging_matrix(n_h, out_h), rows),
+         numpy_helper.from_array(averaging_matrix(n_w, out_w).T.copy(), columns)))
 
 
 def _dropout(layer: Layer) -> Emitted:

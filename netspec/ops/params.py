@@ -48,6 +48,12 @@ class Padding:
     def is_symmetric(self) -> bool:
         return self.top == self.bottom and self.left == self.right
 
+    def text(self) -> str:
+        """As a spec writes it: `P`, `PHxPW` when symmetric, else `TOP,BOTTOM,LEFT,RIGHT`."""
+        if self.is_symmetric():
+            return str(self.top) if self.top == self.left else f"{self.top}x{self.left}"
+        return f"{self.top},{self.bottom},{self.left},{self.right}"
+
 
 @dataclass(frozen=True)
 class SamePadding:

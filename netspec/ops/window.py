@@ -123,9 +123,7 @@ def _reads_every_row(a: Axis) -> bool:
 
 def _padding_text(both: tuple[Axis, Axis]) -> str:
     rows, columns = both
-    if rows.before == rows.after and columns.before == columns.after:
-        return pair((rows.before, columns.before))
-    return f"{rows.before},{rows.after},{columns.before},{columns.after}"
+    return Padding(rows.before, rows.after, columns.before, columns.after).text()
 
 
 def _first(candidates) -> Axis | None:
