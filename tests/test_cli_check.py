@@ -106,6 +106,15 @@ def test_warning_examples_pass_with_their_warning(cli, path):
     assert f"{path}:{line}:{column}: {severity}: {message}" in result.stderr
 
 
+@pytest.mark.parametrize("path", sorted(glob.glob("examples/portable/*.net")))
+def test_portability_examples_pass_with_their_note(cli, path):
+    line, column, severity, message = _expectation(path)
+    assert "W0302" not in cli("check", path).stderr  # notes only when asked for
+    result = cli("check", path, "--portable")
+    assert result.exit_code == 0
+    assert f"{path}:{line}:{column}: {severity}: {message}" in result.stderr
+
+
 @pytest.mark.parametrize("path", sorted(glob.glob("examples/*.net") + glob.glob("examples/sizes/*.net")))
 def test_every_example_checks(cli, path):
     assert cli("check", path).exit_code == 0
