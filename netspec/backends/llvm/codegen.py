@@ -32,8 +32,10 @@ def _declare_noalias(function: ir.Function, names) -> None:
             argument.add_attribute("noalias")
 
 
-def _layer_function(module: ir.Module, layer, plan: MemoryPlan, weights: WeightLayout, width: int,
-                    guarded: bool) -> ir.Function:
+def layer_function(module: ir.Module, layer, plan: MemoryPlan, weights: WeightLayout, width: int,
+                   guarded: bool) -> ir.Function:
+    """`layer.NAME(sources..., target, weights, scratch, count)`: the layer's forward loop
+    nest over `count` examples, reading and writing where `plan` puts its tensors."""
     name = layer.node.name
     kernel = KERNELS[layer.node.kind]
     readers = len(layer.node.inputs)
@@ -78,7 +80,7 @@ def generate_module(graph: ShapedGraph, vector_width: int,
     if guarded:  # the counter exists even when no layer emits a guarded access
         violation_counter(module)
     functions = {
-        layer.node.name: _layer_function(module, layer, plan, weights, vector_width, guarded)
+        layer.node.name: layer_function(module, layer, plan, weights, vector_width, guarded)
         for layer in graph.layers if layer.node.name not in plan.views
     }
     forward = ir.Function(module, ir.FunctionType(ir.VoidType(), [F32_PTR, F32_PTR, F32_PTR, I64, F32_PTR]), ENTRY)

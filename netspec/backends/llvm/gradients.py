@@ -1,0 +1,154 @@
+"""The LLVM backend's backward loop nests: how each layer kind passes the gradient of
+the loss back to its operands and weights, keyed by kind (one table for one concern).
+
+Each lowering sees one example (`GradientCode`); it *adds* to the gradients of its
+operands and weights, because a tensor read by several layers, and a weight used by
+every example of the batch, gathers the sum of their contributions. These loop nests
+are plain and correct rather than fast; the forward pass reuses the inference kernels.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from math import prod
+
+from .builder import F32, Buffer, KernelBuilder, constant, index
+
+
+@dataclass(frozen=True)
+class GradientCode:
+    """One example of a layer: its operands and output from the forward pass, the
+    gradient of its output, the gradients of its operands to add to, and its weights
+    and their gradients (PyTorch's layouts, keyed by suffix: "weight", "bias")."""
+
+    k: KernelBuilder
+    layer: object
+    sources: tuple[Buffer, ...]
+    output: Buffer
+    output_gradient: Buffer
+    source_gradients: tuple[Buffer, ...]
+    weights: dict[str, Buffer]
+    weight_gradients: dict[str, Buffer]
+
+    @property
+    def attrs(self):
+        return self.layer.attrs
+
+
+def _accumulate(k: KernelBuilder, buffer: Buffer, position, value) -> None:
+    k.store(k.fadd(k.load(buffer, position), value), buffer, position)
+
+
+def _map_gradient(c: GradientCode, local) -> None:
+    """dsource[i] += doutput[i] * local(k, source[i], output[i]), for elementwise layers."""
+    k = c.k
+    with k.loop("i", 0, prod(c.layer.output_shape)) as i:
+        slope = local(k, k.load(c.sources[0], i), k.load(c.output, i))
+        _accumulate(k, c.source_gradients[0], i, k.fmul(k.load(c.output_gradient, i), slope))
+
+
+def _relu(k, x, y):
+    # 0 at x = 0, as PyTorch's threshold_backward
+    return k.b.select(k.b.fcmp_ordered(">", x, constant(F32, 0.0)), constant(F32, 1.0), constant(F32, 0.0))
+
+
+def _sigmoid(k, x, y):
+    return k.fmul(y, k.fsub(1.0, y))  # sigmoid' = y (1 - y)
+
+
+def _tanh(k, x, y):
+    return k.fsub(1.0, k.fmul(y, y))  # tanh' = 1 - y^2
+
+
+def _identity(k, x, y):
+    return constant(F32, 1.0)
+
+
+def _dense(c: GradientCode) -> None:
+    """y = W x + b: dx += W^T dy, dW += dy x^T, db += dy."""
+    k = c.k
+    outputs, inputs = c.attrs.out_features, prod(c.layer.input_shape)
+    weight, weight_gradient = c.weights["weight"], c.weight_gradients["weight"]
+    with k.loop("o", 0, outputs) as o:
+        slope = k.load(c.output_gradient, o)
+        if "bias" in c.weights:
+            _accumulate(k, c.weight_gradients["bias"], o, slope)
+        row = k.mul(o, inputs)
+        with k.loop("i", 0, inputs) as i:
+            position = k.add(row, i)
+            _accumulate(k, weight_gradient, position, k.fmul(slope, k.load(c.sources[0], i)))
+            _accumulate(k, c.source_gradients[0], i, k.fmul(slope, k.load(weight, position)))
+
+
+def _inside(k: KernelBuilder, ih, iw, height: int, width: int):
+    """Whether input position (ih, iw) lies on the input rather than on its padding."""
+    def within(i, size):
+        return k.b.and_(k.b.icmp_signed(">=", i, index(0)), k.b.icmp_signed("<", i, index(size)))
+
+    return k.b.and_(within(ih, height), within(iw, width))
+
+
+def _each_tap(c: GradientCode, oh, ow, stride, visit) -> None:
+    """visit(kh, kw, ih, iw) for every tap of output (oh, ow)'s window that falls on the
+    input: taps on the padding read zeros (or nothing), so they pass no gradient back."""
+    k, a = c.k, c.attrs
+    _, n_h, n_w = c.layer.input_shape
+    (k_h, k_w), (s_h, s_w) = a.kernel, stride
+    with k.loop("kh", 0, k_h) as kh:
+        ih = k.b.sub(k.add(k.mul(oh, s_h), kh), index(a.padding.top))
+        with k.loop("kw", 0, k_w) as kw:
+            iw = k.b.sub(k.add(k.mul(ow, s_w), kw), index(a.padding.left))
+            with k.b.if_then(_inside(k, ih, iw, n_h, n_w)):
+                visit(kh, kw, ih, iw)
+
+
+def _avgpool(c: GradientCode) -> None:
+    """Each input of a window gets dy / (k_h k_w): padded zeros count in the divisor,
+    as in the forward kernel (PyTorch's count_include_pad=True)."""
+    k = c.k
+    channels, n_h, n_w = c.layer.input_shape
+    _, o_h, o_w = c.layer.output_shape
+    area = float(prod(c.attrs.kernel))
+    with k.loop("c", 0, channels) as ch:
+        with k.loop("oh", 0, o_h) as oh:
+            with k.loop("ow", 0, o_w) as ow:
+                share = k.fdiv(k.load(c.output_gradient, k.offset((ch, oh, ow), (o_h * o_w, o_w, 1))), area)
+
+                def visit(kh, kw, ih, iw):
+                    _accumulate(k, c.source_gradients[0], k.offset((ch, ih, iw), (n_h * n_w, n_w, 1)), share)
+
+                _each_tap(c, oh, ow, c.attrs.step, visit)
+
+
+def _conv(c: GradientCode) -> None:
+    """y[oc] = b[oc] + sum over ic and taps of w[oc, ic, kh, kw] x[ic, ih, iw]:
+    dw += dy x, dx += dy w, db += dy."""
+    k = c.k
+    c_i, n_h, n_w = c.layer.input_shape
+    c_o, o_h, o_w = c.layer.output_shape
+    k_h, k_w = c.attrs.kernel
+    weight, weight_gradient = c.weights["weight"], c.weight_gradients["weight"]
+    with k.loop("oc", 0, c_o) as oc:
+        with k.loop("oh", 0, o_h) as oh:
+            with k.loop("ow", 0, o_w) as ow:
+                slope = k.load(c.output_gradient, k.offset((oc, oh, ow), (o_h * o_w, o_w, 1)))
+                if "bias" in c.weights:
+                    _accumulate(k, c.weight_gradients["bias"], oc, slope)
+                with k.loop("ic", 0, c_i) as ic:
+                    def visit(kh, kw, ih, iw):
+                        position = k.offset((ic, ih, iw), (n_h * n_w, n_w, 1))
+                        tap = k.offset((oc, ic, kh, kw), (c_i * k_h * k_w, k_h * k_w, k_w, 1))
+                        _accumulate(k, weight_gradient, tap, k.fmul(slope, k.load(c.sources[0], position)))
+                        _accumulate(k, c.source_gradients[0], position, k.fmul(slope, k.load(weight, tap)))
+
+                    _each_tap(c, oh, ow, c.attrs.stride, visit)
+
+
+GRADIENTS = {
+    "conv": _conv,
+    "dense": _dense,
+    "avgpool": _avgpool,
+    "relu": lambda c: _map_gradient(c, _relu),
+    "sigmoid": lambda c: _map_gradient(c, _sigmoid),
+    "tanh": lambda c: _map_gradient(c, _tanh),
+    "flatten": lambda c: _map_gradient(c, _identity),
+}

@@ -1,0 +1,109 @@
+"""Training on the LLVM backend: the loss and every weight gradient of the generated
+training step equal PyTorch's autograd, and central differences of the numpy reference."""
+import numpy as np
+import pytest
+
+import netspec
+from netspec.backends.llvm.training import compile_training
+from netspec.errors import DataError
+from netspec.weights import initial_weights
+from reference import run
+
+torch = pytest.importorskip("torch")
+from torch_reference import TORCH  # noqa: E402
+
+
+def torch_loss_and_gradients(graph, weights, x, labels):
+    """Cross-entropy on the logits (before a final softmax) and autograd's gradients."""
+    parameters = {key: torch.tensor(array, dtype=torch.float32, requires_grad=True) for key, array in weights.items()}
+    values = {"input": torch.from_numpy(x)}
+    layers = graph.layers[:-1] if graph.layers[-1].node.kind == "softmax" else graph.layers
+    for layer in layers:
+        values[layer.node.name] = TORCH[layer.node.kind](layer, [values[n] for n in layer.node.inputs], parameters)
+    loss = torch.nn.functional.cross_entropy(values[layers[-1].node.name].flatten(1), torch.from_numpy(labels))
+    loss.backward()
+    return loss.item(), {key: parameter.grad.numpy() for key, parameter in parameters.items()}
+
+
+def assert_gradients_match(graph, seed=0, batch=3):
+    rng = np.random.default_rng(seed)
+    weights = initial_weights(graph, seed=seed)
+    x = rng.standard_normal((batch, *graph.input_shape)).astype(np.float32)
+    classes = int(np.prod(graph.layers[-1].output_shape))
+    labels = rng.integers(0, classes, batch)
+    loss, gradients = compile_training(graph, weights).loss_and_gradients(x, labels)
+    expected_loss, expected = torch_loss_and_gradients(graph, weights, x, labels)
+    assert loss == pytest.approx(expected_loss, rel=1e-5)
+    assert gradients.keys() == expected.keys()
+    for key in expected:
+        scale = np.abs(expected[key]).max() or 1.0
+        np.testing.assert_allclose(gradients[key], expected[key], rtol=0, atol=1e-4 * scale, err_msg=key)
+
+
+def spec(body: str, input_shape="2x9x8") -> str:
+    return f"network t\ninput {input_shape}\n{body}"
+
+
+def test_lenet5_gradients_equal_pytorch_autograd():
+    assert_gradients_match(netspec.load("examples/lenet5.net").graph, batch=4)
+
+
+@pytest.mark.parametrize("body", [
+    "conv 3 kernel=3 stride=2 padding=1\nrelu\nflatten\ndense 4\n",
+    "conv 3 kernel=2x3 stride=2x1 padding=0,1,2,0 bias=false\ntanh\navgpool kernel=2 padding=1\nflatten\ndense 5\n",
+    "avgpool kernel=3 stride=2 padding=0,1,1,0\nconv 4 kernel=3 padding=1x0\nsigmoid\nflatten\ndense 3 bias=false\n",
+    "conv 2 kernel=1\nrelu\nconv 3 kernel=3 stride=3 padding=same\nflatten\ndense 6\ntanh\ndense 3\nsoftmax\n",
+])
+def test_gradients_equal_pytorch_autograd_over_kinds_and_padding_forms(body):
+    assert_gradients_match(netspec.loads(spec(body)).graph)
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_random_small_specs_have_pytorch_gradients(seed):
+    rng = np.random.default_rng(seed)
+    layers = []
+    for _ in range(rng.integers(1, 3)):
+        kernel, stride, pad = rng.integers(1, 4), rng.integers(1, 3), rng.integers(0, 2)
+        layers.append(f"conv {rng.integers(1, 4)} kernel={kernel} stride={stride} padding={pad}")
+        layers.append(str(rng.choice(["relu", "sigmoid", "tanh"])))
+    if rng.random() < 0.5:
+        layers.append("avgpool kernel=2 stride=1")
+    layers += ["flatten", f"dense {rng.integers(2, 6)}"]
+    assert_gradients_match(netspec.loads(spec("\n".join(layers) + "\n")).graph, seed=seed)
+
+
+def test_gradients_equal_central_differences_of_the_numpy_reference():
+    graph = netspec.loads(spec("conv 2 kernel=2 stride=2 padding=1\ntanh\nflatten\ndense 3\n", "1x3x3")).graph
+    rng = np.random.default_rng(5)
+    weights = {key: array.astype(np.float64) for key, array in initial_weights(graph, seed=5).items()}
+    x, labels = rng.standard_normal((2, 1, 3, 3)), np.array([2, 0])
+
+    def loss(arrays):
+        logits = run(graph, arrays, x)
+        shifted = logits - logits.max(axis=1, keepdims=True)
+        log_softmax = shifted - np.log(np.exp(shifted).sum(axis=1, keepdims=True))
+        return -log_softmax[np.arange(len(labels)), labels].mean()
+
+    value, gradients = compile_training(graph, weights).loss_and_gradients(x, labels)
+    assert value == pytest.approx(loss(weights), rel=1e-5)
+    step = 1e-6
+    for key, array in weights.items():
+        for position in np.ndindex(array.shape):
+            up, down = ({**weights, key: array.copy()} for _ in range(2))
+            up[key][position] += step
+            down[key][position] -= step
+            expected = (loss(up) - loss(down)) / (2 * step)
+            assert gradients[key][position] == pytest.approx(expected, abs=1e-5), (key, position)
+
+
+def test_a_kind_without_a_backward_kernel_is_refused_by_name():
+    graph = netspec.loads(spec("maxpool kernel=2\nflatten\ndropout 0.5\ndense 3\n")).graph
+    with pytest.raises(DataError, match=r"netspec cannot train `dropout`, `maxpool` layers yet"):
+        compile_training(graph, initial_weights(graph))
+
+
+def test_labels_outside_the_classes_are_refused():
+    graph = netspec.loads(spec("flatten\ndense 3\n")).graph
+    trainer = compile_training(graph, initial_weights(graph))
+    with pytest.raises(DataError, match="labels must be classes 0 to 2"):
+        trainer.loss_and_gradients(np.zeros((1, 2, 9, 8), np.float32), np.array([3]))
