@@ -58,6 +58,29 @@ def test_gradients_equal_pytorch_autograd_over_kinds_and_padding_forms(body):
     assert_gradients_match(netspec.loads(spec(body)).graph)
 
 
+@pytest.mark.parametrize("body", [
+    "maxpool kernel=2 stride=1 padding=1\nconv 2 kernel=2\nmaxpool kernel=3 stride=2 padding=0,1,1,0\nflatten\ndense 3\n",
+    "a: conv 3 kernel=3 padding=1\nb: conv 3 kernel=1 input=input\ns: add a b a\nconcat s b\nrelu\n"
+    "globalavgpool\nflatten\nsoftmax\ndense 4\n",
+])
+def test_gradients_of_pooling_joins_and_inner_softmax_equal_pytorch_autograd(body):
+    assert_gradients_match(netspec.loads(spec(body)).graph)
+
+
+def test_max_pooling_sends_a_tie_to_the_first_maximum_as_pytorch_does():
+    graph = netspec.loads(spec("conv 1 kernel=2\nmaxpool kernel=3 stride=2 padding=1\nflatten\ndense 3\n",
+                               "1x7x7")).graph
+    weights = initial_weights(graph, seed=2)
+    # Equal taps on 0/1 inputs: different patches give equal sums, so windows hold ties
+    # and the convolution's weight gradient depends on which input each tie went to.
+    weights["conv1.weight"][:] = 0.5
+    x = np.random.default_rng(2).integers(0, 2, (2, 1, 7, 7)).astype(np.float32)
+    labels = np.array([0, 2])
+    _, gradients = compile_training(graph, weights).loss_and_gradients(x, labels)
+    _, expected = torch_loss_and_gradients(graph, weights, x, labels)
+    np.testing.assert_allclose(gradients["conv1.weight"], expected["conv1.weight"], rtol=1e-5, atol=1e-7)
+
+
 @pytest.mark.parametrize("seed", range(4))
 def test_random_small_specs_have_pytorch_gradients(seed):
     rng = np.random.default_rng(seed)
@@ -96,9 +119,9 @@ def test_gradients_equal_central_differences_of_the_numpy_reference():
             assert gradients[key][position] == pytest.approx(expected, abs=1e-5), (key, position)
 
 
-def test_a_kind_without_a_backward_kernel_is_refused_by_name():
-    graph = netspec.loads(spec("maxpool kernel=2\nflatten\ndropout 0.5\ndense 3\n")).graph
-    with pytest.raises(DataError, match=r"netspec cannot train `dropout`, `maxpool` layers yet"):
+def test_kinds_without_a_backward_kernel_are_refused_by_name():
+    graph = netspec.loads(spec("batchnorm\nflatten\ndropout 0.5\ndense 3\n")).graph
+    with pytest.raises(DataError, match=r"netspec cannot train `batchnorm`, `dropout` layers yet"):
         compile_training(graph, initial_weights(graph))
 
 

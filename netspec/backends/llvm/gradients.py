@@ -46,6 +46,49 @@ def _map_gradient(c: GradientCode, local) -> None:
         _accumulate(k, c.source_gradients[0], i, k.fmul(k.load(c.output_gradient, i), slope))
 
 
+def _add(c: GradientCode) -> None:
+    """Every operand of a sum gets the whole gradient."""
+    k = c.k
+    with k.loop("i", 0, prod(c.layer.output_shape)) as i:
+        slope = k.load(c.output_gradient, i)
+        for gradient in c.source_gradients:
+            _accumulate(k, gradient, i, slope)
+
+
+def _concat(c: GradientCode) -> None:
+    """Operand j gets its slice of the gradient: operands lie end to end in each example
+    (channels first, so a channel concatenation is contiguous too)."""
+    k, start = c.k, 0
+    for shape, gradient in zip(c.layer.input_shapes, c.source_gradients):
+        with k.loop("i", 0, prod(shape)) as i:
+            _accumulate(k, gradient, i, k.load(c.output_gradient, k.add(i, start)))
+        start += prod(shape)
+
+
+def _softmax(c: GradientCode) -> None:
+    """dx_i = y_i (dy_i - sum_j dy_j y_j), the softmax's Jacobian applied to dy."""
+    k = c.k
+    count = prod(c.layer.output_shape)
+    inner = k.variable("inner", 0.0)
+    with k.loop("dot", 0, count) as j:
+        k.b.store(k.fadd(k.b.load(inner), k.fmul(k.load(c.output_gradient, j), k.load(c.output, j))), inner)
+    inner = k.b.load(inner)
+    with k.loop("i", 0, count) as i:
+        difference = k.fsub(k.load(c.output_gradient, i), inner)
+        _accumulate(k, c.source_gradients[0], i, k.fmul(k.load(c.output, i), difference))
+
+
+def _globalavgpool(c: GradientCode) -> None:
+    """Every element of a channel gets dy[ch] / (H W)."""
+    k = c.k
+    channels, n_h, n_w = c.layer.input_shape
+    plane = n_h * n_w
+    with k.loop("c", 0, channels) as ch:
+        share = k.fdiv(k.load(c.output_gradient, ch), float(plane))
+        with k.loop("i", 0, plane) as i:
+            _accumulate(k, c.source_gradients[0], k.add(k.mul(ch, plane), i), share)
+
+
 def _relu(k, x, y):
     # 0 at x = 0, as PyTorch's threshold_backward
     return k.b.select(k.b.fcmp_ordered(">", x, constant(F32, 0.0)), constant(F32, 1.0), constant(F32, 0.0))
@@ -119,6 +162,33 @@ def _avgpool(c: GradientCode) -> None:
                 _each_tap(c, oh, ow, c.attrs.step, visit)
 
 
+def _maxpool(c: GradientCode) -> None:
+    """The gradient goes to the window's maximum, found as PyTorch finds it: the first
+    input in row-major order that is greater than all before it or NaN (so ties go to
+    the first, and a window of -inf to its first input); padding is never chosen."""
+    k = c.k
+    channels, n_h, n_w = c.layer.input_shape
+    _, o_h, o_w = c.layer.output_shape
+    with k.loop("c", 0, channels) as ch:
+        with k.loop("oh", 0, o_h) as oh:
+            with k.loop("ow", 0, o_w) as ow:
+                largest, chosen = k.variable("max", float("-inf")), k.variable("argmax", index(-1))
+
+                def visit(kh, kw, ih, iw):
+                    position = k.offset((ch, ih, iw), (n_h * n_w, n_w, 1))
+                    x = k.load(c.sources[0], position)
+                    better = k.b.or_(k.b.or_(k.b.icmp_signed("<", k.b.load(chosen), index(0)),
+                                             k.b.fcmp_ordered(">", x, k.b.load(largest))),
+                                     k.b.fcmp_unordered("uno", x, x))
+                    with k.b.if_then(better):
+                        k.b.store(x, largest)
+                        k.b.store(position, chosen)
+
+                _each_tap(c, oh, ow, c.attrs.step, visit)
+                slope = k.load(c.output_gradient, k.offset((ch, oh, ow), (o_h * o_w, o_w, 1)))
+                _accumulate(k, c.source_gradients[0], k.b.load(chosen), slope)
+
+
 def _conv(c: GradientCode) -> None:
     """y[oc] = b[oc] + sum over ic and taps of w[oc, ic, kh, kw] x[ic, ih, iw]:
     dw += dy x, dx += dy w, db += dy."""
@@ -151,4 +221,9 @@ GRADIENTS = {
     "sigmoid": lambda c: _map_gradient(c, _sigmoid),
     "tanh": lambda c: _map_gradient(c, _tanh),
     "flatten": lambda c: _map_gradient(c, _identity),
+    "maxpool": _maxpool,
+    "globalavgpool": _globalavgpool,
+    "softmax": _softmax,
+    "add": _add,
+    "concat": _concat,
 }

@@ -152,9 +152,8 @@ def _gradient_function(module: ir.Module, layer, weights: GradientLayout) -> ir.
     name, readers = layer.node.name, len(layer.node.inputs)
     kind = ir.FunctionType(ir.VoidType(), [F32_PTR] * (2 * readers + 4) + [I64])
     function = ir.Function(module, kind, f"gradient.{name}")
+    # No noalias: in `add a a` both operand gradients are one buffer.
     function.linkage = "internal"
-    for argument in function.args[:-1]:
-        argument.add_attribute("noalias")
     k = KernelBuilder(function, f"{name}.gradient")
     args = function.args
     sources, (output, output_gradient) = args[:readers], args[readers:readers + 2]
