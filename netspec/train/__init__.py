@@ -1,0 +1,1 @@
+"""Training: optimizers and the training loop over the backend's training step."""

@@ -1,0 +1,88 @@
+"""Optimizers: how a step of gradient descent changes the weights, keyed by name.
+
+The formulas are PyTorch's (`torch.optim.SGD`, `Adam`, `AdamW`, as documented), so a
+step from the same weights, gradients and optimizer state gives the same weights.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+Arrays = dict[str, np.ndarray]
+
+
+@dataclass(frozen=True)
+class OptimizerState:
+    """Steps taken so far and, per weight, the optimizer's running arrays (the momentum
+    buffer for SGD; the first and second moment estimates for Adam)."""
+
+    steps: int = 0
+    buffers: dict[str, tuple[np.ndarray, ...]] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class SGD:
+    lr: float = 0.01
+    momentum: float = 0.0
+    nesterov: bool = False
+    weight_decay: float = 0.0
+
+    def step(self, weights: Arrays, gradients: Arrays, state: OptimizerState) -> tuple[Arrays, OptimizerState]:
+        updated, buffers = {}, {}
+        for key, weight in weights.items():
+            gradient = gradients[key] + self.weight_decay * weight
+            if self.momentum:
+                # The first step's buffer is the gradient itself, as in PyTorch.
+                buffer = gradient if key not in state.buffers else self.momentum * state.buffers[key][0] + gradient
+                buffers[key] = (buffer,)
+                gradient = gradient + self.momentum * buffer if self.nesterov else buffer
+            updated[key] = weight - self.lr * gradient
+        return updated, OptimizerState(state.steps + 1, buffers)
+
+
+def _adam_step(settings, weight, gradient, moments, steps: int):
+    """One Adam update of `weight` (already decayed as its variant wants); returns it and the moments."""
+    beta1, beta2 = settings.betas
+    first, second = moments or (np.zeros_like(weight), np.zeros_like(weight))
+    first = beta1 * first + (1 - beta1) * gradient
+    second = beta2 * second + (1 - beta2) * gradient * gradient
+    denominator = np.sqrt(second) / np.sqrt(1 - beta2 ** steps) + settings.eps
+    return weight - settings.lr / (1 - beta1 ** steps) * first / denominator, (first, second)
+
+
+@dataclass(frozen=True)
+class Adam:
+    """Adam with L2 weight decay: the decay is added to the gradient."""
+
+    lr: float = 0.001
+    betas: tuple[float, float] = (0.9, 0.999)
+    eps: float = 1e-8
+    weight_decay: float = 0.0
+
+    def step(self, weights: Arrays, gradients: Arrays, state: OptimizerState) -> tuple[Arrays, OptimizerState]:
+        steps, updated, buffers = state.steps + 1, {}, {}
+        for key, weight in weights.items():
+            gradient = gradients[key] + self.weight_decay * weight
+            updated[key], buffers[key] = _adam_step(self, weight, gradient, state.buffers.get(key), steps)
+        return updated, OptimizerState(steps, buffers)
+
+
+@dataclass(frozen=True)
+class AdamW:
+    """Adam with decoupled weight decay: the weights shrink by lr * weight_decay first."""
+
+    lr: float = 0.001
+    betas: tuple[float, float] = (0.9, 0.999)
+    eps: float = 1e-8
+    weight_decay: float = 0.01
+
+    def step(self, weights: Arrays, gradients: Arrays, state: OptimizerState) -> tuple[Arrays, OptimizerState]:
+        steps, updated, buffers = state.steps + 1, {}, {}
+        for key, weight in weights.items():
+            decayed = weight * (1 - self.lr * self.weight_decay)
+            updated[key], buffers[key] = _adam_step(self, decayed, gradients[key], state.buffers.get(key), steps)
+        return updated, OptimizerState(steps, buffers)
+
+
+OPTIMIZERS = {"sgd": SGD, "adam": Adam, "adamw": AdamW}
