@@ -51,6 +51,15 @@ def _adam_step(settings, weight, gradient, moments, steps: int):
     return weight - settings.lr / (1 - beta1 ** steps) * first / denominator, (first, second)
 
 
+def _adam(settings, weights: Arrays, gradients: Arrays, state: OptimizerState, decay):
+    """An Adam step over every weight; `decay(weight, gradient)` applies the variant's weight decay."""
+    steps, updated, buffers = state.steps + 1, {}, {}
+    for key, weight in weights.items():
+        decayed, gradient = decay(weight, gradients[key])
+        updated[key], buffers[key] = _adam_step(settings, decayed, gradient, state.buffers.get(key), steps)
+    return updated, OptimizerState(steps, buffers)
+
+
 @dataclass(frozen=True)
 class Adam:
     """Adam with L2 weight decay: the decay is added to the gradient."""
@@ -61,11 +70,7 @@ class Adam:
     weight_decay: float = 0.0
 
     def step(self, weights: Arrays, gradients: Arrays, state: OptimizerState) -> tuple[Arrays, OptimizerState]:
-        steps, updated, buffers = state.steps + 1, {}, {}
-        for key, weight in weights.items():
-            gradient = gradients[key] + self.weight_decay * weight
-            updated[key], buffers[key] = _adam_step(self, weight, gradient, state.buffers.get(key), steps)
-        return updated, OptimizerState(steps, buffers)
+        return _adam(self, weights, gradients, state, lambda w, g: (w, g + self.weight_decay * w))
 
 
 @dataclass(frozen=True)
@@ -78,11 +83,7 @@ class AdamW:
     weight_decay: float = 0.01
 
     def step(self, weights: Arrays, gradients: Arrays, state: OptimizerState) -> tuple[Arrays, OptimizerState]:
-        steps, updated, buffers = state.steps + 1, {}, {}
-        for key, weight in weights.items():
-            decayed = weight * (1 - self.lr * self.weight_decay)
-            updated[key], buffers[key] = _adam_step(self, decayed, gradients[key], state.buffers.get(key), steps)
-        return updated, OptimizerState(steps, buffers)
+        return _adam(self, weights, gradients, state, lambda w, g: (w * (1 - self.lr * self.weight_decay), g))
 
 
 OPTIMIZERS = {"sgd": SGD, "adam": Adam, "adamw": AdamW}
