@@ -5,6 +5,7 @@ stdout, diagnostics to stderr.
 """
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import os
@@ -32,6 +33,7 @@ from .report import check_record
 from .frontend.source import Source, read_source
 from .specfile import read_spec_file
 from .table import layer_table
+from .train.optimizers import OPTIMIZERS
 
 
 def _read(path: str, allow=(), deny_warnings: bool = False, portable: bool = False) -> CheckResult:
@@ -749,6 +751,50 @@ def cache(clear):
     entries = list(directory.glob("*.o"))
     size = sum(entry.stat().st_size for entry in entries)
     click.echo(f"{directory}: {len(entries)} entries, {size / 1024:.0f} KiB (limit {jit.CACHE_LIMIT_BYTES // 2**20} MiB)")
+
+
+@main.command()
+@click.argument("file")
+@click.option("--data", required=True, metavar="digits|X.npz",
+              help="The examples: scikit-learn's 8x8 digits (centred in a 1xHxW input), or an .npz with arrays "
+                   "`x` (N x the input shape) and `y` (N classes). A fifth, chosen by --seed, is held out.")
+@click.option("-o", "--output", "output_path", required=True, metavar="W.npz",
+              help="Write the trained weights here (after every epoch).")
+@_weights_options
+@click.option("--epochs", type=click.IntRange(min=1), default=10, show_default=True)
+@click.option("--batch", type=click.IntRange(min=1), default=16, show_default=True, help="Examples per step.")
+@click.option("--optimizer", type=click.Choice(sorted(OPTIMIZERS)), default="adam", show_default=True)
+@click.option("--lr", type=click.FloatRange(min=0, min_open=True), help="Learning rate (default: the optimizer's).")
+@click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True,
+              help="Seed for the initial weights, the validation split and the shuffles.")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object per epoch on stdout.")
+def train(file, data, output_path, weights_path, map_path, epochs, batch, optimizer, lr, seed, as_json):
+    """Train FILE's weights with softmax cross-entropy and write them to W.npz.
+
+    Prints one line per epoch: the loss, the accuracy on the training and the
+    validation examples, and the images per second of the training steps.
+    docs/training.md says what can be trained.
+
+    \b
+    Example:
+      netspec train examples/lenet5.net --data digits -o lenet5.npz --epochs 10
+    """
+    from .backends.llvm.training import loss_layer
+    from .interop.binding import resolve
+    from .train.data import load_dataset
+    from .train.loop import train as train_epochs
+
+    network = _network(file, as_json)
+    graph = network.graph
+    settings = OPTIMIZERS[optimizer](**({} if lr is None else {"lr": lr}))
+    try:
+        weights, _ = resolve(graph, _bound_weights(network, weights_path, map_path), seed)
+        dataset = load_dataset(data, graph.input_shape, math.prod(loss_layer(graph).output_shape), seed)
+        for report, trained in train_epochs(graph, weights, dataset, settings, epochs, batch, seed):
+            click.echo(json.dumps(dataclasses.asdict(report)) if as_json else report.line())
+            _save_npz(output_path, trained)  # after every epoch: an interrupted run keeps what it learned
+    except DataError as problem:
+        _fail(str(problem), as_json)
 
 
 @main.command()

@@ -1,0 +1,73 @@
+"""Labelled examples for training: scikit-learn's digits, or arrays `x` and `y` from an
+.npz file, shaped for the network's input and split into training and validation sets."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..errors import DataError
+from ..ir import Shape, format_shape
+
+VALIDATION_SHARE = 0.2
+
+
+@dataclass(frozen=True)
+class Examples:
+    x: np.ndarray  # (N, *input_shape) float32
+    y: np.ndarray  # (N,) int64 classes
+
+
+@dataclass(frozen=True)
+class Dataset:
+    training: Examples
+    validation: Examples
+    classes: int
+
+
+def _digits(input_shape: Shape) -> Examples:
+    """The 1797 8x8 digits (grey levels 0-16, scaled to 0-1) that ship with scikit-learn,
+    for an input of 1xHxW with H, W >= 8: each pixel repeated as often as fits and the
+    digit centred, as MNIST centres its digits in 28x28 (so LeNet-5 reads 24x24 digits)."""
+    from sklearn.datasets import load_digits
+
+    digits = load_digits()
+    if len(input_shape) != 3 or input_shape[0] != 1 or min(input_shape[1:]) < 8:
+        raise DataError(f"the digits are 1x8x8 images; the network's input is {format_shape(input_shape)}, "
+                        "which needs 1xHxW with H and W at least 8")
+    _, height, width = input_shape
+    scale = min(height, width) // 8
+    images = np.kron(digits.images / 16.0, np.ones((scale, scale)))
+    top, left = (height - 8 * scale) // 2, (width - 8 * scale) // 2
+    x = np.zeros((len(images), 1, height, width), np.float32)
+    x[:, 0, top:top + 8 * scale, left:left + 8 * scale] = images
+    return Examples(x, digits.target.astype(np.int64))
+
+
+def _npz(path: str, input_shape: Shape) -> Examples:
+    with np.load(path, allow_pickle=False) as archive:
+        if "x" not in archive or "y" not in archive:
+            raise DataError(f"{path} needs arrays `x` (examples) and `y` (their classes); it has "
+                            f"{', '.join(archive.files) or 'none'}")
+        x, y = archive["x"], archive["y"]
+    if x.shape[1:] != tuple(input_shape) or y.shape != (len(x),):
+        raise DataError(f"{path}: x is {format_shape(x.shape)} and y {format_shape(y.shape)}; the network needs "
+                        f"x as N x {format_shape(input_shape)} and y as N class numbers")
+    if not np.issubdtype(y.dtype, np.integer):
+        raise DataError(f"{path}: y holds {y.dtype} values; classes are integers")
+    return Examples(x.astype(np.float32), y.astype(np.int64))
+
+
+def load_dataset(source: str, input_shape: Shape, classes: int, seed: int = 0) -> Dataset:
+    """`source` is "digits" or an .npz path; a seeded shuffle, the last VALIDATION_SHARE held out."""
+    examples = _digits(input_shape) if source == "digits" else _npz(source, input_shape)
+    if len(examples.y) < 2:
+        raise DataError("training needs at least 2 examples (one is held out for validation)")
+    if examples.y.min() < 0 or examples.y.max() >= classes:
+        raise DataError(f"the classes run from {examples.y.min()} to {examples.y.max()}; "
+                        f"the network has {classes} outputs, for classes 0 to {classes - 1}")
+    order = np.random.default_rng(seed).permutation(len(examples.y))
+    held = max(1, int(len(order) * VALIDATION_SHARE))
+    training, validation = order[:-held], order[-held:]
+    return Dataset(Examples(examples.x[training], examples.y[training]),
+                   Examples(examples.x[validation], examples.y[validation]), classes)

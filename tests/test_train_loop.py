@@ -1,0 +1,54 @@
+"""The training loop, the data it reads and the trained LeNet-5 of the lecture."""
+import numpy as np
+import pytest
+
+import netspec
+from netspec.errors import DataError
+from netspec.train.data import load_dataset
+from netspec.train.loop import train
+from netspec.train.optimizers import Adam
+from netspec.weights import initial_weights
+
+pytest.importorskip("sklearn")
+
+
+def test_lenet5_learns_the_digits():
+    graph = netspec.load("examples/lenet5.net").graph
+    dataset = load_dataset("digits", graph.input_shape, 10, seed=0)
+    reports = [report for report, _ in train(graph, initial_weights(graph, 0), dataset, Adam(lr=0.002), 10, 16)]
+    assert reports[-1].loss < reports[0].loss / 5
+    assert reports[-1].validation_accuracy > 0.9
+
+
+def test_digits_are_centred_in_the_input_at_the_largest_whole_scale():
+    dataset = load_dataset("digits", (1, 28, 28), 10)
+    x = np.concatenate([dataset.training.x, dataset.validation.x])
+    assert x.shape == (1797, 1, 28, 28)
+    assert not x[:, :, :2].any() and not x[:, :, 26:].any() and x[:, :, 2:26, 2:26].any()
+    assert x.max() == 1.0
+
+
+def test_held_out_examples_are_a_fifth_and_not_trained_on(tmp_path):
+    x = np.arange(10 * 4, dtype=np.float32).reshape(10, 1, 2, 2)
+    np.savez(tmp_path / "d.npz", x=x, y=np.arange(10) % 3)
+    dataset = load_dataset(str(tmp_path / "d.npz"), (1, 2, 2), 3, seed=1)
+    assert len(dataset.validation.y) == 2 and len(dataset.training.y) == 8
+    seen = {float(example[0, 0, 0]) for example in dataset.training.x}
+    assert not seen & {float(example[0, 0, 0]) for example in dataset.validation.x}
+
+
+@pytest.mark.parametrize("arrays, message", [
+    (dict(x=np.zeros((4, 1, 3, 3)), y=np.zeros(4, int)), "the network needs x as N x 1x2x2"),
+    (dict(x=np.zeros((4, 1, 2, 2)), y=np.full(4, 3)), "the network has 3 outputs, for classes 0 to 2"),
+    (dict(x=np.zeros((4, 1, 2, 2)), y=np.zeros(4)), "classes are integers"),
+    (dict(images=np.zeros(1)), "needs arrays `x` (examples) and `y` (their classes); it has images"),
+])
+def test_data_that_does_not_fit_the_network_is_refused(tmp_path, arrays, message):
+    np.savez(tmp_path / "d.npz", **arrays)
+    with pytest.raises(DataError, match=message.replace("(", r"\(").replace(")", r"\)")):
+        load_dataset(str(tmp_path / "d.npz"), (1, 2, 2), 3)
+
+
+def test_digits_need_an_image_input_of_at_least_8x8():
+    with pytest.raises(DataError, match="the digits are 1x8x8 images; the network's input is 3x32x32"):
+        load_dataset("digits", (3, 32, 32), 10)
