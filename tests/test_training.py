@@ -62,6 +62,7 @@ def test_gradients_equal_pytorch_autograd_over_kinds_and_padding_forms(body):
     "maxpool kernel=2 stride=1 padding=1\nconv 2 kernel=2\nmaxpool kernel=3 stride=2 padding=0,1,1,0\nflatten\ndense 3\n",
     "a: conv 3 kernel=3 padding=1\nb: conv 3 kernel=1 input=input\ns: add a b a\nconcat s b\nrelu\n"
     "globalavgpool\nflatten\nsoftmax\ndense 4\n",
+    "adaptiveavgpool 4x3\nconv 2 kernel=2\nadaptiveavgpool 2x2\nflatten\ndense 3\n",
 ])
 def test_gradients_of_pooling_joins_and_inner_softmax_equal_pytorch_autograd(body):
     assert_gradients_match(netspec.loads(spec(body)).graph)

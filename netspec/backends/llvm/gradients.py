@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from math import prod
 
 from .builder import F32, Buffer, KernelBuilder, constant, index
+from .kernels.pool import each_adaptive_window
 
 
 @dataclass(frozen=True)
@@ -78,6 +79,18 @@ def _softmax(c: GradientCode) -> None:
         _accumulate(k, c.source_gradients[0], i, k.fmul(k.load(c.output, i), difference))
 
 
+def _adaptiveavgpool(c: GradientCode) -> None:
+    """Every input of an output's windows (as in the forward kernel) gets dy / their area."""
+    k = c.k
+
+    def spread(output, inputs, area):
+        share = k.fdiv(k.load(c.output_gradient, output), area)
+        for position in inputs:
+            _accumulate(k, c.source_gradients[0], position, share)
+
+    each_adaptive_window(k, c.layer, spread)
+
+
 def _globalavgpool(c: GradientCode) -> None:
     """Every element of a channel gets dy[ch] / (H W)."""
     k = c.k
@@ -130,12 +143,12 @@ def _inside(k: KernelBuilder, ih, iw, height: int, width: int):
     return k.b.and_(within(ih, height), within(iw, width))
 
 
-def _each_tap(c: GradientCode, oh, ow, stride, visit) -> None:
+def _each_tap(c: GradientCode, oh, ow, visit) -> None:
     """visit(kh, kw, ih, iw) for every tap of output (oh, ow)'s window that falls on the
     input: taps on the padding read zeros (or nothing), so they pass no gradient back."""
     k, a = c.k, c.attrs
     _, n_h, n_w = c.layer.input_shape
-    (k_h, k_w), (s_h, s_w) = a.kernel, stride
+    (k_h, k_w), (s_h, s_w) = a.kernel, a.step
     with k.loop("kh", 0, k_h) as kh:
         ih = k.b.sub(k.add(k.mul(oh, s_h), kh), index(a.padding.top))
         with k.loop("kw", 0, k_w) as kw:
@@ -159,7 +172,7 @@ def _avgpool(c: GradientCode) -> None:
                 def visit(kh, kw, ih, iw):
                     _accumulate(k, c.source_gradients[0], k.offset((ch, ih, iw), (n_h * n_w, n_w, 1)), share)
 
-                _each_tap(c, oh, ow, c.attrs.step, visit)
+                _each_tap(c, oh, ow, visit)
 
 
 def _maxpool(c: GradientCode) -> None:
@@ -184,7 +197,7 @@ def _maxpool(c: GradientCode) -> None:
                         k.b.store(x, largest)
                         k.b.store(position, chosen)
 
-                _each_tap(c, oh, ow, c.attrs.step, visit)
+                _each_tap(c, oh, ow, visit)
                 slope = k.load(c.output_gradient, k.offset((ch, oh, ow), (o_h * o_w, o_w, 1)))
                 _accumulate(k, c.source_gradients[0], k.b.load(chosen), slope)
 
@@ -210,7 +223,7 @@ def _conv(c: GradientCode) -> None:
                         _accumulate(k, weight_gradient, tap, k.fmul(slope, k.load(c.sources[0], position)))
                         _accumulate(k, c.source_gradients[0], position, k.fmul(slope, k.load(weight, tap)))
 
-                    _each_tap(c, oh, ow, c.attrs.stride, visit)
+                    _each_tap(c, oh, ow, visit)
 
 
 GRADIENTS = {
@@ -223,6 +236,7 @@ GRADIENTS = {
     "flatten": lambda c: _map_gradient(c, _identity),
     "maxpool": _maxpool,
     "globalavgpool": _globalavgpool,
+    "adaptiveavgpool": _adaptiveavgpool,
     "softmax": _softmax,
     "add": _add,
     "concat": _concat,

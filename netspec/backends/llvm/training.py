@@ -16,7 +16,7 @@ from llvmlite import ir
 from ...check import ShapedGraph
 from ...errors import DataError
 from ...ir import INPUT
-from ...ops import OPS
+from ...ops import OPS, Trait
 from . import jit, mathfn
 from .buffers import aligned, aligned_zeros
 from .builder import F32, F32_PTR, I64, Buffer, KernelBuilder, constant
@@ -36,7 +36,7 @@ def loss_layer(graph: ShapedGraph):
     softmax (cross-entropy applies its own log-softmax to the logits, which is more
     accurate than taking the log of probabilities)."""
     last = graph.layers[-1]
-    return graph.layer(last.node.inputs[0]) if last.node.kind == "softmax" else last
+    return graph.layer(last.node.inputs[0]) if OPS[last.node.kind].has(Trait.DISTRIBUTION) else last
 
 
 def trained_layers(graph: ShapedGraph) -> list:

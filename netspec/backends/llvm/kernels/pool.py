@@ -73,31 +73,46 @@ def _lower_avg(c) -> None:
            lambda k, total, size: k.b.fdiv(total, constant(total.type, float(size))))
 
 
-def _lower_adaptive(c) -> None:
-    """As PyTorch's adaptive_avg_pool2d: output (i, j) averages input rows
-    [floor(i*H/OH), ceil((i+1)*H/OH)) and the columns likewise."""
-    k = c.k
-    channels, n_h, n_w = c.layer.input_shape
-    _, o_h, o_w = c.layer.output_shape
+def _adaptive_window(k, position, inputs: int, outputs: int):
+    """The inputs [start, end) that output `position` averages along one axis:
+    [floor(i*N/O), ceil((i+1)*N/O)), as PyTorch's adaptive_avg_pool2d."""
+    start = k.b.sdiv(k.mul(position, inputs), index(outputs))
+    end = k.b.sdiv(k.add(k.mul(k.add(position, 1), inputs), outputs - 1), index(outputs))
+    return start, end
 
-    def window(position, inputs: int, outputs: int):
-        start = k.b.sdiv(k.mul(position, inputs), index(outputs))
-        end = k.b.sdiv(k.add(k.mul(k.add(position, 1), inputs), outputs - 1), index(outputs))
-        return start, end
+
+def each_adaptive_window(k, layer, visit) -> None:
+    """visit(output_position, input_positions, area) for every output of an adaptive
+    pooling: its flat position, the loop over the flat positions of its window's inputs
+    (a generator of one), and the window's size as a float."""
+    channels, n_h, n_w = layer.input_shape
+    _, o_h, o_w = layer.output_shape
+
+    def inputs(ch, rows, columns):
+        with k.loop("ih", *rows) as ih:
+            with k.loop("iw", *columns) as iw:
+                yield k.offset((ch, ih, iw), (n_h * n_w, n_w, 1))
 
     with k.loop("c", 0, channels) as ch:
         with k.loop("oh", 0, o_h) as oh:
-            rows = window(oh, n_h, o_h)
+            rows = _adaptive_window(k, oh, n_h, o_h)
             with k.loop("ow", 0, o_w) as ow:
-                columns = window(ow, n_w, o_w)
-                total = k.variable("sum", 0.0)
-                with k.loop("ih", *rows) as ih:
-                    with k.loop("iw", *columns) as iw:
-                        value = k.load(c.source, k.offset((ch, ih, iw), (n_h * n_w, n_w, 1)))
-                        k.b.store(k.fadd(k.b.load(total), value), total)
-                area = k.b.mul(k.b.sub(rows[1], rows[0]), k.b.sub(columns[1], columns[0]))
-                mean = k.b.fdiv(k.b.load(total), k.b.sitofp(area, F32))
-                k.store(mean, c.target, k.offset((ch, oh, ow), (o_h * o_w, o_w, 1)))
+                columns = _adaptive_window(k, ow, n_w, o_w)
+                area = k.b.sitofp(k.b.mul(k.b.sub(rows[1], rows[0]), k.b.sub(columns[1], columns[0])), F32)
+                visit(k.offset((ch, oh, ow), (o_h * o_w, o_w, 1)), inputs(ch, rows, columns), area)
+
+
+def _lower_adaptive(c) -> None:
+    """Output (i, j) averages the input rows and columns of its windows."""
+    k = c.k
+
+    def average(output, inputs, area):
+        total = k.variable("sum", 0.0)
+        for position in inputs:
+            k.b.store(k.fadd(k.b.load(total), k.load(c.source, position)), total)
+        k.store(k.b.fdiv(k.b.load(total), area), c.target, output)
+
+    each_adaptive_window(k, c.layer, average)
 
 
 def _lower_global(c) -> None:
