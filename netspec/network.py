@@ -142,6 +142,16 @@ class Network:
         return compile_network(self.graph, weights=weights, seed=seed, threads=threads,
                                bounds_check=bounds_check, max_memory=max_memory)
 
+    def trainer(self, weights=None, seed: int = 0):
+        """The training step compiled to native code, starting from `weights` (as for
+        `compile`): `loss_and_gradients(x, labels)` of a batch. Raises DataError naming
+        the kinds of layer that cannot be trained yet."""
+        from .backends.llvm.training import compile_training
+        from .interop.binding import resolve
+
+        arrays, _ = resolve(self.graph, self.weights if weights is None else weights, seed)
+        return compile_training(self.graph, arrays)
+
 
 def _network(result: CheckResult) -> Network:
     if not result.ok:

@@ -1,10 +1,15 @@
 """Training on the LLVM backend: the loss and every weight gradient of the generated
 training step equal PyTorch's autograd, and central differences of the numpy reference."""
+import re
+from pathlib import Path
+
 import numpy as np
 import pytest
 
 import netspec
+from netspec.backends.llvm.gradients import GRADIENTS
 from netspec.backends.llvm.training import compile_training
+from netspec.ops import OPS
 from netspec.errors import DataError
 from netspec.weights import initial_weights
 from reference import run
@@ -131,3 +136,18 @@ def test_labels_outside_the_classes_are_refused():
     trainer = compile_training(graph, initial_weights(graph))
     with pytest.raises(DataError, match="labels must be classes 0 to 2"):
         trainer.loss_and_gradients(np.zeros((1, 2, 9, 8), np.float32), np.array([3]))
+
+
+def test_every_kind_has_a_gradient_rule_or_is_named_as_not_yet_trainable():
+    text = (Path(__file__).resolve().parents[1] / "docs" / "training.md").read_text()
+    not_yet = set(re.findall(r"`(\w+)`", text.split("\nNot yet: ")[1].split("\n\n")[0]))
+    assert not GRADIENTS.keys() - OPS.keys(), "a gradient rule for a kind netspec does not have"
+    assert not not_yet & GRADIENTS.keys(), "docs/training.md calls a trainable kind not yet trainable"
+    assert OPS.keys() - GRADIENTS.keys() == not_yet
+
+
+def test_a_network_gives_its_trainer_seeded_weights_as_compile_does():
+    network = netspec.load("examples/lenet5.net")
+    trainer = network.trainer(seed=3)
+    for key, array in initial_weights(network.graph, seed=3).items():
+        np.testing.assert_array_equal(trainer.weights[key], array, err_msg=key)
