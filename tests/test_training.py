@@ -151,3 +151,12 @@ def test_a_network_gives_its_trainer_seeded_weights_as_compile_does():
     trainer = network.trainer(seed=3)
     for key, array in initial_weights(network.graph, seed=3).items():
         np.testing.assert_array_equal(trainer.weights[key], array, err_msg=key)
+
+
+def test_weights_that_do_not_fit_and_named_sizes_are_refused():
+    graph = netspec.loads(spec("flatten\ndense 3\n")).graph
+    with pytest.raises(DataError, match=r"dense1.bias: missing \(expected shape 3\)"):
+        compile_training(graph, {"dense1.weight": np.zeros((3, 144), np.float32)})
+    sized = netspec.loads(spec("conv 2 kernel=3\nglobalavgpool\n", "1xHxW")).graph
+    with pytest.raises(DataError, match="input sizes that are names"):
+        compile_training(sized, {})

@@ -17,6 +17,7 @@ from ...check import ShapedGraph
 from ...errors import DataError
 from ...ir import INPUT
 from ...ops import OPS, Trait
+from ...weights import validate, weight_shapes
 from . import jit, mathfn
 from .buffers import aligned, aligned_zeros
 from .builder import F32, F32_PTR, I64, Buffer, KernelBuilder, constant
@@ -211,7 +212,9 @@ class Trainer:
     (PyTorch's layouts, keyed `NAME.SUFFIX`); `weights` may be replaced between steps."""
 
     def __init__(self, graph: ShapedGraph, weights):
+        graph.require_numbers()
         refuse_untrainable(graph)
+        validate(weights, weight_shapes(graph), "the given mapping")
         self.graph = graph
         self.weights = {key: np.asarray(array, np.float32) for key, array in weights.items()}
         self._tensors, self._packed = tensor_layout(graph), weight_layout(graph)
