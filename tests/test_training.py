@@ -18,13 +18,18 @@ torch = pytest.importorskip("torch")
 from torch_reference import TORCH  # noqa: E402
 
 
-def torch_loss_and_gradients(graph, weights, x, labels):
-    """Cross-entropy on the logits (before a final softmax) and autograd's gradients."""
+def torch_loss_and_gradients(graph, weights, x, labels, masks=None):
+    """Cross-entropy on the logits (before a final softmax) and autograd's gradients;
+    dropout layers multiply by their mask in `masks`."""
     parameters = {key: torch.tensor(array, dtype=torch.float32, requires_grad=True) for key, array in weights.items()}
     values = {"input": torch.from_numpy(x)}
     layers = graph.layers[:-1] if graph.layers[-1].node.kind == "softmax" else graph.layers
     for layer in layers:
-        values[layer.node.name] = TORCH[layer.node.kind](layer, [values[n] for n in layer.node.inputs], parameters)
+        operands = [values[n] for n in layer.node.inputs]
+        if layer.node.kind == "dropout":
+            values[layer.node.name] = operands[0] * torch.from_numpy(masks[layer.node.name])
+        else:
+            values[layer.node.name] = TORCH[layer.node.kind](layer, operands, parameters)
     loss = torch.nn.functional.cross_entropy(values[layers[-1].node.name].flatten(1), torch.from_numpy(labels))
     loss.backward()
     return loss.item(), {key: parameter.grad.numpy() for key, parameter in parameters.items()}
@@ -36,8 +41,10 @@ def assert_gradients_match(graph, seed=0, batch=3):
     x = rng.standard_normal((batch, *graph.input_shape)).astype(np.float32)
     classes = int(np.prod(graph.layers[-1].output_shape))
     labels = rng.integers(0, classes, batch)
-    loss, gradients = compile_training(graph, weights).loss_and_gradients(x, labels)
-    expected_loss, expected = torch_loss_and_gradients(graph, weights, x, labels)
+    trainer = compile_training(graph, weights, seed)
+    masks = trainer.draw_masks(batch)
+    loss, gradients = trainer.loss_and_gradients(x, labels, masks)
+    expected_loss, expected = torch_loss_and_gradients(graph, weights, x, labels, masks)
     assert loss == pytest.approx(expected_loss, rel=1e-5)
     assert gradients.keys() == expected.keys()
     for key in expected:
@@ -71,6 +78,21 @@ def test_gradients_equal_pytorch_autograd_over_kinds_and_padding_forms(body):
 ])
 def test_gradients_of_pooling_joins_and_inner_softmax_equal_pytorch_autograd(body):
     assert_gradients_match(netspec.loads(spec(body)).graph)
+
+
+def test_dropout_gradients_equal_pytorch_autograd_with_the_same_masks():
+    assert_gradients_match(netspec.loads(spec("conv 3 kernel=3\ndropout 0.5\nrelu\nflatten\ndense 6\n"
+                                              "dropout 0.25\ndense 3\n")).graph, batch=4)
+
+
+def test_dropout_masks_drop_a_share_p_and_scale_the_rest_as_pytorch():
+    graph = netspec.loads(spec("flatten\ndropout 0.25\ndense 3\ndropout 0\n")).graph
+    masks = compile_training(graph, initial_weights(graph)).draw_masks(50)
+    kept = masks["dropout1"][masks["dropout1"] != 0]
+    assert masks["dropout1"].shape == (50, 144)
+    assert np.mean(masks["dropout1"] == 0) == pytest.approx(0.25, abs=0.02)
+    np.testing.assert_array_equal(kept, np.float32(1 / 0.75))
+    assert (masks["dropout2"] == 1).all()
 
 
 def test_max_pooling_sends_a_tie_to_the_first_maximum_as_pytorch_does():
@@ -127,7 +149,7 @@ def test_gradients_equal_central_differences_of_the_numpy_reference():
 
 def test_kinds_without_a_backward_kernel_are_refused_by_name():
     graph = netspec.loads(spec("batchnorm\nflatten\ndropout 0.5\ndense 3\n")).graph
-    with pytest.raises(DataError, match=r"netspec cannot train `batchnorm`, `dropout` layers yet"):
+    with pytest.raises(DataError, match=r"netspec cannot train `batchnorm` layers yet"):
         compile_training(graph, initial_weights(graph))
 
 

@@ -37,7 +37,7 @@ def accuracy(graph: ShapedGraph, weights, examples: Examples) -> float:
 def train(graph: ShapedGraph, weights, dataset: Dataset, optimizer, epochs: int, batch: int,
           seed: int = 0) -> Iterator[tuple[EpochReport, dict[str, np.ndarray]]]:
     """After each epoch, its report and the weights reached (PyTorch's layouts)."""
-    trainer = compile_training(graph, weights)
+    trainer = compile_training(graph, weights, seed)
     state, rng = OptimizerState(), np.random.default_rng(seed)
     examples = dataset.training
     for epoch in range(1, epochs + 1):

@@ -47,6 +47,14 @@ def _map_gradient(c: GradientCode, local) -> None:
         _accumulate(k, c.source_gradients[0], i, k.fmul(k.load(c.output_gradient, i), slope))
 
 
+def _dropout(c: GradientCode) -> None:
+    """y = x * mask, so dx += dy * mask (the mask is the second source)."""
+    k = c.k
+    with k.loop("i", 0, prod(c.layer.output_shape)) as i:
+        slope = k.fmul(k.load(c.output_gradient, i), k.load(c.sources[1], i))
+        _accumulate(k, c.source_gradients[0], i, slope)
+
+
 def _add(c: GradientCode) -> None:
     """Every operand of a sum gets the whole gradient."""
     k = c.k
@@ -239,5 +247,6 @@ GRADIENTS = {
     "adaptiveavgpool": _adaptiveavgpool,
     "softmax": _softmax,
     "add": _add,
+    "dropout": _dropout,
     "concat": _concat,
 }

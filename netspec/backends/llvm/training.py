@@ -46,6 +46,17 @@ def trained_layers(graph: ShapedGraph) -> list:
     return graph.layers[:end + 1]
 
 
+def masked(layer) -> bool:
+    """Whether the layer zeroes random elements while training (dropout): its mask, drawn
+    by the Trainer, is then an extra operand `NAME.mask` of the training step."""
+    return OPS[layer.node.kind].has(Trait.IDENTITY_AT_INFERENCE)
+
+
+def operands(layer) -> tuple[str, ...]:
+    """The tensors the layer reads in the training step."""
+    return tuple(layer.node.inputs) + ((f"{layer.node.name}.mask",) if masked(layer) else ())
+
+
 def refuse_untrainable(graph: ShapedGraph) -> None:
     """A DataError naming every kind of layer that has no backward kernel yet."""
     missing = sorted({layer.node.kind for layer in trained_layers(graph)} - GRADIENTS.keys())
@@ -56,9 +67,9 @@ def refuse_untrainable(graph: ShapedGraph) -> None:
 
 @dataclass(frozen=True)
 class TensorLayout:
-    """Where every tensor (the input and each layer's output) of a batch lives in the
-    activations buffer, and its gradient in the gradients buffer (the same layout):
-    at `batch * offsets[name]`, `batch * sizes[name]` floats."""
+    """Where every tensor (the input, each layer's output, each dropout mask) of a batch
+    lives in the activations buffer, and its gradient in the gradients buffer (the same
+    layout): at `batch * offsets[name]`, `batch * sizes[name]` floats."""
 
     offsets: dict[str, int]
     sizes: dict[str, int]
@@ -67,6 +78,7 @@ class TensorLayout:
 
 def tensor_layout(graph: ShapedGraph) -> TensorLayout:
     sizes = {INPUT: prod(graph.input_shape)} | {layer.node.name: prod(layer.output_shape) for layer in graph.layers}
+    sizes |= {f"{layer.node.name}.mask": prod(layer.output_shape) for layer in graph.layers if masked(layer)}
     offsets, total = {}, 0
     for name, size in sizes.items():
         offsets[name], total = total, total + aligned(size)
@@ -147,32 +159,48 @@ def _loss_function(module: ir.Module, classes: int) -> ir.Function:
     return function
 
 
+def _masked_forward(module: ir.Module, layer) -> ir.Function:
+    """layer.NAME(source, mask, target, weights, scratch, count): target = source * mask,
+    the mask holding 0 for a dropped element and 1 / (1 - p) for a kept one (as PyTorch)."""
+    function = ir.Function(module, ir.FunctionType(ir.VoidType(), [F32_PTR] * 5 + [I64]), f"layer.{layer.node.name}")
+    function.linkage = "internal"
+    source, mask, target, _, _, count = function.args
+    k = KernelBuilder(function, layer.node.name)
+    floats = k.mul(count, prod(layer.output_shape))
+    with k.loop("i", 0, floats) as i:
+        k.store(k.fmul(k.load(Buffer(source, floats), i), k.load(Buffer(mask, floats), i)), Buffer(target, floats), i)
+    k.b.ret_void()
+    return function
+
+
 def _gradient_function(module: ir.Module, layer, weights: GradientLayout) -> ir.Function:
     """gradient.NAME(sources..., output, output_gradient, source_gradients..., weights,
-    weight_gradients, count): the layer's backward loop nest, one example at a time."""
-    name, readers = layer.node.name, len(layer.node.inputs)
-    kind = ir.FunctionType(ir.VoidType(), [F32_PTR] * (2 * readers + 4) + [I64])
+    weight_gradients, count): the layer's backward loop nest, one example at a time. The
+    sources are its operands (and its mask); the source gradients, its operands'."""
+    name, readers, inputs = layer.node.name, len(operands(layer)), len(layer.node.inputs)
+    kind = ir.FunctionType(ir.VoidType(), [F32_PTR] * (readers + inputs + 4) + [I64])
     function = ir.Function(module, kind, f"gradient.{name}")
     # No noalias: in `add a a` both operand gradients are one buffer.
     function.linkage = "internal"
     k = KernelBuilder(function, f"{name}.gradient")
     args = function.args
     sources, (output, output_gradient) = args[:readers], args[readers:readers + 2]
-    source_gradients = args[readers + 2:2 * readers + 2]
-    weight_base, gradient_base, count = args[2 * readers + 2:]
+    source_gradients = args[readers + 2:readers + inputs + 2]
+    weight_base, gradient_base, count = args[readers + inputs + 2:]
 
     def own(base):
         return {key.rsplit(".", 1)[1]: Buffer(k.at(base, offset), prod(weights.shapes[key]))
                 for key, offset in weights.offsets.items() if key.rsplit(".", 1)[0] == name}
 
-    sizes, outputs = [prod(shape) for shape in layer.input_shapes], prod(layer.output_shape)
+    outputs = prod(layer.output_shape)
+    sizes = [prod(shape) for shape in layer.input_shapes] + [outputs] * (readers - inputs)
     with k.loop("n", 0, count) as n:
         def example(pointers, floats):
             return tuple(Buffer(k.at(p, k.mul(n, size)), size) for p, size in zip(pointers, floats))
 
         GRADIENTS[layer.node.kind](GradientCode(
             k, layer, example(sources, sizes), *example((output, output_gradient), (outputs, outputs)),
-            example(source_gradients, sizes), own(weight_base), own(gradient_base)))
+            example(source_gradients, sizes[:inputs]), own(weight_base), own(gradient_base)))
     k.b.ret_void()
     return function
 
@@ -181,7 +209,8 @@ def generate_training_module(graph: ShapedGraph, vector_width: int) -> ir.Module
     tensors, packed, weights = tensor_layout(graph), weight_layout(graph), gradient_layout(graph)
     plan = _forward_plan(graph, tensors)
     module = ir.Module(name=f"{graph.name}.training")
-    forward = [layer_function(module, layer, plan, packed, vector_width, False) for layer in graph.layers]
+    forward = [_masked_forward(module, layer) if masked(layer) else
+               layer_function(module, layer, plan, packed, vector_width, False) for layer in graph.layers]
     loss = _loss_function(module, tensors.sizes[loss_layer(graph).node.name])
     trained = trained_layers(graph)
     backward = [_gradient_function(module, layer, weights) for layer in trained]
@@ -194,14 +223,13 @@ def generate_training_module(graph: ShapedGraph, vector_width: int) -> ir.Module
         return k.at(base, k.mul(batch, tensors.offsets[name]))
 
     for layer, function in zip(graph.layers, forward):
-        sources = [at(activations, name) for name in layer.node.inputs]
+        sources = [at(activations, name) for name in operands(layer)]
         k.b.call(function, [*sources, at(activations, layer.node.name), packed_base, scratch, batch])
     logits = loss_layer(graph).node.name
     k.b.call(loss, [at(activations, logits), labels, at(gradients, logits), loss_value, batch])
     for layer, function in zip(reversed(trained), reversed(backward)):
-        operands = layer.node.inputs
-        k.b.call(function, [*[at(activations, name) for name in operands], at(activations, layer.node.name),
-                            at(gradients, layer.node.name), *[at(gradients, name) for name in operands],
+        k.b.call(function, [*[at(activations, name) for name in operands(layer)], at(activations, layer.node.name),
+                            at(gradients, layer.node.name), *[at(gradients, name) for name in layer.node.inputs],
                             weight_base, weight_gradients, batch])
     k.b.ret_void()
     return module
@@ -209,9 +237,10 @@ def generate_training_module(graph: ShapedGraph, vector_width: int) -> ir.Module
 
 class Trainer:
     """A network's training step compiled to native code, with its current weights
-    (PyTorch's layouts, keyed `NAME.SUFFIX`); `weights` may be replaced between steps."""
+    (PyTorch's layouts, keyed `NAME.SUFFIX`); `weights` may be replaced between steps.
+    Dropout masks are drawn from a generator seeded with `seed`."""
 
-    def __init__(self, graph: ShapedGraph, weights):
+    def __init__(self, graph: ShapedGraph, weights, seed: int = 0):
         graph.require_numbers()
         refuse_untrainable(graph)
         validate(weights, weight_shapes(graph), "the given mapping")
@@ -225,15 +254,32 @@ class Trainer:
         self._compiled = jit.compile_object(
             canonical, lambda: str(generate_training_module(graph, jit.host_vector_width())), ENTRY)
         self._step = _STEP(self._compiled.address)
+        self._random = np.random.default_rng(seed)
 
-    def loss_and_gradients(self, x, labels) -> tuple[float, dict[str, np.ndarray]]:
-        """The mean softmax cross-entropy of the batch and its gradient for every weight."""
+    def draw_masks(self, batch: int) -> dict[str, np.ndarray]:
+        """A dropout mask per dropout layer, keyed by layer: each element 0 with the layer's
+        probability p (the checker keeps p < 1), else 1 / (1 - p), shaped batch x its output."""
+        masks = {}
+        for layer in filter(masked, self.graph.layers):
+            kept = self._random.random((batch, *layer.output_shape)) >= layer.attrs.p
+            masks[layer.node.name] = (kept / (1 - layer.attrs.p)).astype(np.float32)
+        return masks
+
+    def loss_and_gradients(self, x, labels, masks=None) -> tuple[float, dict[str, np.ndarray]]:
+        """The mean softmax cross-entropy of the batch and its gradient for every weight;
+        dropout layers use `masks` (as `draw_masks` gives them), else freshly drawn ones."""
         x = np.ascontiguousarray(x, dtype=np.float32)
         labels = np.ascontiguousarray(labels, dtype=np.int64)
         self._check_batch(x, labels)
         batch, tensors = len(x), self._tensors
         activations = aligned_zeros(batch * tensors.floats_per_example)
         activations[:x.size] = x.ravel()  # the input's offset is 0
+        for name, mask in (self.draw_masks(batch) if masks is None else masks).items():
+            expected = (batch, *self.graph.layer(name).output_shape)
+            if np.shape(mask) != expected:
+                raise DataError(f"the mask of {name} has shape {np.shape(mask)}; the batch needs {expected}")
+            start = batch * tensors.offsets[f"{name}.mask"]
+            activations[start:start + mask.size] = np.asarray(mask, np.float32).ravel()
         gradients = aligned_zeros(batch * tensors.floats_per_example)
         weight_gradients = aligned_zeros(self._gradient_layout.total_floats)
         packed = self._packed.pack(self.graph, self.weights)
@@ -253,6 +299,7 @@ class Trainer:
             raise DataError(f"labels must be classes 0 to {self._classes - 1}; found {labels.min()} to {labels.max()}")
 
 
-def compile_training(graph: ShapedGraph, weights) -> Trainer:
-    """The training step of `graph` starting from `weights` (PyTorch's layouts)."""
-    return Trainer(graph, weights)
+def compile_training(graph: ShapedGraph, weights, seed: int = 0) -> Trainer:
+    """The training step of `graph` starting from `weights` (PyTorch's layouts); `seed`
+    seeds the dropout masks."""
+    return Trainer(graph, weights, seed)
