@@ -33,3 +33,4 @@ def test_three_steps_equal_torch_optim(optimizer, torch_optimizer, settings):
         weights, state = optimizer.step(weights, gradients, state)
         for key, parameter in parameters.items():
             np.testing.assert_allclose(weights[key], parameter.detach().numpy(), rtol=1e-5, atol=1e-6, err_msg=key)
+            assert weights[key].dtype == np.float32, key  # as PyTorch's parameters stay

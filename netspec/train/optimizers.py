@@ -5,6 +5,7 @@ step from the same weights, gradients and optimizer state gives the same weights
 """
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -47,7 +48,9 @@ def _adam_step(settings, weight, gradient, moments, steps: int):
     first, second = moments or (np.zeros_like(weight), np.zeros_like(weight))
     first = beta1 * first + (1 - beta1) * gradient
     second = beta2 * second + (1 - beta2) * gradient * gradient
-    denominator = np.sqrt(second) / np.sqrt(1 - beta2 ** steps) + settings.eps
+    # math.sqrt keeps the bias correction a Python float: a numpy float64 scalar would
+    # turn the float32 weights into float64, where PyTorch stays in float32.
+    denominator = np.sqrt(second) / math.sqrt(1 - beta2 ** steps) + settings.eps
     return weight - settings.lr / (1 - beta1 ** steps) * first / denominator, (first, second)
 
 
