@@ -3,6 +3,7 @@ import circles, checking without llvmlite, and the backend's weight packing."""
 import ast
 import subprocess
 import sys
+import tomllib
 from pathlib import Path
 
 import numpy as np
@@ -135,3 +136,10 @@ def test_batchnorm_after_conv_or_dense_is_folded_and_alone_is_kept():
     assert [layer.node.kind for layer in rewritten.graph.layers] == ["conv", "relu", "batchnorm", "flatten", "dense"]
     assert rewritten.folds == {"conv1": ("batchnorm1", 1e-5), "dense1": ("batchnorm3", 1e-5)}
     assert rewritten.graph.layer("dense1").attrs.bias  # the fold gives the dense layer a bias
+
+
+def test_every_subpackage_is_installed():
+    with open(PACKAGE.parent / "pyproject.toml", "rb") as handle:
+        listed = set(tomllib.load(handle)["tool"]["setuptools"]["packages"])
+    found = {_module_name(init) for init in PACKAGE.rglob("__init__.py")}
+    assert found - listed == set()
