@@ -69,6 +69,24 @@ def test_a_folder_of_sample_digits_runs_as_one_batch(cli):
         f"  examples/digits/{d}.png" for d in range(10)]
 
 
+def test_the_trained_lenet5_names_every_sample_digit(cli):
+    result = cli("run", "examples/lenet5.net", "--weights", "examples/lenet5.npz", "--input", "examples/digits")
+    assert result.exit_code == 0, result.output
+    predicted = [line.split()[3] for line in result.stdout.splitlines() if ": top classes" in line]
+    assert predicted == [str(d) for d in range(10)]
+
+
+def test_readme_shows_the_trained_lenet5_reading_a_digit(cli):
+    with open("README.md") as handle:
+        readme = handle.read()
+    command = "netspec run examples/lenet5.net --weights examples/lenet5.npz --input examples/digits/3.png"
+    assert command in readme.splitlines()[9]  # the first set-up command
+    shown = readme[readme.index(f"$ {command}\n"):].split("```")[0].splitlines()
+    result = cli(*command.split()[1:])
+    assert result.exit_code == 0, result.output
+    assert result.stdout.splitlines()[-1] == shown[-1]
+
+
 def test_class_folders_give_accuracy_and_the_confusion_matrix(cli, pick, classes):
     spec, weights = pick()
     result = cli("run", spec, "--weights", weights, "--input", str(classes))
