@@ -50,11 +50,24 @@ def test_held_out_examples_are_a_fifth_and_not_trained_on(tmp_path):
     (dict(x=np.zeros((4, 1, 2, 2)), y=np.full(4, 3)), "the network has 3 outputs, for classes 0 to 2"),
     (dict(x=np.zeros((4, 1, 2, 2)), y=np.zeros(4)), "classes are integers"),
     (dict(images=np.zeros(1)), "needs arrays `x` (examples) and `y` (their classes); it has images"),
+    (dict(x=np.zeros((4, 1, 2, 2)), y=np.zeros(3, int)), "x is 4x1x2x2 and y 3; the network needs"),
+    (dict(x=np.zeros((0, 1, 2, 2)), y=np.zeros(0, int)), "training needs at least 2 examples"),
+    (dict(x=np.full((4, 1, 2, 2), np.nan), y=np.zeros(4, int)), "x holds NaN or infinite values"),
+    (dict(x=np.array([None] * 4), y=np.zeros(4, int)), "cannot read its arrays (Object arrays cannot be loaded"),
 ])
 def test_data_that_does_not_fit_the_network_is_refused(tmp_path, arrays, message):
     np.savez(tmp_path / "d.npz", **arrays)
     with pytest.raises(DataError, match=message.replace("(", r"\(").replace(")", r"\)")):
         load_dataset(str(tmp_path / "d.npz"), (1, 2, 2), 3)
+
+
+@pytest.mark.parametrize("content, message", [(None, "no such file"), (b"junk", "not an .npz archive")])
+def test_a_missing_or_damaged_data_file_is_refused_by_name(tmp_path, content, message):
+    path = tmp_path / "d.npz"
+    if content is not None:
+        path.write_bytes(content)
+    with pytest.raises(DataError, match=f"d.npz: {message}"):
+        load_dataset(str(path), (1, 2, 2), 3)
 
 
 def test_digits_need_an_image_input_of_at_least_8x8():

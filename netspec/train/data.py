@@ -2,6 +2,8 @@
 .npz file, shaped for the network's input and split into training and validation sets."""
 from __future__ import annotations
 
+import os
+import zipfile
 from dataclasses import dataclass
 
 import numpy as np
@@ -44,17 +46,32 @@ def _digits(input_shape: Shape) -> Examples:
     return Examples(x, digits.target.astype(np.int64))
 
 
+def _read_npz(path: str) -> tuple[np.ndarray, np.ndarray]:
+    """Arrays `x` and `y` of the file; a DataError naming it if it is missing, no .npz
+    archive, or holds pickled objects (never unpickled: they could run code)."""
+    if not zipfile.is_zipfile(path):
+        raise DataError(f"{path}: " + ("no such file" if not os.path.exists(path) else "not an .npz archive"))
+    try:
+        with np.load(path, allow_pickle=False) as archive:
+            arrays = {name: archive[name] for name in archive.files if name in ("x", "y")}
+            names = archive.files
+    except (OSError, ValueError, zipfile.BadZipFile) as exc:
+        raise DataError(f"{path}: cannot read its arrays ({exc})") from None
+    if len(arrays) < 2:
+        raise DataError(f"{path} needs arrays `x` (examples) and `y` (their classes); it has {', '.join(names) or 'none'}")
+    return arrays["x"], arrays["y"]
+
+
 def _npz(path: str, input_shape: Shape) -> Examples:
-    with np.load(path, allow_pickle=False) as archive:
-        if "x" not in archive or "y" not in archive:
-            raise DataError(f"{path} needs arrays `x` (examples) and `y` (their classes); it has "
-                            f"{', '.join(archive.files) or 'none'}")
-        x, y = archive["x"], archive["y"]
-    if x.shape[1:] != tuple(input_shape) or y.shape != (len(x),):
+    x, y = _read_npz(path)
+    if x.ndim != len(input_shape) + 1 or x.shape[1:] != tuple(input_shape) or y.shape != (len(x),):
         raise DataError(f"{path}: x is {format_shape(x.shape)} and y {format_shape(y.shape)}; the network needs "
                         f"x as N x {format_shape(input_shape)} and y as N class numbers")
     if not np.issubdtype(y.dtype, np.integer):
         raise DataError(f"{path}: y holds {y.dtype} values; classes are integers")
+    if not np.issubdtype(x.dtype, np.number) or not np.isfinite(x).all():
+        raise DataError(f"{path}: x holds {'NaN or infinite values' if np.issubdtype(x.dtype, np.number) else x.dtype}"
+                        "; examples are finite numbers")
     return Examples(x.astype(np.float32), y.astype(np.int64))
 
 
