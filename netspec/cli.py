@@ -20,7 +20,7 @@ from . import __version__
 from .allow import warning_codes
 from .codes import CODES
 from .diagnostics import Diagnostic, has_errors, render_text
-from .errors import DataError
+from .errors import DataError, TrainingError
 from .explanations import explain as explanation
 from .fixer import fix_source
 from .inputs import is_array, load_inputs, random_inputs
@@ -767,8 +767,12 @@ def cache(clear):
 @click.option("--lr", type=click.FloatRange(min=0, min_open=True), help="Learning rate (default: the optimizer's).")
 @click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True,
               help="Seed for the initial weights, the validation split and the shuffles.")
+@click.option("--checkpoint", "checkpoint_path", metavar="C.npz",
+              help="Where the checkpoint goes after every epoch (default: W.npz with .checkpoint.npz).")
+@click.option("--resume", is_flag=True, help="Continue from the checkpoint up to --epochs, exactly as if never stopped.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object per epoch on stdout.")
-def train(file, data, output_path, weights_path, map_path, epochs, batch, optimizer, lr, seed, as_json):
+def train(file, data, output_path, weights_path, map_path, epochs, batch, optimizer, lr, seed, checkpoint_path,
+          resume, as_json):
     """Train FILE's weights with softmax cross-entropy and write them to W.npz.
 
     Prints one line per epoch: the loss, the accuracy on the training and the
@@ -781,20 +785,36 @@ def train(file, data, output_path, weights_path, map_path, epochs, batch, optimi
     """
     from .backends.llvm.training import loss_layer
     from .interop.binding import resolve
+    from .train.checkpoint import load_checkpoint, refuse_other_run, save_checkpoint
     from .train.data import load_dataset
+    from .train.loop import run_identity
     from .train.loop import train as train_epochs
 
     network = _network(file, as_json)
     graph = network.graph
     settings = OPTIMIZERS[optimizer](**({} if lr is None else {"lr": lr}))
+    checkpoint_path = checkpoint_path or output_path.removesuffix(".npz") + ".checkpoint.npz"
+    epoch = 0
     try:
         weights, _ = resolve(graph, _bound_weights(network, weights_path, map_path), seed)
         dataset = load_dataset(data, graph.input_shape, math.prod(loss_layer(graph).output_shape), seed)
-        for report, trained in train_epochs(graph, weights, dataset, settings, epochs, batch, seed):
+        start = load_checkpoint(checkpoint_path) if resume else None
+        if start:
+            refuse_other_run(checkpoint_path, start, run_identity(graph, dataset, settings, batch, seed))
+            epoch = start.epoch
+        for report, reached in train_epochs(graph, weights, dataset, settings, epochs, batch, seed, start):
             click.echo(json.dumps(dataclasses.asdict(report)) if as_json else report.line())
-            _save_npz(output_path, trained)  # after every epoch: an interrupted run keeps what it learned
-    except DataError as problem:
-        _fail(str(problem), as_json)
+            save_checkpoint(checkpoint_path, reached)
+            _save_npz(output_path, reached.weights)  # after every epoch: an interrupted run keeps what it learned
+            epoch = reached.epoch
+    except (DataError, TrainingError) as problem:
+        _fail(f"{problem}" + (f" (the checkpoint after epoch {epoch} is in {checkpoint_path})" if epoch else ""),
+              as_json)
+    except KeyboardInterrupt:
+        kept = f"the checkpoint after epoch {epoch} is in {checkpoint_path}; --resume continues from it" if epoch \
+            else "no epoch had finished, so there is no checkpoint"
+        click.echo(f"interrupted in epoch {epoch + 1}: {kept}", err=True)
+        sys.exit(130)
 
 
 @main.command()

@@ -14,3 +14,7 @@ class SpecError(ValueError):
 
 class DataError(ValueError):
     """A weight file, input array or run setting that does not fit the network."""
+
+
+class TrainingError(RuntimeError):
+    """Training that cannot go on (a loss or gradient that is no longer finite)."""

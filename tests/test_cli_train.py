@@ -50,3 +50,88 @@ def test_a_kind_without_a_backward_kernel_is_refused(cli, tmp_path):
     result = cli("train", str(path), "--data", str(tmp_path / "d.npz"), "-o", str(tmp_path / "w.npz"))
     assert result.exit_code == 1
     assert "netspec cannot train `batchnorm` layers yet" in result.stderr
+
+
+@pytest.fixture
+def data(tmp_path):
+    rng = np.random.default_rng(0)
+    np.savez(tmp_path / "d.npz", x=rng.random((20, 1, 8, 8), dtype=np.float32), y=rng.integers(0, 10, 20))
+    return str(tmp_path / "d.npz")
+
+
+def _weights(path) -> dict:
+    with np.load(path) as archive:
+        return dict(archive)
+
+
+def test_resuming_after_two_epochs_gives_the_weights_of_four_straight(cli, tmp_path, data):
+    # Dropout too: its masks' generator is part of the checkpoint.
+    path = tmp_path / "drop.net"
+    path.write_text("network drop\ninput 1x8x8\nconv 4 kernel=3\nrelu\nflatten\ndropout 0.3\ndense 10\n")
+    common = ["train", str(path), "--data", data, "--batch", "8"]
+    assert cli(*common, "-o", str(tmp_path / "straight.npz"), "--epochs", "4").exit_code == 0
+    assert cli(*common, "-o", str(tmp_path / "w.npz"), "--epochs", "2").exit_code == 0
+    result = cli(*common, "-o", str(tmp_path / "w.npz"), "--epochs", "4", "--resume")
+    assert result.exit_code == 0, result.output
+    assert [line.split(":")[0] for line in result.output.splitlines()] == ["epoch 3", "epoch 4"]
+    straight, resumed = _weights(tmp_path / "straight.npz"), _weights(tmp_path / "w.npz")
+    assert all(np.array_equal(straight[key], resumed[key]) for key in straight)
+
+
+def test_the_same_seed_gives_bit_identical_weights(cli, spec, tmp_path, data):
+    for name in ("a.npz", "b.npz"):
+        assert cli("train", spec, "--data", data, "-o", str(tmp_path / name), "--epochs", "2").exit_code == 0
+    first, second = _weights(tmp_path / "a.npz"), _weights(tmp_path / "b.npz")
+    assert all(np.array_equal(first[key], second[key]) for key in first)
+
+
+def test_a_checkpoint_of_another_run_is_refused_naming_what_differs(cli, spec, tmp_path, data):
+    output = str(tmp_path / "w.npz")
+    assert cli("train", spec, "--data", data, "-o", output, "--epochs", "1").exit_code == 0
+    result = cli("train", spec, "--data", data, "-o", output, "--epochs", "2", "--batch", "4", "--resume")
+    assert result.exit_code == 1
+    assert "w.checkpoint.npz was written by another training run (batch was 16, now 4)" in result.stderr
+    other = tmp_path / "other.net"
+    other.write_text(SMALL.replace("conv 4", "conv 5"))
+    result = cli("train", str(other), "--data", data, "-o", output, "--epochs", "2", "--resume")
+    assert result.exit_code == 1 and "spec was '" in result.stderr
+
+
+@pytest.mark.parametrize("content, message", [
+    (None, "no checkpoint to resume from"),
+    (b"junk", "is not a readable netspec checkpoint (not an .npz archive)"),
+])
+def test_a_missing_or_damaged_checkpoint_is_refused(cli, spec, tmp_path, data, content, message):
+    if content is not None:
+        (tmp_path / "w.checkpoint.npz").write_bytes(content)
+    result = cli("train", spec, "--data", data, "-o", str(tmp_path / "w.npz"), "--resume")
+    assert result.exit_code == 1
+    assert message in result.stderr and "Traceback" not in result.output
+
+
+def test_ctrl_c_keeps_the_last_epochs_checkpoint_and_says_how_to_resume(cli, spec, tmp_path, data, monkeypatch):
+    from netspec.train.optimizers import Adam
+
+    steps = []
+    original = Adam.step
+
+    def interrupted(self, weights, gradients, state):
+        steps.append(state.steps)
+        if len(steps) == 3:  # the first step of epoch 2 (16 training examples, batches of 8)
+            raise KeyboardInterrupt
+        return original(self, weights, gradients, state)
+
+    monkeypatch.setattr(Adam, "step", interrupted)
+    result = cli("train", spec, "--data", data, "-o", str(tmp_path / "w.npz"), "--epochs", "3", "--batch", "8")
+    assert result.exit_code == 130
+    assert (f"interrupted in epoch 2: the checkpoint after epoch 1 is in {tmp_path / 'w.checkpoint.npz'}; "
+            "--resume continues from it") in result.stderr
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["d.npz", "small.net", "w.checkpoint.npz", "w.npz"]
+
+
+def test_a_loss_that_is_no_longer_finite_stops_training_naming_step_and_layer(cli, spec, tmp_path, data):
+    result = cli("train", spec, "--data", data, "-o", str(tmp_path / "w.npz"), "--epochs", "3", "--batch", "8",
+                 "--optimizer", "sgd", "--lr", "1e30")
+    assert result.exit_code == 1
+    assert re.search(r"error: step \d+ \(epoch \d\): the loss is \S+ and layer \w+ has the first gradients that "
+                     r"are not finite; lower the learning rate", result.stderr), result.stderr

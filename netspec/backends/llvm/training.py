@@ -238,7 +238,8 @@ def generate_training_module(graph: ShapedGraph, vector_width: int) -> ir.Module
 class Trainer:
     """A network's training step compiled to native code, with its current weights
     (PyTorch's layouts, keyed `NAME.SUFFIX`); `weights` may be replaced between steps.
-    Dropout masks are drawn from a generator seeded with `seed`."""
+    Dropout masks are drawn from `random`, a generator seeded with `seed` (public so a
+    checkpoint can save and restore its state)."""
 
     def __init__(self, graph: ShapedGraph, weights, seed: int = 0):
         graph.require_numbers()
@@ -254,14 +255,14 @@ class Trainer:
         self._compiled = jit.compile_object(
             canonical, lambda: str(generate_training_module(graph, jit.host_vector_width())), ENTRY)
         self._step = _STEP(self._compiled.address)
-        self._random = np.random.default_rng(seed)
+        self.random = np.random.default_rng(seed)
 
     def draw_masks(self, batch: int) -> dict[str, np.ndarray]:
         """A dropout mask per dropout layer, keyed by layer: each element 0 with the layer's
         probability p (the checker keeps p < 1), else 1 / (1 - p), shaped batch x its output."""
         masks = {}
         for layer in filter(masked, self.graph.layers):
-            kept = self._random.random((batch, *layer.output_shape)) >= layer.attrs.p
+            kept = self.random.random((batch, *layer.output_shape)) >= layer.attrs.p
             masks[layer.node.name] = (kept / (1 - layer.attrs.p)).astype(np.float32)
         return masks
 
