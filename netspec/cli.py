@@ -34,6 +34,7 @@ from .frontend.source import Source, read_source
 from .specfile import read_spec_file
 from .table import layer_table
 from .train.optimizers import OPTIMIZERS
+from .train.schedules import SCHEDULES, choose_schedule
 
 
 def _read(path: str, allow=(), deny_warnings: bool = False, portable: bool = False) -> CheckResult:
@@ -765,14 +766,24 @@ def cache(clear):
 @click.option("--batch", type=click.IntRange(min=1), default=16, show_default=True, help="Examples per step.")
 @click.option("--optimizer", type=click.Choice(sorted(OPTIMIZERS)), default="adam", show_default=True)
 @click.option("--lr", type=click.FloatRange(min=0, min_open=True), help="Learning rate (default: the optimizer's).")
+@click.option("--momentum", type=click.FloatRange(min=0), help="SGD's momentum (default 0).")
+@click.option("--weight-decay", type=click.FloatRange(min=0),
+              help="L2 for SGD and Adam, decoupled for AdamW (default: the optimizer's).")
+@click.option("--schedule", type=click.Choice(SCHEDULES), default="constant", show_default=True,
+              help="The learning rate by epoch, as PyTorch's StepLR (--step-size, --gamma) or CosineAnnealingLR "
+                   "(over --epochs).")
+@click.option("--step-size", type=click.IntRange(min=1), default=10, show_default=True,
+              help="Epochs between the step schedule's decays.")
+@click.option("--gamma", type=click.FloatRange(min=0, min_open=True), default=0.1, show_default=True,
+              help="What the step schedule multiplies the rate by.")
 @click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True,
               help="Seed for the initial weights, the validation split and the shuffles.")
 @click.option("--checkpoint", "checkpoint_path", metavar="C.npz",
               help="Where the checkpoint goes after every epoch (default: W.npz with .checkpoint.npz).")
 @click.option("--resume", is_flag=True, help="Continue from the checkpoint up to --epochs, exactly as if never stopped.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object per epoch on stdout.")
-def train(file, data, output_path, weights_path, map_path, epochs, batch, optimizer, lr, seed, checkpoint_path,
-          resume, as_json):
+def train(file, data, output_path, weights_path, map_path, epochs, batch, optimizer, lr, momentum, weight_decay,
+          schedule, step_size, gamma, seed, checkpoint_path, resume, as_json):
     """Train FILE's weights with softmax cross-entropy and write them to W.npz.
 
     Prints one line per epoch: the loss, the accuracy on the training and the
@@ -792,7 +803,11 @@ def train(file, data, output_path, weights_path, map_path, epochs, batch, optimi
 
     network = _network(file, as_json)
     graph = network.graph
-    settings = OPTIMIZERS[optimizer](**({} if lr is None else {"lr": lr}))
+    if momentum is not None and optimizer != "sgd":
+        _fail(f"--momentum is SGD's; {optimizer} keeps moment estimates of its own", as_json)
+    chosen = {"lr": lr, "momentum": momentum, "weight_decay": weight_decay}
+    settings = OPTIMIZERS[optimizer](**{key: value for key, value in chosen.items() if value is not None})
+    rates = choose_schedule(schedule, epochs, step_size, gamma)
     checkpoint_path = checkpoint_path or output_path.removesuffix(".npz") + ".checkpoint.npz"
     epoch = 0
     try:
@@ -800,9 +815,9 @@ def train(file, data, output_path, weights_path, map_path, epochs, batch, optimi
         dataset = load_dataset(data, graph.input_shape, math.prod(loss_layer(graph).output_shape), seed)
         start = load_checkpoint(checkpoint_path) if resume else None
         if start:
-            refuse_other_run(checkpoint_path, start, run_identity(graph, dataset, settings, batch, seed))
+            refuse_other_run(checkpoint_path, start, run_identity(graph, dataset, settings, batch, seed, rates))
             epoch = start.epoch
-        for report, reached in train_epochs(graph, weights, dataset, settings, epochs, batch, seed, start):
+        for report, reached in train_epochs(graph, weights, dataset, settings, epochs, batch, seed, start, rates):
             click.echo(json.dumps(dataclasses.asdict(report)) if as_json else report.line())
             save_checkpoint(checkpoint_path, reached)
             _save_npz(output_path, reached.weights)  # after every epoch: an interrupted run keeps what it learned

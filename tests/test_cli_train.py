@@ -135,3 +135,20 @@ def test_a_loss_that_is_no_longer_finite_stops_training_naming_step_and_layer(cl
     assert result.exit_code == 1
     assert re.search(r"error: step \d+ \(epoch \d\): the loss is \S+ and layer \w+ has the first gradients that "
                      r"are not finite; lower the learning rate", result.stderr), result.stderr
+
+
+def test_momentum_weight_decay_and_a_schedule_are_the_optimizers_and_checked_on_resume(cli, spec, tmp_path, data):
+    common = ["train", spec, "--data", data, "-o", str(tmp_path / "w.npz"), "--optimizer", "sgd", "--momentum", "0.9",
+              "--weight-decay", "0.0001", "--schedule", "step", "--step-size", "1", "--gamma", "0.5"]
+    assert cli(*common, "--epochs", "1").exit_code == 0
+    header = json.loads(str(np.load(tmp_path / "w.checkpoint.npz")["header"]))
+    assert header["run"]["optimizer"] == "SGD(lr=0.01, momentum=0.9, nesterov=False, weight_decay=0.0001)"
+    assert header["run"]["schedule"] == "Step(step_size=1, gamma=0.5)"
+    result = cli(*common[:-1], "0.1", "--epochs", "2", "--resume")
+    assert result.exit_code == 1 and "schedule was 'Step(step_size=1, gamma=0.5)'" in result.stderr
+
+
+def test_momentum_is_refused_for_adam(cli, spec, tmp_path, data):
+    result = cli("train", spec, "--data", data, "-o", str(tmp_path / "w.npz"), "--momentum", "0.9")
+    assert result.exit_code == 1
+    assert "--momentum is SGD's; adam keeps moment estimates of its own" in result.stderr

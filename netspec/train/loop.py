@@ -2,6 +2,7 @@
 gradients from generated code) and an optimizer step, reported epoch by epoch."""
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import math
 import time
@@ -18,6 +19,9 @@ from ..errors import TrainingError
 from .checkpoint import Checkpoint
 from .data import Dataset, Examples
 from .optimizers import OptimizerState
+from .schedules import Constant
+
+CONSTANT = Constant()  # the learning rate the optimizer was given, every epoch
 
 
 @dataclass(frozen=True)
@@ -39,14 +43,15 @@ def accuracy(graph: ShapedGraph, weights, examples: Examples) -> float:
     return float(np.mean(outputs.reshape(len(outputs), -1).argmax(axis=1) == examples.y))
 
 
-def run_identity(graph: ShapedGraph, dataset: Dataset, optimizer, batch: int, seed: int) -> dict:
+def run_identity(graph: ShapedGraph, dataset: Dataset, optimizer, batch: int, seed: int,
+                 schedule=CONSTANT) -> dict:
     """What a checkpoint must share with a run that resumes it: the spec, the examples
     (both as digests) and the settings that shape the steps."""
     examples = hashlib.sha256()
     for array in (dataset.training.x, dataset.training.y, dataset.validation.x, dataset.validation.y):
         examples.update(np.ascontiguousarray(array).tobytes())
     return {"spec": hashlib.sha256(canonical_form(graph).encode()).hexdigest(), "examples": examples.hexdigest(),
-            "optimizer": repr(optimizer), "batch": batch, "seed": seed}
+            "optimizer": repr(optimizer), "schedule": repr(schedule), "batch": batch, "seed": seed}
 
 
 def _first_non_finite(graph: ShapedGraph, loss: float, gradients) -> str | None:
@@ -60,11 +65,13 @@ def _first_non_finite(graph: ShapedGraph, loss: float, gradients) -> str | None:
 
 
 def train(graph: ShapedGraph, weights, dataset: Dataset, optimizer, epochs: int, batch: int,
-          seed: int = 0, resume: Checkpoint | None = None) -> Iterator[tuple[EpochReport, Checkpoint]]:
+          seed: int = 0, resume: Checkpoint | None = None,
+          schedule=CONSTANT) -> Iterator[tuple[EpochReport, Checkpoint]]:
     """After each epoch, its report and the checkpoint reached (weights in PyTorch's
     layouts). From `resume`, the epochs after its own continue exactly as they would have
-    without the interruption. A NaN or infinite loss or gradient raises TrainingError."""
-    run = run_identity(graph, dataset, optimizer, batch, seed)
+    without the interruption. Epoch e (from 1) trains at `schedule`'s rate after e - 1
+    epochs. A NaN or infinite loss or gradient raises TrainingError."""
+    run = run_identity(graph, dataset, optimizer, batch, seed, schedule)
     trainer = compile_training(graph, resume.weights if resume else weights, seed)
     state, rng = (resume.optimizer if resume else OptimizerState()), np.random.default_rng(seed)
     if resume:
@@ -72,6 +79,7 @@ def train(graph: ShapedGraph, weights, dataset: Dataset, optimizer, epochs: int,
     examples = dataset.training
     for epoch in range((resume.epoch if resume else 0) + 1, epochs + 1):
         order, losses = rng.permutation(len(examples.y)), []
+        stepping = dataclasses.replace(optimizer, lr=schedule.rate(optimizer.lr, epoch - 1))
         started = time.perf_counter()
         for first in range(0, len(order), batch):
             chosen = order[first:first + batch]
@@ -80,7 +88,7 @@ def train(graph: ShapedGraph, weights, dataset: Dataset, optimizer, epochs: int,
             if broken:
                 raise TrainingError(f"step {state.steps + 1} (epoch {epoch}): the loss is {loss} and {broken} has "
                                     "the first gradients that are not finite; lower the learning rate")
-            trainer.weights, state = optimizer.step(trainer.weights, gradients, state)
+            trainer.weights, state = stepping.step(trainer.weights, gradients, state)
             losses.append(loss)
         seconds = time.perf_counter() - started
         report = EpochReport(epoch, float(np.mean(losses)), accuracy(graph, trainer.weights, examples),
