@@ -758,7 +758,11 @@ def cache(clear):
 @click.argument("file")
 @click.option("--data", required=True, metavar="digits|X.npz",
               help="The examples: scikit-learn's 8x8 digits (centred in a 1xHxW input), or an .npz with arrays "
-                   "`x` (N x the input shape) and `y` (N classes). A fifth, chosen by --seed, is held out.")
+                   "`x` (N x the input shape) and `y` (N classes). --val-split of them, chosen by --seed, is held out.")
+@click.option("--val-split", type=click.FloatRange(min=0, max=1, min_open=True, max_open=True),
+              help="The share of --data held out for the validation accuracy (default 0.2).")
+@click.option("--val", "validation", metavar="digits|X.npz",
+              help="Validate on these examples instead; all of --data is trained on.")
 @click.option("-o", "--output", "output_path", required=True, metavar="W.npz",
               help="Write the trained weights here (after every epoch).")
 @_weights_options
@@ -782,8 +786,8 @@ def cache(clear):
               help="Where the checkpoint goes after every epoch (default: W.npz with .checkpoint.npz).")
 @click.option("--resume", is_flag=True, help="Continue from the checkpoint up to --epochs, exactly as if never stopped.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object per epoch on stdout.")
-def train(file, data, output_path, weights_path, map_path, epochs, batch, optimizer, lr, momentum, weight_decay,
-          schedule, step_size, gamma, seed, checkpoint_path, resume, as_json):
+def train(file, data, val_split, validation, output_path, weights_path, map_path, epochs, batch, optimizer, lr,
+          momentum, weight_decay, schedule, step_size, gamma, seed, checkpoint_path, resume, as_json):
     """Train FILE's weights with softmax cross-entropy and write them to W.npz.
 
     Prints one line per epoch: the loss, the accuracy on the training and the
@@ -797,12 +801,14 @@ def train(file, data, output_path, weights_path, map_path, epochs, batch, optimi
     from .backends.llvm.training import loss_layer
     from .interop.binding import resolve
     from .train.checkpoint import load_checkpoint, refuse_other_run, save_checkpoint
-    from .train.data import load_dataset
+    from .train.data import VALIDATION_SHARE, load_dataset
     from .train.loop import run_identity
     from .train.loop import train as train_epochs
 
     network = _network(file, as_json)
     graph = network.graph
+    if val_split is not None and validation is not None:
+        _fail("--val-split and --val both choose the validation examples; give one", as_json)
     if momentum is not None and optimizer != "sgd":
         _fail(f"--momentum is SGD's; {optimizer} keeps moment estimates of its own", as_json)
     chosen = {"lr": lr, "momentum": momentum, "weight_decay": weight_decay}
@@ -812,7 +818,8 @@ def train(file, data, output_path, weights_path, map_path, epochs, batch, optimi
     epoch = 0
     try:
         weights, _ = resolve(graph, _bound_weights(network, weights_path, map_path), seed)
-        dataset = load_dataset(data, graph.input_shape, math.prod(loss_layer(graph).output_shape), seed)
+        classes = math.prod(loss_layer(graph).output_shape)
+        dataset = load_dataset(data, graph.input_shape, classes, seed, val_split or VALIDATION_SHARE, validation)
         start = load_checkpoint(checkpoint_path) if resume else None
         if start:
             refuse_other_run(checkpoint_path, start, run_identity(graph, dataset, settings, batch, seed, rates))

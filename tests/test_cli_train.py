@@ -152,3 +152,9 @@ def test_momentum_is_refused_for_adam(cli, spec, tmp_path, data):
     result = cli("train", spec, "--data", data, "-o", str(tmp_path / "w.npz"), "--momentum", "0.9")
     assert result.exit_code == 1
     assert "--momentum is SGD's; adam keeps moment estimates of its own" in result.stderr
+
+
+def test_val_split_and_val_are_one_choice(cli, spec, tmp_path, data):
+    result = cli("train", spec, "--data", data, "-o", str(tmp_path / "w.npz"), "--val-split", "0.5", "--val", data)
+    assert result.exit_code == 1
+    assert "--val-split and --val both choose the validation examples; give one" in result.stderr

@@ -70,6 +70,20 @@ def test_a_missing_or_damaged_data_file_is_refused_by_name(tmp_path, content, me
         load_dataset(str(path), (1, 2, 2), 3)
 
 
+def test_a_validation_share_or_file_chooses_the_held_out_examples(tmp_path):
+    x = np.arange(10 * 4, dtype=np.float32).reshape(10, 1, 2, 2)
+    np.savez(tmp_path / "d.npz", x=x, y=np.arange(10) % 3)
+    np.savez(tmp_path / "v.npz", x=x[:3], y=np.arange(3))
+    split = load_dataset(str(tmp_path / "d.npz"), (1, 2, 2), 3, share=0.5)
+    assert (len(split.training.y), len(split.validation.y)) == (5, 5)
+    assert len(load_dataset(str(tmp_path / "d.npz"), (1, 2, 2), 3, share=0.99).training.y) == 1
+    given = load_dataset(str(tmp_path / "d.npz"), (1, 2, 2), 3, validation=str(tmp_path / "v.npz"))
+    assert len(given.training.y) == 10 and np.array_equal(given.validation.x, x[:3])
+    np.savez(tmp_path / "bad.npz", x=x[:3], y=np.full(3, 5))
+    with pytest.raises(DataError, match="bad.npz: the classes run from 5 to 5"):
+        load_dataset(str(tmp_path / "d.npz"), (1, 2, 2), 3, validation=str(tmp_path / "bad.npz"))
+
+
 def test_digits_need_an_image_input_of_at_least_8x8():
     with pytest.raises(DataError, match="the digits are 1x8x8 images; the network's input is 3x32x32"):
         load_dataset("digits", (3, 32, 32), 10)

@@ -75,16 +75,30 @@ def _npz(path: str, input_shape: Shape) -> Examples:
     return Examples(x.astype(np.float32), y.astype(np.int64))
 
 
-def load_dataset(source: str, input_shape: Shape, classes: int, seed: int = 0) -> Dataset:
-    """`source` is "digits" or an .npz path; a seeded shuffle, the last VALIDATION_SHARE held out."""
+def _examples(source: str, input_shape: Shape, classes: int) -> Examples:
     examples = _digits(input_shape) if source == "digits" else _npz(source, input_shape)
+    if len(examples.y) and (examples.y.min() < 0 or examples.y.max() >= classes):
+        raise DataError(f"{source}: the classes run from {examples.y.min()} to {examples.y.max()}; "
+                        f"the network has {classes} outputs, for classes 0 to {classes - 1}")
+    return examples
+
+
+def load_dataset(source: str, input_shape: Shape, classes: int, seed: int = 0, share: float = VALIDATION_SHARE,
+                 validation: str | None = None) -> Dataset:
+    """`source` is "digits" or an .npz path. The examples of `validation` (the same kinds
+    of source) are held out if given, else the last `share` of a seeded shuffle."""
+    examples = _examples(source, input_shape, classes)
+    if validation is not None:
+        if not len(examples.y):
+            raise DataError(f"{source}: no examples to train on")
+        held = _examples(validation, input_shape, classes)
+        if not len(held.y):
+            raise DataError(f"{validation}: no examples to validate on")
+        return Dataset(examples, held, classes)
     if len(examples.y) < 2:
         raise DataError("training needs at least 2 examples (one is held out for validation)")
-    if examples.y.min() < 0 or examples.y.max() >= classes:
-        raise DataError(f"the classes run from {examples.y.min()} to {examples.y.max()}; "
-                        f"the network has {classes} outputs, for classes 0 to {classes - 1}")
     order = np.random.default_rng(seed).permutation(len(examples.y))
-    held = max(1, int(len(order) * VALIDATION_SHARE))
-    training, validation = order[:-held], order[-held:]
+    held = min(max(1, int(len(order) * share)), len(order) - 1)  # at least one example each side
+    training, validation_order = order[:-held], order[-held:]
     return Dataset(Examples(examples.x[training], examples.y[training]),
-                   Examples(examples.x[validation], examples.y[validation]), classes)
+                   Examples(examples.x[validation_order], examples.y[validation_order]), classes)
