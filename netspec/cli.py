@@ -791,12 +791,14 @@ def train(file, data, val_split, validation, output_path, weights_path, map_path
     """Train FILE's weights with softmax cross-entropy and write them to W.npz.
 
     Prints one line per epoch: the loss, the accuracy on the training and the
-    validation examples, and the images per second of the training steps.
+    validation examples, and the images per second of the training steps. A
+    checkpoint after every epoch lets --resume continue exactly.
     docs/training.md says what can be trained.
 
     \b
-    Example:
-      netspec train examples/lenet5.net --data digits -o lenet5.npz --epochs 10
+    Examples:
+      netspec train examples/lenet5.net --data digits -o lenet5.npz --epochs 40 --batch 64 --lr 0.002
+      netspec train examples/lenet5.net --data digits -o lenet5.npz --epochs 60 --batch 64 --lr 0.002 --resume
     """
     from .backends.llvm.training import loss_layer
     from .interop.binding import resolve

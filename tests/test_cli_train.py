@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 import netspec
+from netspec.train.checkpoint import load_checkpoint
 
 SMALL = "network small\ninput 1x8x8\nconv 4 kernel=3\nrelu\nflatten\ndense 10\n"
 
@@ -158,3 +159,14 @@ def test_val_split_and_val_are_one_choice(cli, spec, tmp_path, data):
     result = cli("train", spec, "--data", data, "-o", str(tmp_path / "w.npz"), "--val-split", "0.5", "--val", data)
     assert result.exit_code == 1
     assert "--val-split and --val both choose the validation examples; give one" in result.stderr
+
+
+def test_a_loss_lost_in_a_later_epoch_keeps_the_last_good_checkpoint(cli, spec, tmp_path, data):
+    # The rate jumps to 1e33 in epoch 2.
+    result = cli("train", spec, "--data", data, "-o", str(tmp_path / "w.npz"), "--epochs", "3", "--batch", "8",
+                 "--optimizer", "sgd", "--schedule", "step", "--step-size", "1", "--gamma", "1e35")
+    assert result.exit_code == 1
+    assert "(epoch 2)" in result.stderr
+    assert f"(the checkpoint after epoch 1 is in {tmp_path / 'w.checkpoint.npz'})" in result.stderr
+    checkpoint = load_checkpoint(str(tmp_path / "w.checkpoint.npz"))
+    assert checkpoint.epoch == 1 and all(np.isfinite(array).all() for array in checkpoint.weights.values())
