@@ -44,13 +44,19 @@ def test_json_gives_one_object_per_epoch(cli, spec, tmp_path):
     assert set(records[0]) == {"epoch", "loss", "accuracy", "validation_accuracy", "images_per_second"}
 
 
-def test_a_kind_without_a_backward_kernel_is_refused(cli, tmp_path):
+def test_batchnorm_trains_and_writes_its_running_statistics(cli, tmp_path):
     path = tmp_path / "bn.net"
-    path.write_text("network bn\ninput 1x8x8\nconv 4 kernel=3\nbatchnorm\nflatten\ndense 10\n")
-    np.savez(tmp_path / "d.npz", x=np.zeros((4, 1, 8, 8), np.float32), y=np.zeros(4, int))
-    result = cli("train", str(path), "--data", str(tmp_path / "d.npz"), "-o", str(tmp_path / "w.npz"))
-    assert result.exit_code == 1
-    assert "netspec cannot train `batchnorm` layers yet" in result.stderr
+    path.write_text("network bn\ninput 1x8x8\nconv 4 kernel=3\nbatchnorm\nrelu\nflatten\ndense 10\n")
+    rng = np.random.default_rng(0)
+    np.savez(tmp_path / "d.npz", x=rng.random((20, 1, 8, 8), dtype=np.float32), y=rng.integers(0, 10, 20))
+    weights = str(tmp_path / "w.npz")
+    result = cli("train", str(path), "--data", str(tmp_path / "d.npz"), "-o", weights, "--epochs", "1")
+    assert result.exit_code == 0, result.output
+    assert result.output.startswith("epoch 1: loss ")
+    trained = _weights(weights)
+    assert not np.array_equal(trained["batchnorm1.running_mean"], np.zeros(4, np.float32))
+    assert not np.array_equal(trained["batchnorm1.running_var"], np.ones(4, np.float32))
+    netspec.load(str(path)).compile(weights)  # inference reads them
 
 
 @pytest.fixture
@@ -66,9 +72,11 @@ def _weights(path) -> dict:
 
 
 def test_resuming_after_two_epochs_gives_the_weights_of_four_straight(cli, tmp_path, data):
-    # Dropout too: its masks' generator is part of the checkpoint.
+    # Dropout too: its masks' generator is part of the checkpoint; batchnorm too: its
+    # running statistics are.
     path = tmp_path / "drop.net"
-    path.write_text("network drop\ninput 1x8x8\nconv 4 kernel=3\nrelu\nflatten\ndropout 0.3\ndense 10\n")
+    path.write_text("network drop\ninput 1x8x8\nconv 4 kernel=3\nbatchnorm\nrelu\nflatten\ndropout 0.3\n"
+                    "dense 10\n")
     common = ["train", str(path), "--data", data, "--batch", "8"]
     assert cli(*common, "-o", str(tmp_path / "straight.npz"), "--epochs", "4").exit_code == 0
     assert cli(*common, "-o", str(tmp_path / "w.npz"), "--epochs", "2").exit_code == 0
@@ -76,6 +84,7 @@ def test_resuming_after_two_epochs_gives_the_weights_of_four_straight(cli, tmp_p
     assert result.exit_code == 0, result.output
     assert [line.split(":")[0] for line in result.output.splitlines()] == ["epoch 3", "epoch 4"]
     straight, resumed = _weights(tmp_path / "straight.npz"), _weights(tmp_path / "w.npz")
+    assert "batchnorm1.running_var" in straight
     assert all(np.array_equal(straight[key], resumed[key]) for key in straight)
 
 

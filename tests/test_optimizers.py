@@ -34,3 +34,12 @@ def test_three_steps_equal_torch_optim(optimizer, torch_optimizer, settings):
         for key, parameter in parameters.items():
             np.testing.assert_allclose(weights[key], parameter.detach().numpy(), rtol=1e-5, atol=1e-6, err_msg=key)
             assert weights[key].dtype == np.float32, key  # as PyTorch's parameters stay
+
+
+@pytest.mark.parametrize("optimizer", [case[0] for case in CASES], ids=lambda optimizer: repr(optimizer)[:40])
+def test_running_statistics_have_no_gradient_and_stay_as_they_are(optimizer):
+    weights = {"a.weight": np.ones(3, np.float32), "a.running_var": np.full(3, 2.0, np.float32)}
+    updated, state = optimizer.step(weights, {"a.weight": np.ones(3, np.float32)}, OptimizerState())
+    np.testing.assert_array_equal(updated["a.running_var"], weights["a.running_var"])
+    assert not np.array_equal(updated["a.weight"], weights["a.weight"])
+    assert set(state.buffers) <= {"a.weight"}

@@ -8,7 +8,7 @@ import pytest
 
 import netspec
 from netspec.backends.llvm.gradients import GRADIENTS
-from netspec.backends.llvm.training import compile_training
+from netspec.backends.llvm.training import compile_training, running_statistics
 from netspec.ops import OPS
 from netspec.errors import DataError
 from netspec.weights import initial_weights
@@ -19,37 +19,52 @@ from torch_reference import TORCH  # noqa: E402
 
 
 def torch_loss_and_gradients(graph, weights, x, labels, masks=None):
-    """Cross-entropy on the logits (before a final softmax) and autograd's gradients;
-    dropout layers multiply by their mask in `masks`."""
-    parameters = {key: torch.tensor(array, dtype=torch.float32, requires_grad=True) for key, array in weights.items()}
+    """Cross-entropy on the logits (before a final softmax), autograd's gradients of the
+    parameters and the running statistics after the step; dropout layers multiply by their
+    mask in `masks`, batchnorm layers normalise in training mode (PyTorch's momentum 0.1)."""
+    statistics = {key: torch.tensor(weights[key], dtype=torch.float32) for key in running_statistics(graph)}
+    parameters = {key: torch.tensor(array, dtype=torch.float32, requires_grad=True)
+                  for key, array in weights.items() if key not in statistics}
     values = {"input": torch.from_numpy(x)}
     layers = graph.layers[:-1] if graph.layers[-1].node.kind == "softmax" else graph.layers
     for layer in layers:
-        operands = [values[n] for n in layer.node.inputs]
+        operands, name = [values[n] for n in layer.node.inputs], layer.node.name
         if layer.node.kind == "dropout":
-            values[layer.node.name] = operands[0] * torch.from_numpy(masks[layer.node.name])
+            values[name] = operands[0] * torch.from_numpy(masks[name])
+        elif layer.node.kind == "batchnorm":
+            values[name] = torch.nn.functional.batch_norm(
+                operands[0], statistics[f"{name}.running_mean"], statistics[f"{name}.running_var"],
+                parameters[f"{name}.weight"], parameters[f"{name}.bias"], training=True, momentum=0.1,
+                eps=layer.attrs.eps)
         else:
-            values[layer.node.name] = TORCH[layer.node.kind](layer, operands, parameters)
+            values[name] = TORCH[layer.node.kind](layer, operands, parameters)
     loss = torch.nn.functional.cross_entropy(values[layers[-1].node.name].flatten(1), torch.from_numpy(labels))
     loss.backward()
-    return loss.item(), {key: parameter.grad.numpy() for key, parameter in parameters.items()}
+    return (loss.item(), {key: parameter.grad.numpy() for key, parameter in parameters.items()},
+            {key: statistic.numpy() for key, statistic in statistics.items()})
 
 
 def assert_gradients_match(graph, seed=0, batch=3):
+    """Loss and gradients as PyTorch's, and running statistics (from random ones) as
+    PyTorch's after the step."""
     rng = np.random.default_rng(seed)
     weights = initial_weights(graph, seed=seed)
+    for key in running_statistics(graph):
+        weights[key] = rng.uniform(0.5, 1.5, weights[key].shape).astype(np.float32)
     x = rng.standard_normal((batch, *graph.input_shape)).astype(np.float32)
     classes = int(np.prod(graph.layers[-1].output_shape))
     labels = rng.integers(0, classes, batch)
     trainer = compile_training(graph, weights, seed)
     masks = trainer.draw_masks(batch)
     loss, gradients = trainer.loss_and_gradients(x, labels, masks)
-    expected_loss, expected = torch_loss_and_gradients(graph, weights, x, labels, masks)
+    expected_loss, expected, statistics = torch_loss_and_gradients(graph, weights, x, labels, masks)
     assert loss == pytest.approx(expected_loss, rel=1e-5)
     assert gradients.keys() == expected.keys()
     for key in expected:
         scale = np.abs(expected[key]).max() or 1.0
         np.testing.assert_allclose(gradients[key], expected[key], rtol=0, atol=1e-4 * scale, err_msg=key)
+    for key in statistics:
+        np.testing.assert_allclose(trainer.weights[key], statistics[key], rtol=0, atol=1e-5, err_msg=key)
 
 
 def spec(body: str, input_shape="2x9x8") -> str:
@@ -80,6 +95,33 @@ def test_gradients_of_pooling_joins_and_inner_softmax_equal_pytorch_autograd(bod
     assert_gradients_match(netspec.loads(spec(body)).graph)
 
 
+# A bias feeding a batchnorm has gradient 0 exactly (the batch mean removes it), so both
+# sides would compare float32 rounding noise: those layers have none, as is usual.
+@pytest.mark.parametrize("body", [
+    "conv 3 kernel=3 bias=false\nbatchnorm\nrelu\nflatten\ndense 4\n",
+    "flatten\ndense 6 bias=false\nbatchnorm eps=0.01\ntanh\ndense 3\n",
+    "conv 2 kernel=3 bias=false\nbatchnorm\nrelu\nconv 3 kernel=2 bias=false\nbatchnorm\ntanh\nflatten\n"
+    "dense 5 bias=false\nbatchnorm\nsigmoid\ndense 3\n",
+])
+def test_batchnorm_in_training_mode_has_pytorch_gradients_and_running_statistics(body):
+    assert_gradients_match(netspec.loads(spec(body)).graph, batch=4)
+
+
+def test_lenet5_with_batchnorm_has_pytorch_gradients_and_running_statistics():
+    lines = Path("examples/lenet5.net").read_text().splitlines()
+    body = "\n".join(line.split("->")[0].rstrip() + (" bias=false\nbatchnorm" if line.startswith(("conv", "dense 1",
+                                                                                                "dense 8")) else "")
+                     for line in lines)
+    assert_gradients_match(netspec.loads(body).graph, batch=4)
+
+
+def test_batchnorm_refuses_a_batch_with_one_value_per_feature():
+    graph = netspec.loads(spec("flatten\ndense 4\nbatchnorm\ndense 3\n")).graph
+    trainer = compile_training(graph, initial_weights(graph))
+    with pytest.raises(DataError, match="batchnorm1 normalises each feature over the batch"):
+        trainer.loss_and_gradients(np.zeros((1, 2, 9, 8), np.float32), np.array([0]))
+
+
 def test_dropout_gradients_equal_pytorch_autograd_with_the_same_masks():
     assert_gradients_match(netspec.loads(spec("conv 3 kernel=3\ndropout 0.5\nrelu\nflatten\ndense 6\n"
                                               "dropout 0.25\ndense 3\n")).graph, batch=4)
@@ -105,7 +147,7 @@ def test_max_pooling_sends_a_tie_to_the_first_maximum_as_pytorch_does():
     x = np.random.default_rng(2).integers(0, 2, (2, 1, 7, 7)).astype(np.float32)
     labels = np.array([0, 2])
     _, gradients = compile_training(graph, weights).loss_and_gradients(x, labels)
-    _, expected = torch_loss_and_gradients(graph, weights, x, labels)
+    _, expected, _ = torch_loss_and_gradients(graph, weights, x, labels)
     np.testing.assert_allclose(gradients["conv1.weight"], expected["conv1.weight"], rtol=1e-5, atol=1e-7)
 
 
@@ -147,9 +189,10 @@ def test_gradients_equal_central_differences_of_the_numpy_reference():
             assert gradients[key][position] == pytest.approx(expected, abs=1e-5), (key, position)
 
 
-def test_kinds_without_a_backward_kernel_are_refused_by_name():
+def test_kinds_without_a_backward_kernel_are_refused_by_name(monkeypatch):
+    monkeypatch.delitem(GRADIENTS, "dropout")
     graph = netspec.loads(spec("batchnorm\nflatten\ndropout 0.5\ndense 3\n")).graph
-    with pytest.raises(DataError, match=r"netspec cannot train `batchnorm` layers yet"):
+    with pytest.raises(DataError, match=r"netspec cannot train `dropout` layers yet"):
         compile_training(graph, initial_weights(graph))
 
 

@@ -1,7 +1,8 @@
 """Optimizers: how a step of gradient descent changes the weights, keyed by name.
 
 The formulas are PyTorch's (`torch.optim.SGD`, `Adam`, `AdamW`, as documented), so a
-step from the same weights, gradients and optimizer state gives the same weights.
+step from the same weights, gradients and optimizer state gives the same weights. A
+weight without a gradient (a running statistic) is no parameter: a step leaves it as is.
 """
 from __future__ import annotations
 
@@ -30,9 +31,10 @@ class SGD:
     weight_decay: float = 0.0
 
     def step(self, weights: Arrays, gradients: Arrays, state: OptimizerState) -> tuple[Arrays, OptimizerState]:
-        updated, buffers = {}, {}
-        for key, weight in weights.items():
-            gradient = gradients[key] + self.weight_decay * weight
+        updated, buffers = dict(weights), {}
+        for key, gradient in gradients.items():
+            weight = weights[key]
+            gradient = gradient + self.weight_decay * weight
             if self.momentum:
                 # The first step's buffer is the gradient itself, as in PyTorch.
                 buffer = gradient if key not in state.buffers else self.momentum * state.buffers[key][0] + gradient
@@ -55,10 +57,10 @@ def _adam_step(settings, weight, gradient, moments, steps: int):
 
 
 def _adam(settings, weights: Arrays, gradients: Arrays, state: OptimizerState, decay):
-    """An Adam step over every weight; `decay(weight, gradient)` applies the variant's weight decay."""
-    steps, updated, buffers = state.steps + 1, {}, {}
-    for key, weight in weights.items():
-        decayed, gradient = decay(weight, gradients[key])
+    """An Adam step over every weight with a gradient; `decay(weight, gradient)` applies the variant's weight decay."""
+    steps, updated, buffers = state.steps + 1, dict(weights), {}
+    for key, gradient in gradients.items():
+        decayed, gradient = decay(weights[key], gradient)
         updated[key], buffers[key] = _adam_step(settings, decayed, gradient, state.buffers.get(key), steps)
     return updated, OptimizerState(steps, buffers)
 

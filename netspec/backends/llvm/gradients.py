@@ -3,14 +3,17 @@ the loss back to its operands and weights, keyed by kind (one table for one conc
 
 Each lowering sees one example (`GradientCode`); it *adds* to the gradients of its
 operands and weights, because a tensor read by several layers, and a weight used by
-every example of the batch, gathers the sum of their contributions. These loop nests
-are plain and correct rather than fast; the forward pass reuses the inference kernels.
+every example of the batch, gathers the sum of their contributions. A `WholeBatch` rule
+(batchnorm, whose statistics couple the examples) sees the whole batch instead. These
+loop nests are plain and correct rather than fast.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
 from math import prod
+from typing import Callable
 
+from .batch_statistics import batch_statistics, each_value, inverse_deviation, values_per_channel
 from .builder import F32, Buffer, KernelBuilder, constant, index
 from .kernels.pool import each_adaptive_window
 
@@ -29,10 +32,18 @@ class GradientCode:
     source_gradients: tuple[Buffer, ...]
     weights: dict[str, Buffer]
     weight_gradients: dict[str, Buffer]
+    count: object = None  # the number of examples, for a WholeBatch rule
 
     @property
     def attrs(self):
         return self.layer.attrs
+
+
+@dataclass(frozen=True)
+class WholeBatch:
+    """A rule whose GradientCode holds the whole batch: every buffer spans `count` examples."""
+
+    lower: Callable[[GradientCode], None]
 
 
 def _accumulate(k: KernelBuilder, buffer: Buffer, position, value) -> None:
@@ -234,6 +245,38 @@ def _conv(c: GradientCode) -> None:
                     _each_tap(c, oh, ow, visit)
 
 
+def _batchnorm(c: GradientCode) -> None:
+    """Through the batch statistics, as PyTorch's batch_norm backward: with m values per
+    channel and xhat = (x - mean) / sqrt(var + eps), dbias += sum dy, dweight += sum dy xhat,
+    dx += weight / sqrt(var + eps) * (dy - sum dy / m - xhat * sum(dy xhat) / m)."""
+    k, x, dy = c.k, c.sources[0], c.output_gradient
+    values = values_per_channel(k, c.layer, c.count)
+    with k.loop("c", 0, c.layer.input_shape[0]) as channel:
+        mean, variance = batch_statistics(k, c.layer, x, c.count, channel)
+        inverse = inverse_deviation(k, c.layer, variance)
+        total, projection = k.variable("dy.sum", 0.0), k.variable("dy.xhat", 0.0)
+
+        def normalised(position):
+            return k.fmul(k.fsub(k.load(x, position), mean), inverse)
+
+        def gather(position):
+            k.b.store(k.fadd(k.b.load(total), k.load(dy, position)), total)
+            k.b.store(k.fadd(k.b.load(projection), k.fmul(k.load(dy, position), normalised(position))), projection)
+
+        each_value(k, c.layer, c.count, channel, gather)
+        total, projection = k.b.load(total), k.b.load(projection)
+        _accumulate(k, c.weight_gradients["bias"], channel, total)
+        _accumulate(k, c.weight_gradients["weight"], channel, projection)
+        scale = k.fmul(k.load(c.weights["weight"], channel), inverse)
+        mean_slope, mean_projection = k.fdiv(total, values), k.fdiv(projection, values)
+
+        def spread(position):
+            centred = k.fsub(k.fsub(k.load(dy, position), mean_slope), k.fmul(normalised(position), mean_projection))
+            _accumulate(k, c.source_gradients[0], position, k.fmul(scale, centred))
+
+        each_value(k, c.layer, c.count, channel, spread)
+
+
 GRADIENTS = {
     "conv": _conv,
     "dense": _dense,
@@ -249,4 +292,5 @@ GRADIENTS = {
     "add": _add,
     "dropout": _dropout,
     "concat": _concat,
+    "batchnorm": WholeBatch(_batchnorm),
 }

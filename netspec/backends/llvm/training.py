@@ -2,7 +2,8 @@
 every tensor, the softmax cross-entropy loss and the backward pass of a batch.
 
 The forward pass reuses the inference kernels (on the graph as written: no dropout
-removed, no batchnorm folded); the backward pass uses `gradients.GRADIENTS`.
+removed, no batchnorm folded), except that dropout applies its mask and batchnorm
+normalises with the batch's statistics; the backward pass uses `gradients.GRADIENTS`.
 """
 from __future__ import annotations
 
@@ -20,9 +21,10 @@ from ...ops import OPS, Trait
 from ...weights import validate, weight_shapes
 from . import jit, mathfn
 from .buffers import aligned, aligned_zeros
+from .batch_statistics import normalise
 from .builder import F32, F32_PTR, I64, Buffer, KernelBuilder, constant
 from .codegen import canonical_form, layer_function
-from .gradients import GRADIENTS, GradientCode
+from .gradients import GRADIENTS, GradientCode, WholeBatch
 from .kernels import KERNELS
 from .layout import weight_layout
 from .plan import Location, MemoryPlan
@@ -50,6 +52,13 @@ def masked(layer) -> bool:
     """Whether the layer zeroes random elements while training (dropout): its mask, drawn
     by the Trainer, is then an extra operand `NAME.mask` of the training step."""
     return OPS[layer.node.kind].has(Trait.IDENTITY_AT_INFERENCE)
+
+
+def batch_normalised(layer) -> bool:
+    """Whether the layer normalises with the batch's statistics while training (batchnorm,
+    which uses running statistics at inference): its forward pass reads the weights in
+    PyTorch's layouts, where it updates the running statistics."""
+    return OPS[layer.node.kind].has(Trait.AFFINE_PER_CHANNEL)
 
 
 def operands(layer) -> tuple[str, ...]:
@@ -100,9 +109,14 @@ class GradientLayout:
             buffer[self.offsets[key]:self.offsets[key] + prod(shape)] = np.asarray(arrays[key], np.float32).ravel()
         return buffer
 
-    def unpack(self, buffer: np.ndarray) -> dict[str, np.ndarray]:
-        return {key: buffer[self.offsets[key]:self.offsets[key] + prod(shape)].reshape(shape).copy()
-                for key, shape in self.shapes.items()}
+    def unpack(self, buffer: np.ndarray, keys) -> dict[str, np.ndarray]:
+        return {key: buffer[self.offsets[key]:self.offsets[key] + prod(self.shapes[key])].reshape(self.shapes[key])
+                .copy() for key in keys}
+
+    def own(self, k: KernelBuilder, base, layer: str) -> dict[str, Buffer]:
+        """The weights of `layer` in the buffer at `base`, keyed by suffix."""
+        return {key.rsplit(".", 1)[1]: Buffer(k.at(base, offset), prod(self.shapes[key]))
+                for key, offset in self.offsets.items() if key.rsplit(".", 1)[0] == layer}
 
 
 def gradient_layout(graph: ShapedGraph) -> GradientLayout:
@@ -112,6 +126,12 @@ def gradient_layout(graph: ShapedGraph) -> GradientLayout:
             key = f"{layer.node.name}.{suffix}"
             offsets[key], shapes[key], total = total, shape, total + aligned(prod(shape))
     return GradientLayout(offsets, shapes, total)
+
+
+def running_statistics(graph: ShapedGraph) -> tuple[str, ...]:
+    """The weights that are running statistics (`NAME.running_mean`, …): the training step
+    updates them, they get no gradient, and the optimizers leave them alone."""
+    return tuple(f"{layer.node.name}.{suffix}" for layer in graph.layers for suffix in OPS[layer.node.kind].buffers)
 
 
 def _scratch_floats(graph: ShapedGraph) -> int:
@@ -187,20 +207,22 @@ def _gradient_function(module: ir.Module, layer, weights: GradientLayout) -> ir.
     sources, (output, output_gradient) = args[:readers], args[readers:readers + 2]
     source_gradients = args[readers + 2:readers + inputs + 2]
     weight_base, gradient_base, count = args[readers + inputs + 2:]
-
-    def own(base):
-        return {key.rsplit(".", 1)[1]: Buffer(k.at(base, offset), prod(weights.shapes[key]))
-                for key, offset in weights.offsets.items() if key.rsplit(".", 1)[0] == name}
-
+    own_weights, own_gradients = weights.own(k, weight_base, name), weights.own(k, gradient_base, name)
     outputs = prod(layer.output_shape)
     sizes = [prod(shape) for shape in layer.input_shapes] + [outputs] * (readers - inputs)
-    with k.loop("n", 0, count) as n:
-        def example(pointers, floats):
-            return tuple(Buffer(k.at(p, k.mul(n, size)), size) for p, size in zip(pointers, floats))
 
-        GRADIENTS[layer.node.kind](GradientCode(
-            k, layer, example(sources, sizes), *example((output, output_gradient), (outputs, outputs)),
-            example(source_gradients, sizes[:inputs]), own(weight_base), own(gradient_base)))
+    def code(buffers):
+        return GradientCode(k, layer, buffers(sources, sizes), *buffers((output, output_gradient), (outputs, outputs)),
+                            buffers(source_gradients, sizes[:inputs]), own_weights, own_gradients, count)
+
+    rule = GRADIENTS[layer.node.kind]
+    if isinstance(rule, WholeBatch):
+        rule.lower(code(lambda pointers, floats: tuple(Buffer(p, k.mul(count, size))
+                                                       for p, size in zip(pointers, floats))))
+    else:
+        with k.loop("n", 0, count) as n:
+            rule(code(lambda pointers, floats: tuple(Buffer(k.at(p, k.mul(n, size)), size)
+                                                     for p, size in zip(pointers, floats))))
     k.b.ret_void()
     return function
 
@@ -210,6 +232,7 @@ def generate_training_module(graph: ShapedGraph, vector_width: int) -> ir.Module
     plan = _forward_plan(graph, tensors)
     module = ir.Module(name=f"{graph.name}.training")
     forward = [_masked_forward(module, layer) if masked(layer) else
+               normalise(module, layer, weights) if batch_normalised(layer) else
                layer_function(module, layer, plan, packed, vector_width, False) for layer in graph.layers]
     loss = _loss_function(module, tensors.sizes[loss_layer(graph).node.name])
     trained = trained_layers(graph)
@@ -224,7 +247,8 @@ def generate_training_module(graph: ShapedGraph, vector_width: int) -> ir.Module
 
     for layer, function in zip(graph.layers, forward):
         sources = [at(activations, name) for name in operands(layer)]
-        k.b.call(function, [*sources, at(activations, layer.node.name), packed_base, scratch, batch])
+        layer_weights = weight_base if batch_normalised(layer) else packed_base
+        k.b.call(function, [*sources, at(activations, layer.node.name), layer_weights, scratch, batch])
     logits = loss_layer(graph).node.name
     k.b.call(loss, [at(activations, logits), labels, at(gradients, logits), loss_value, batch])
     for layer, function in zip(reversed(trained), reversed(backward)):
@@ -237,7 +261,8 @@ def generate_training_module(graph: ShapedGraph, vector_width: int) -> ir.Module
 
 class Trainer:
     """A network's training step compiled to native code, with its current weights
-    (PyTorch's layouts, keyed `NAME.SUFFIX`); `weights` may be replaced between steps.
+    (PyTorch's layouts, keyed `NAME.SUFFIX`); `weights` may be replaced between steps,
+    and each step replaces its running statistics with the updated ones.
     Dropout masks are drawn from `random`, a generator seeded with `seed` (public so a
     checkpoint can save and restore its state)."""
 
@@ -249,6 +274,8 @@ class Trainer:
         self.weights = {key: np.asarray(array, np.float32) for key, array in weights.items()}
         self._tensors, self._packed = tensor_layout(graph), weight_layout(graph)
         self._gradient_layout = gradient_layout(graph)
+        self._statistics = running_statistics(graph)
+        self._parameters = tuple(key for key in self._gradient_layout.shapes if key not in self._statistics)
         self._scratch = aligned_zeros(_scratch_floats(graph))
         self._classes = self._tensors.sizes[loss_layer(graph).node.name]
         canonical = canonical_form(graph) + "\ntraining step"
@@ -267,8 +294,9 @@ class Trainer:
         return masks
 
     def loss_and_gradients(self, x, labels, masks=None) -> tuple[float, dict[str, np.ndarray]]:
-        """The mean softmax cross-entropy of the batch and its gradient for every weight;
-        dropout layers use `masks` (as `draw_masks` gives them), else freshly drawn ones."""
+        """The mean softmax cross-entropy of the batch and its gradient for every weight but
+        the running statistics, which move towards the batch's; dropout layers use `masks`
+        (as `draw_masks` gives them), else freshly drawn ones."""
         x = np.ascontiguousarray(x, dtype=np.float32)
         labels = np.ascontiguousarray(labels, dtype=np.int64)
         self._check_batch(x, labels)
@@ -288,7 +316,8 @@ class Trainer:
         loss = np.zeros(1, np.float32)
         self._step(activations.ctypes.data, packed.ctypes.data, weights.ctypes.data, labels.ctypes.data, batch,
                    gradients.ctypes.data, weight_gradients.ctypes.data, self._scratch.ctypes.data, loss.ctypes.data)
-        return float(loss[0]), self._gradient_layout.unpack(weight_gradients)
+        self.weights = self.weights | self._gradient_layout.unpack(weights, self._statistics)
+        return float(loss[0]), self._gradient_layout.unpack(weight_gradients, self._parameters)
 
     def _check_batch(self, x: np.ndarray, labels: np.ndarray) -> None:
         if x.ndim != len(self.graph.input_shape) + 1 or x.shape[1:] != tuple(self.graph.input_shape) or not len(x):
@@ -298,6 +327,11 @@ class Trainer:
             raise DataError(f"{len(labels)} labels for {len(x)} examples")
         if labels.min() < 0 or labels.max() >= self._classes:
             raise DataError(f"labels must be classes 0 to {self._classes - 1}; found {labels.min()} to {labels.max()}")
+        for layer in filter(batch_normalised, self.graph.layers):
+            if len(x) * prod(layer.input_shape[1:]) < 2:
+                # Its unbiased variance would divide by zero; PyTorch refuses it too.
+                raise DataError(f"{layer.node.name} normalises each feature over the batch, which needs more than "
+                                "one example: train with batches of 2 or more")
 
 
 def compile_training(graph: ShapedGraph, weights, seed: int = 0) -> Trainer:

@@ -1,0 +1,74 @@
+"""Batch normalisation in training mode: the statistics of a channel over the whole
+batch, the forward pass that normalises with them and updates the running statistics."""
+from __future__ import annotations
+
+from math import prod
+
+from llvmlite import ir
+
+from .builder import F32, F32_PTR, I64, Buffer, KernelBuilder
+
+# PyTorch's BatchNorm default: running = (1 - momentum) * running + momentum * batch statistic.
+MOMENTUM = 0.1
+
+
+def each_value(k: KernelBuilder, layer, count, channel, visit) -> None:
+    """visit(position) for every value of `channel` in the batch: every example, every
+    position of its plane (a flat vector's feature is a channel of one value)."""
+    channels, plane = layer.input_shape[0], prod(layer.input_shape[1:])
+    with k.loop("n", 0, count) as n:
+        start = k.add(k.mul(n, channels * plane), k.mul(channel, plane))
+        with k.loop("i", 0, plane) as i:
+            visit(k.add(start, i))
+
+
+def values_per_channel(k: KernelBuilder, layer, count) -> ir.Value:
+    return k.b.sitofp(k.mul(count, prod(layer.input_shape[1:])), F32)
+
+
+def batch_statistics(k: KernelBuilder, layer, source: Buffer, count, channel):
+    """The channel's batch mean and biased variance (as PyTorch normalises with), in two
+    passes: the mean first, so the variance is not a difference of large sums."""
+    values = values_per_channel(k, layer, count)
+    total, squares = k.variable("sum", 0.0), k.variable("squares", 0.0)
+    each_value(k, layer, count, channel, lambda p: k.b.store(k.fadd(k.b.load(total), k.load(source, p)), total))
+    mean = k.fdiv(k.b.load(total), values)
+
+    def square(position):
+        deviation = k.fsub(k.load(source, position), mean)
+        k.b.store(k.fadd(k.b.load(squares), k.fmul(deviation, deviation)), squares)
+
+    each_value(k, layer, count, channel, square)
+    return mean, k.fdiv(k.b.load(squares), values)
+
+
+def inverse_deviation(k: KernelBuilder, layer, variance) -> ir.Value:
+    return k.fdiv(1.0, k.intrinsic("llvm.sqrt", k.fadd(variance, layer.attrs.eps)))
+
+
+def normalise(module: ir.Module, layer, weights) -> ir.Function:
+    """layer.NAME(source, target, weights, scratch, count) over the whole batch:
+    y = (x - mean) / sqrt(var + eps) * weight + bias with the batch's statistics, and the
+    running statistics moved towards them, the variance unbiased (n / (n - 1)) as PyTorch's.
+    `weights` lays out the weights in PyTorch's layouts (training.GradientLayout)."""
+    name = layer.node.name
+    function = ir.Function(module, ir.FunctionType(ir.VoidType(), [F32_PTR] * 4 + [I64]), f"layer.{name}")
+    function.linkage = "internal"
+    source, target, weight_base, _, count = function.args
+    k = KernelBuilder(function, name)
+    own = weights.own(k, weight_base, name)
+    floats = k.mul(count, prod(layer.input_shape))
+    source, target = Buffer(source, floats), Buffer(target, floats)
+    values = values_per_channel(k, layer, count)
+    with k.loop("c", 0, layer.input_shape[0]) as channel:
+        mean, variance = batch_statistics(k, layer, source, count, channel)
+        scale = k.fmul(inverse_deviation(k, layer, variance), k.load(own["weight"], channel))
+        shift = k.load(own["bias"], channel)
+        each_value(k, layer, count, channel, lambda p: k.store(
+            k.fadd(k.fmul(k.fsub(k.load(source, p), mean), scale), shift), target, p))
+        unbiased = k.fdiv(k.fmul(variance, values), k.fsub(values, 1.0))
+        for suffix, statistic in (("running_mean", mean), ("running_var", unbiased)):
+            running = k.fmul(k.load(own[suffix], channel), 1.0 - MOMENTUM)
+            k.store(k.fadd(running, k.fmul(statistic, MOMENTUM)), own[suffix], channel)
+    k.b.ret_void()
+    return function
