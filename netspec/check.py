@@ -60,22 +60,28 @@ class ShapedGraph:
     @property
     def params(self) -> int | None:
         """The learned parameters; None when they depend on input sizes that are names."""
-        return _total(layer.params for layer in self.layers)
+        return total_count(layer.params for layer in self.layers)
 
     @property
     def macs(self) -> int | None:
-        return _total(layer.macs for layer in self.layers)
+        return total_count(layer.macs for layer in self.layers)
 
     @property
     def symbolic(self) -> bool:
         """Whether the input's sizes are names (`input 3xHxW`): checked for all sizes at once."""
         return any(is_symbolic(d) for d in self.input_shape)
 
+    @property
+    def smallest_input(self) -> Shape | None:
+        """With input sizes that are names: the smallest input shape the network accepts."""
+        smallest = self.sizes.smallest if self.sizes else None
+        return None if smallest is None else tuple(smallest.get(str(d), d) for d in self.input_shape)
+
     def require_numbers(self) -> None:
         """Raise DataError when the input's sizes are names: code, weights and exported models
         are made for one size."""
         if self.symbolic:
-            example = format_shape(tuple(self.sizes.smallest.get(str(d), d) for d in self.input_shape))
+            example = format_shape(self.smallest_input)
             raise DataError(f"network {self.name} has input sizes that are names ({format_shape(self.input_shape)}); "
                             f"write numbers in its `input` line to compile, run or export it, e.g. the smallest "
                             f"it accepts, `input {example}`")
@@ -88,8 +94,9 @@ class ShapedGraph:
         return next((layer for layer in self.layers if layer.node.name == name), None)
 
 
-def _total(counts) -> int | None:
-    """The sum, or None when a count is unknown or depends on input sizes that are names."""
+def total_count(counts) -> int | None:
+    """The sum of parameter or MAC counts; None when one is unknown or depends on input
+    sizes that are names."""
     counts = list(counts)
     return None if any(c is None or is_symbolic(c) for c in counts) else sum(counts)
 

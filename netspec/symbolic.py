@@ -67,16 +67,6 @@ class Size:
     def evaluate(self, values: dict[str, int]) -> int:
         return (sum(c * values[name] for name, c in self.terms) + self.constant) // self.divisor
 
-    def at_least(self, bound: int) -> dict[str, int] | None:
-        """For a size of one name with a positive coefficient: the smallest value of the
-        name for which the size is at least `bound` ({name: value}); None otherwise.
-        floor(x / d) >= b exactly when x >= b * d."""
-        if len(self.terms) != 1 or self.terms[0][1] < 1:
-            return None
-        (name, coefficient), = self.terms
-        needed = bound * self.divisor - self.constant
-        return {name: -(-needed // coefficient)}
-
     def __repr__(self) -> str:
         return f"Size({self})"
 

@@ -1,7 +1,7 @@
 """The layer table shown by `netspec check` and `Network.summary()`."""
 from __future__ import annotations
 
-from .check import Layer, ShapedGraph
+from .check import Layer, ShapedGraph, total_count
 from .ir import format_shape
 from .symbolic import is_symbolic
 
@@ -12,12 +12,6 @@ def format_count(value) -> str:
     """A parameter or MAC count: a number, an expression of input sizes that are names,
     or `-` for a sum of such expressions."""
     return "-" if value is None else str(value) if is_symbolic(value) else f"{value:,}"
-
-
-def total_count(values) -> int | None:
-    """The sum of counts; None when one is unknown or an expression of sizes that are names."""
-    values = list(values)
-    return None if any(v is None or is_symbolic(v) for v in values) else sum(values)
 
 
 def _row(layer: Layer) -> tuple[str, ...]:
@@ -95,6 +89,4 @@ def layer_table(graph: ShapedGraph, collapse: bool = False) -> str:
 
 def _sizes_line(graph: ShapedGraph) -> str:
     """`sizes: H >= 8, W >= 8 (the smallest input is 3x8x8)`."""
-    smallest = graph.sizes.smallest
-    shape = tuple(smallest.get(str(d), d) for d in graph.input_shape)
-    return f"sizes: {graph.sizes.describe()} (the smallest input is {format_shape(shape)})"
+    return f"sizes: {graph.sizes.describe()} (the smallest input is {format_shape(graph.smallest_input)})"

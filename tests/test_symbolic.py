@@ -32,14 +32,6 @@ def test_chains_of_windows_evaluate_like_integers(windows, value):
     assert Product.of(3, size, size).evaluate({"H": value}) == 3 * n * n
 
 
-@given(st.integers(1, 7), st.integers(0, 6), st.integers(1, 4), st.integers(1, 5))
-def test_at_least_gives_the_smallest_value(kernel, padding, stride, bound):
-    size = (Size.named("H") - kernel + padding + stride) // stride
-    smallest = size.at_least(bound)["H"]
-    assert size.evaluate({"H": smallest}) >= bound
-    assert size.evaluate({"H": smallest - 1}) < bound
-
-
 def test_value_sets_are_described_by_their_pattern():
     assert describe_values(list(range(8, 101)), 100) == ">= 8"
     assert describe_values([28], 100) == "= 28"

@@ -5,12 +5,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass, fields
 
-from ..check import Layer
+from ..check import Layer, total_count
 from ..frontend.source import Span
 from ..ir import format_shape
 from ..ops import OPS, Trait, window
 from ..ops.params import Padding, SamePadding
-from ..table import format_count, total_count
+from ..table import format_count
 from .document import Document
 from .instances import Instance
 

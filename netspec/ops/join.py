@@ -72,6 +72,22 @@ def _agree(node: Node, shapes: tuple[Shape, ...], axes: slice, what: str):
     return None, tuple(requirements)
 
 
+def _add_fix(node: Node, operands: tuple[Operand, ...], index: int) -> tuple[str, tuple[Fix, ...]]:
+    """The help and fixes for operand `index` differing from the first: padding on the layer that
+    shrank the smaller one, or a 1x1 convolution on the shortcut."""
+    shapes = tuple(o.shape for o in operands)
+    shortcut = index if prod(shapes[index][1:]) >= prod(shapes[0][1:]) else 0
+    main = 0 if shortcut else index
+    padded = _padding_fix(shapes[shortcut], operands[main])
+    if padded:
+        return padded
+    conv = _projection(shapes[main], shapes[shortcut])
+    if conv is None:
+        return "make the operands the same shape", ()
+    help = f"put `{conv}` on the shortcut so it becomes {format_shape(shapes[main])}"
+    return help, _shortcut_line(node, shortcut, conv, help)
+
+
 def _add(node: Node, operands: tuple[Operand, ...]) -> Inference:
     shapes = tuple(o.shape for o in operands)
     first = shapes[0]
@@ -80,29 +96,16 @@ def _add(node: Node, operands: tuple[Operand, ...]) -> Inference:
         if index is None:
             return Inference(first, node.attrs, (), requirements)
         # differs for every size: no padding or shortcut is computed for sizes that are names
-        return Inference(None, node.attrs, (error(
-            "E0305", f"{node.name}: `add` needs operands of identical shape, but `{node.inputs[0]}` is "
-                     f"{format_shape(first)} and `{node.inputs[index]}` is {format_shape(shapes[index])}",
-            node.span_of(f"operand{index}"), help="make the operands the same shape",
-            notes=_operands(node, shapes)),))
-    for index, shape in enumerate(shapes[1:], start=1):
-        if shape != first:
-            message = (f"{node.name}: `add` needs operands of identical shape, but `{node.inputs[0]}` is "
-                       f"{format_shape(first)} and `{node.inputs[index]}` is {format_shape(shape)}")
-            shortcut = index if prod(shape[1:]) >= prod(first[1:]) else 0
-            main = 0 if shortcut else index
-            conv = _projection(shapes[main], shapes[shortcut])
-            padded = _padding_fix(shapes[shortcut], operands[main])
-            if padded:
-                help, fixes = padded
-            elif conv is None:
-                help, fixes = "make the operands the same shape", ()
-            else:
-                help = f"put `{conv}` on the shortcut so it becomes {format_shape(shapes[main])}"
-                fixes = _shortcut_line(node, shortcut, conv, help)
-            return Inference(None, node.attrs, (error("E0305", message, node.span_of(f"operand{index}"), help=help,
-                                                      notes=_operands(node, shapes), fixes=fixes),))
-    return Inference(first, node.attrs)
+        help, fixes = "make the operands the same shape", ()
+    else:
+        index = next((i for i, shape in enumerate(shapes) if shape != first), None)
+        if index is None:
+            return Inference(first, node.attrs)
+        help, fixes = _add_fix(node, operands, index)
+    message = (f"{node.name}: `add` needs operands of identical shape, but `{node.inputs[0]}` is "
+               f"{format_shape(first)} and `{node.inputs[index]}` is {format_shape(shapes[index])}")
+    return Inference(None, node.attrs, (error("E0305", message, node.span_of(f"operand{index}"), help=help,
+                                              notes=_operands(node, shapes), fixes=fixes),))
 
 
 def _concat(node: Node, operands: tuple[Operand, ...]) -> Inference:
