@@ -18,10 +18,11 @@ from .specfile import read_spec_file
 # loop should a fix ever fail to resolve its problem.
 MAX_ROUNDS = 10
 
-# Fixes that name a tensor, chosen from the names defined so far: another fix in the
-# same round can change those names (a layer kind's typo fixed renames `con0v1` to
-# `conv1`), so they wait for a round in which nothing else is applied.
-NAMING = frozenset({"E0215"})
+# Fixes computed from other statements: a tensor name chosen from the names defined so
+# far (a layer kind's typo fixed renames `con0v1` to `conv1`), or the padding that gives
+# a stated shape from the shapes of the layers before (a fix above changes them). Another
+# fix in the same round can make them wrong, so each waits for a round of its own.
+DEPENDENT = frozenset({"E0215", "E0309"})
 
 
 @dataclass(frozen=True)
@@ -137,11 +138,11 @@ def _candidates(result: CheckResult, original: Source, rounds: list[list[Edit]],
 
 def _compatible(candidates: list[Applied]) -> list[tuple[Applied, Edit]]:
     """The candidates whose edits do not clash with an earlier one's; the others wait
-    for the next round, when their diagnostic is computed afresh, and so do fixes that
-    name a tensor while other fixes are applied."""
-    others = [c for c in candidates if c.diagnostic.code not in NAMING]
+    for the next round, when their diagnostic is computed afresh, and so do fixes computed
+    from other statements (DEPENDENT): those go one a round, after the others."""
+    independent = [c for c in candidates if c.diagnostic.code not in DEPENDENT]
     chosen = []
-    for candidate in others or candidates:
+    for candidate in independent or candidates[:1]:
         edit = _edit(candidate.fix)
         if not any(edit.clashes(other) for _, other in chosen):
             chosen.append((candidate, edit))
