@@ -820,7 +820,7 @@ def train(file, data, val_split, validation, output_path, weights_path, map_path
     epoch = 0
     try:
         weights, _ = resolve(graph, _bound_weights(network, weights_path, map_path), seed)
-        classes = math.prod(loss_layer(graph).output_shape)
+        classes = math.prod(loss_layer(graph, "cross-entropy").output_shape)
         dataset = load_dataset(data, graph.input_shape, classes, seed, val_split or VALIDATION_SHARE, validation)
         start = load_checkpoint(checkpoint_path) if resume else None
         if start:

@@ -18,15 +18,18 @@ torch = pytest.importorskip("torch")
 from torch_reference import TORCH  # noqa: E402
 
 
-def torch_loss_and_gradients(graph, weights, x, labels, masks=None):
-    """Cross-entropy on the logits (before a final softmax), autograd's gradients of the
-    parameters and the running statistics after the step; dropout layers multiply by their
-    mask in `masks`, batchnorm layers normalise in training mode (PyTorch's momentum 0.1)."""
+def torch_loss_and_gradients(graph, weights, x, labels, masks=None, loss="cross-entropy"):
+    """Cross-entropy on the logits (before a final softmax), or the mean squared error of
+    the outputs (after it) from `labels` (float targets, or class labels as one-hot
+    vectors); autograd's gradients of the parameters and the running statistics after
+    the step; dropout layers multiply by their mask in `masks`, batchnorm layers
+    normalise in training mode (PyTorch's momentum 0.1)."""
     statistics = {key: torch.tensor(weights[key], dtype=torch.float32) for key in running_statistics(graph)}
     parameters = {key: torch.tensor(array, dtype=torch.float32, requires_grad=True)
                   for key, array in weights.items() if key not in statistics}
     values = {"input": torch.from_numpy(x)}
-    layers = graph.layers[:-1] if graph.layers[-1].node.kind == "softmax" else graph.layers
+    logits = graph.layers[-1].node.kind == "softmax" and loss == "cross-entropy"
+    layers = graph.layers[:-1] if logits else graph.layers
     for layer in layers:
         operands, name = [values[n] for n in layer.node.inputs], layer.node.name
         if layer.node.kind == "dropout":
@@ -38,13 +41,19 @@ def torch_loss_and_gradients(graph, weights, x, labels, masks=None):
                 eps=layer.attrs.eps)
         else:
             values[name] = TORCH[layer.node.kind](layer, operands, parameters)
-    loss = torch.nn.functional.cross_entropy(values[layers[-1].node.name].flatten(1), torch.from_numpy(labels))
-    loss.backward()
-    return (loss.item(), {key: parameter.grad.numpy() for key, parameter in parameters.items()},
+    outputs = values[layers[-1].node.name].flatten(1)
+    if loss == "cross-entropy":
+        value = torch.nn.functional.cross_entropy(outputs, torch.from_numpy(labels))
+    else:
+        targets = torch.from_numpy(labels).float() if labels.dtype.kind == "f" else \
+            torch.nn.functional.one_hot(torch.from_numpy(labels), outputs.shape[1]).float()
+        value = torch.nn.functional.mse_loss(outputs, targets.reshape(outputs.shape))
+    value.backward()
+    return (value.item(), {key: parameter.grad.numpy() for key, parameter in parameters.items()},
             {key: statistic.numpy() for key, statistic in statistics.items()})
 
 
-def assert_gradients_match(graph, seed=0, batch=3):
+def assert_gradients_match(graph, seed=0, batch=3, threads=1, loss="cross-entropy", float_targets=False):
     """Loss and gradients as PyTorch's, and running statistics (from random ones) as
     PyTorch's after the step."""
     rng = np.random.default_rng(seed)
@@ -53,12 +62,13 @@ def assert_gradients_match(graph, seed=0, batch=3):
         weights[key] = rng.uniform(0.5, 1.5, weights[key].shape).astype(np.float32)
     x = rng.standard_normal((batch, *graph.input_shape)).astype(np.float32)
     classes = int(np.prod(graph.layers[-1].output_shape))
-    labels = rng.integers(0, classes, batch)
-    trainer = compile_training(graph, weights, seed)
+    labels = rng.standard_normal((batch, classes)).astype(np.float32) if float_targets else \
+        rng.integers(0, classes, batch)
+    trainer = compile_training(graph, weights, seed, threads, loss)
     masks = trainer.draw_masks(batch)
-    loss, gradients = trainer.loss_and_gradients(x, labels, masks)
-    expected_loss, expected, statistics = torch_loss_and_gradients(graph, weights, x, labels, masks)
-    assert loss == pytest.approx(expected_loss, rel=1e-5)
+    value, gradients = trainer.loss_and_gradients(x, labels, masks)
+    expected_loss, expected, statistics = torch_loss_and_gradients(graph, weights, x, labels, masks, loss)
+    assert value == pytest.approx(expected_loss, rel=1e-5)
     assert gradients.keys() == expected.keys()
     for key in expected:
         scale = np.abs(expected[key]).max() or 1.0
@@ -113,6 +123,47 @@ def test_lenet5_with_batchnorm_has_pytorch_gradients_and_running_statistics():
                                                                                                 "dense 8")) else "")
                      for line in lines)
     assert_gradients_match(netspec.loads(body).graph, batch=4)
+
+
+DROPOUT_AND_JOINS = ("a: conv 3 kernel=3 padding=1\nb: conv 3 kernel=1 input=input\ns: add a b\nconcat s b\n"
+                     "dropout 0.3\nrelu\nmaxpool kernel=2\nflatten\ndense 4\n")
+
+
+@pytest.mark.parametrize("threads", [2, 3])
+def test_a_batch_split_among_threads_has_pytorch_gradients(threads):
+    assert_gradients_match(netspec.load("examples/lenet5.net").graph, batch=37, threads=threads)
+    assert_gradients_match(netspec.loads(spec(DROPOUT_AND_JOINS)).graph, batch=29, threads=threads)
+
+
+def test_the_same_seed_and_threads_give_the_same_bits():
+    graph = netspec.loads(spec(DROPOUT_AND_JOINS)).graph
+    rng = np.random.default_rng(1)
+    x, labels = rng.standard_normal((40, 2, 9, 8)).astype(np.float32), rng.integers(0, 4, 40)
+    runs = [compile_training(graph, initial_weights(graph), seed=4, threads=2).loss_and_gradients(x, labels)
+            for _ in range(2)]
+    assert runs[0][0] == runs[1][0]
+    for key, array in runs[0][1].items():
+        np.testing.assert_array_equal(array, runs[1][1][key], err_msg=key)
+
+
+@pytest.mark.parametrize("body, float_targets", [
+    ("conv 3 kernel=3 padding=1\nsigmoid\navgpool kernel=2\nflatten\ndense 4\n", False),
+    ("conv 3 kernel=3 stride=2\ntanh\nflatten\ndense 5\n", True),
+    ("flatten\ndense 6\nrelu\ndense 3\nsoftmax\n", False),  # the error of the probabilities
+])
+def test_mean_squared_error_has_pytorch_loss_and_gradients(body, float_targets):
+    graph = netspec.loads(spec(body)).graph
+    assert_gradients_match(graph, batch=5, loss="mse", float_targets=float_targets)
+    assert_gradients_match(graph, batch=21, threads=2, loss="mse", float_targets=float_targets)
+
+
+def test_mean_squared_error_refuses_targets_of_the_wrong_size():
+    graph = netspec.loads(spec("flatten\ndense 3\n")).graph
+    trainer = compile_training(graph, initial_weights(graph), loss="mse")
+    with pytest.raises(DataError, match="targets of 3 values per example"):
+        trainer.loss_and_gradients(np.zeros((2, 2, 9, 8), np.float32), np.zeros((2, 4), np.float32))
+    with pytest.raises(DataError, match="unknown loss 'hinge'"):
+        compile_training(graph, initial_weights(graph), loss="hinge")
 
 
 def test_batchnorm_refuses_a_batch_with_one_value_per_feature():

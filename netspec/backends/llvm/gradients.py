@@ -1,11 +1,13 @@
 """The LLVM backend's backward loop nests: how each layer kind passes the gradient of
 the loss back to its operands and weights, keyed by kind (one table for one concern).
 
-Each lowering sees one example (`GradientCode`); it *adds* to the gradients of its
-operands and weights, because a tensor read by several layers, and a weight used by
-every example of the batch, gathers the sum of their contributions. A `WholeBatch` rule
-(batchnorm, whose statistics couple the examples) sees the whole batch instead. These
-loop nests are plain and correct rather than fast.
+A rule *adds* to the gradients of its operands and weights, because a tensor read by
+several layers, and a weight used by every example of the batch, gathers the sum of
+their contributions. A rule sees one example at a time, or the whole batch when it
+says so (batchnorm, whose statistics couple the examples, and the elementwise rules,
+for which a batch is one long vector). An operand's gradient is None when nothing
+needs it (the network's input): the rule then skips that work. Convolutions and
+dense layers are matrix products (`products`); the rest are plain loops.
 """
 from __future__ import annotations
 
@@ -16,34 +18,47 @@ from typing import Callable
 from .batch_statistics import batch_statistics, each_value, inverse_deviation, values_per_channel
 from .builder import F32, Buffer, KernelBuilder, constant, index
 from .kernels.pool import each_adaptive_window
+from .products import Matrix, multiply_add, multiply_add_transposed
 
 
 @dataclass(frozen=True)
 class GradientCode:
-    """One example of a layer: its operands and output from the forward pass, the
-    gradient of its output, the gradients of its operands to add to, and its weights
-    and their gradients (PyTorch's layouts, keyed by suffix: "weight", "bias")."""
+    """A layer in the backward pass: its operands and output from the forward pass, the
+    gradient of its output, the gradients of its operands to add to (None: not needed),
+    its weights and their gradients (PyTorch's layouts, keyed by suffix: "weight",
+    "bias"), scratch memory of the rule's `scratch_floats`, the number of examples
+    (`count`, an IR value) and the host's float vector width. The buffers hold one
+    example, or all `count` for a rule that sees the whole batch."""
 
     k: KernelBuilder
     layer: object
     sources: tuple[Buffer, ...]
     output: Buffer
     output_gradient: Buffer
-    source_gradients: tuple[Buffer, ...]
+    source_gradients: tuple[Buffer | None, ...]
     weights: dict[str, Buffer]
     weight_gradients: dict[str, Buffer]
-    count: object = None  # the number of examples, for a WholeBatch rule
+    scratch: Buffer
+    count: object
+    vector_width: int
 
     @property
     def attrs(self):
         return self.layer.attrs
 
 
+def _no_scratch(layer) -> int:
+    return 0
+
+
 @dataclass(frozen=True)
-class WholeBatch:
-    """A rule whose GradientCode holds the whole batch: every buffer spans `count` examples."""
+class Gradient:
+    """How a kind's backward pass is lowered: `lower(GradientCode)`, per example or for
+    the whole batch at once, with `scratch_floats(layer)` of scratch memory."""
 
     lower: Callable[[GradientCode], None]
+    whole_batch: bool = False
+    scratch_floats: Callable[[object], int] = _no_scratch
 
 
 def _accumulate(k: KernelBuilder, buffer: Buffer, position, value) -> None:
@@ -51,9 +66,10 @@ def _accumulate(k: KernelBuilder, buffer: Buffer, position, value) -> None:
 
 
 def _map_gradient(c: GradientCode, local) -> None:
-    """dsource[i] += doutput[i] * local(k, source[i], output[i]), for elementwise layers."""
+    """dsource[i] += doutput[i] * local(k, source[i], output[i]), for elementwise layers
+    (whole batch: one loop LLVM vectorises)."""
     k = c.k
-    with k.loop("i", 0, prod(c.layer.output_shape)) as i:
+    with k.loop("i", 0, c.output.extent) as i:
         slope = local(k, k.load(c.sources[0], i), k.load(c.output, i))
         _accumulate(k, c.source_gradients[0], i, k.fmul(k.load(c.output_gradient, i), slope))
 
@@ -61,7 +77,7 @@ def _map_gradient(c: GradientCode, local) -> None:
 def _dropout(c: GradientCode) -> None:
     """y = x * mask, so dx += dy * mask (the mask is the second source)."""
     k = c.k
-    with k.loop("i", 0, prod(c.layer.output_shape)) as i:
+    with k.loop("i", 0, c.output.extent) as i:
         slope = k.fmul(k.load(c.output_gradient, i), k.load(c.sources[1], i))
         _accumulate(k, c.source_gradients[0], i, slope)
 
@@ -69,9 +85,9 @@ def _dropout(c: GradientCode) -> None:
 def _add(c: GradientCode) -> None:
     """Every operand of a sum gets the whole gradient."""
     k = c.k
-    with k.loop("i", 0, prod(c.layer.output_shape)) as i:
+    with k.loop("i", 0, c.output.extent) as i:
         slope = k.load(c.output_gradient, i)
-        for gradient in c.source_gradients:
+        for gradient in filter(None, c.source_gradients):
             _accumulate(k, gradient, i, slope)
 
 
@@ -80,8 +96,9 @@ def _concat(c: GradientCode) -> None:
     (channels first, so a channel concatenation is contiguous too)."""
     k, start = c.k, 0
     for shape, gradient in zip(c.layer.input_shapes, c.source_gradients):
-        with k.loop("i", 0, prod(shape)) as i:
-            _accumulate(k, gradient, i, k.load(c.output_gradient, k.add(i, start)))
+        if gradient is not None:
+            with k.loop("i", 0, prod(shape)) as i:
+                _accumulate(k, gradient, i, k.load(c.output_gradient, k.add(i, start)))
         start += prod(shape)
 
 
@@ -139,19 +156,20 @@ def _identity(k, x, y):
 
 
 def _dense(c: GradientCode) -> None:
-    """y = W x + b: dx += W^T dy, dW += dy x^T, db += dy."""
-    k = c.k
+    """Over the batch, y = x W^T + b: dW += dy^T x, dx += dy W, db += column sums of dy."""
+    k, width = c.k, c.vector_width
     outputs, inputs = c.attrs.out_features, prod(c.layer.input_shape)
-    weight, weight_gradient = c.weights["weight"], c.weight_gradients["weight"]
-    with k.loop("o", 0, outputs) as o:
-        slope = k.load(c.output_gradient, o)
-        if "bias" in c.weights:
-            _accumulate(k, c.weight_gradients["bias"], o, slope)
-        row = k.mul(o, inputs)
-        with k.loop("i", 0, inputs) as i:
-            position = k.add(row, i)
-            _accumulate(k, weight_gradient, position, k.fmul(slope, k.load(c.sources[0], i)))
-            _accumulate(k, c.source_gradients[0], i, k.fmul(slope, k.load(weight, position)))
+    x, dy, count = c.sources[0], c.output_gradient, c.count
+    if "bias" in c.weights:
+        with k.loop("n", 0, count) as n:
+            row = k.mul(n, outputs)
+            with k.loop("o", 0, outputs) as o:
+                _accumulate(k, c.weight_gradients["bias"], o, k.load(dy, k.add(row, o)))
+    multiply_add(k, width, Matrix(c.weight_gradients["weight"], inputs), Matrix(dy, 1, outputs), Matrix(x, inputs),
+                 outputs, count, inputs)
+    if c.source_gradients[0] is not None:
+        multiply_add(k, width, Matrix(c.source_gradients[0], inputs), Matrix(dy, outputs),
+                     Matrix(c.weights["weight"], inputs), count, outputs, inputs)
 
 
 def _inside(k: KernelBuilder, ih, iw, height: int, width: int):
@@ -221,28 +239,112 @@ def _maxpool(c: GradientCode) -> None:
                 _accumulate(k, c.source_gradients[0], k.b.load(chosen), slope)
 
 
-def _conv(c: GradientCode) -> None:
-    """y[oc] = b[oc] + sum over ic and taps of w[oc, ic, kh, kw] x[ic, ih, iw]:
-    dw += dy x, dx += dy w, db += dy."""
-    k = c.k
-    c_i, n_h, n_w = c.layer.input_shape
-    c_o, o_h, o_w = c.layer.output_shape
-    k_h, k_w = c.attrs.kernel
-    weight, weight_gradient = c.weights["weight"], c.weight_gradients["weight"]
-    with k.loop("oc", 0, c_o) as oc:
-        with k.loop("oh", 0, o_h) as oh:
-            with k.loop("ow", 0, o_w) as ow:
-                slope = k.load(c.output_gradient, k.offset((oc, oh, ow), (o_h * o_w, o_w, 1)))
-                if "bias" in c.weights:
-                    _accumulate(k, c.weight_gradients["bias"], oc, slope)
-                with k.loop("ic", 0, c_i) as ic:
-                    def visit(kh, kw, ih, iw):
-                        position = k.offset((ic, ih, iw), (n_h * n_w, n_w, 1))
-                        tap = k.offset((oc, ic, kh, kw), (c_i * k_h * k_w, k_h * k_w, k_w, 1))
-                        _accumulate(k, weight_gradient, tap, k.fmul(slope, k.load(c.sources[0], position)))
-                        _accumulate(k, c.source_gradients[0], position, k.fmul(slope, k.load(weight, tap)))
+@dataclass(frozen=True)
+class _ConvGeometry:
+    """A convolution as a matrix product over its input padded once: the patches matrix
+    P[tap, position] holds input (ic, oh*s_h + kh, ow*s_w + kw) of the padded input for
+    tap (ic, kh, kw) and output position (oh, ow)."""
 
-                    _each_tap(c, oh, ow, visit)
+    channels: int
+    height: int  # the padded input's
+    width: int
+    taps: int
+    positions: int
+    padded: bool  # whether the padded input differs from the input
+    direct: bool  # a 1x1 kernel with stride 1 and no padding: P is the input itself
+
+    @staticmethod
+    def of(layer) -> "_ConvGeometry":
+        a = layer.attrs
+        c_i, n_h, n_w = layer.input_shape
+        _, o_h, o_w = layer.output_shape
+        padded = (a.padding.top, a.padding.bottom, a.padding.left, a.padding.right) != (0, 0, 0, 0)
+        return _ConvGeometry(c_i, n_h + a.padding.rows, n_w + a.padding.left + a.padding.right,
+                             c_i * prod(a.kernel), o_h * o_w, padded, a.kernel == (1, 1) and a.step == (1, 1)
+                             and not padded)
+
+    @property
+    def padded_floats(self) -> int:
+        return self.channels * self.height * self.width if self.padded else 0
+
+
+def _conv_scratch(layer) -> int:
+    """The padded input, the patches (reused for their gradient) and the padded input's gradient."""
+    g = _ConvGeometry.of(layer)
+    return 2 * g.padded_floats + (0 if g.direct else g.taps * g.positions)
+
+
+def _pad(c: GradientCode, source: Buffer, padded: Buffer) -> None:
+    """Copy one example into the middle of a zeroed buffer of its padded size."""
+    k, a = c.k, c.attrs
+    c_i, n_h, n_w = c.layer.input_shape
+    g = _ConvGeometry.of(c.layer)
+    k.fill("zero", padded, g.padded_floats, 0.0)
+    with k.loop("ic", 0, c_i) as ic:
+        with k.loop("ih", 0, n_h) as ih:
+            row = k.offset((ic, k.add(ih, a.padding.top)), (g.height * g.width, g.width))
+            with k.loop("iw", 0, n_w) as iw:
+                k.store(k.load(source, k.offset((ic, ih, iw), (n_h * n_w, n_w, 1))), padded,
+                        k.add(row, iw, a.padding.left))
+
+
+def _each_patch_element(c: GradientCode, visit) -> None:
+    """visit(patch position, padded input position) for every element of P."""
+    k, a = c.k, c.attrs
+    g = _ConvGeometry.of(c.layer)
+    (k_h, k_w), (s_h, s_w) = a.kernel, a.step
+    _, o_h, o_w = c.layer.output_shape
+    with k.loop("ic", 0, g.channels) as ic:
+        with k.loop("kh", 0, k_h) as kh:
+            with k.loop("kw", 0, k_w) as kw:
+                tap = k.offset((ic, kh, kw), (k_h * k_w, k_w, 1))
+                with k.loop("oh", 0, o_h) as oh:
+                    row = k.offset((ic, k.add(k.mul(oh, s_h), kh)), (g.height * g.width, g.width))
+                    with k.loop("ow", 0, o_w) as ow:
+                        visit(k.offset((tap, oh, ow), (g.positions, o_w, 1)), k.add(row, k.mul(ow, s_w), kw))
+
+
+def _conv(c: GradientCode) -> None:
+    """y[oc] = b[oc] + W[oc, :] P over the patches P of the padded input:
+    db += row sums of dy, dW += dy P^T, and dx gets dP = W^T dy scattered back."""
+    k, width, a = c.k, c.vector_width, c.attrs
+    g = _ConvGeometry.of(c.layer)
+    c_o = c.layer.output_shape[0]
+    x, dy, dx = c.sources[0], c.output_gradient, c.source_gradients[0]
+    # The scratch holds the padded input, the patches, then the padded input's gradient.
+    patch_floats = 0 if g.direct else g.taps * g.positions
+    padded_x = k.view(c.scratch, 0, g.padded_floats) if g.padded else x
+    patches = x if g.direct else k.view(c.scratch, g.padded_floats, patch_floats)
+    padded_dx = k.view(c.scratch, g.padded_floats + patch_floats, g.padded_floats) if g.padded else dx
+    if "bias" in c.weights:
+        with k.loop("oc", 0, c_o) as oc:
+            with k.loop("p", 0, g.positions) as p:
+                _accumulate(k, c.weight_gradients["bias"], oc, k.load(dy, k.add(k.mul(oc, g.positions), p)))
+    if g.padded:
+        _pad(c, x, padded_x)
+    if not g.direct:
+        _each_patch_element(c, lambda patch, source: k.store(k.load(padded_x, source), patches, patch))
+    multiply_add_transposed(k, width, Matrix(c.weight_gradients["weight"], g.taps), Matrix(dy, g.positions),
+                            Matrix(patches, g.positions), c_o, g.taps, g.positions)
+    if dx is None:
+        return
+    if g.direct:
+        multiply_add(k, width, Matrix(dx, g.positions), Matrix(c.weights["weight"], 1, g.taps),
+                     Matrix(dy, g.positions), g.taps, c_o, g.positions)
+        return
+    multiply_add(k, width, Matrix(patches, g.positions), Matrix(c.weights["weight"], 1, g.taps),
+                 Matrix(dy, g.positions), g.taps, c_o, g.positions, accumulate=False)
+    if g.padded:
+        k.fill("zero.dx", padded_dx, g.padded_floats, 0.0)
+    _each_patch_element(c, lambda patch, target: _accumulate(k, padded_dx, target, k.load(patches, patch)))
+    if g.padded:
+        c_i, n_h, n_w = c.layer.input_shape
+        with k.loop("ic", 0, c_i) as ic:
+            with k.loop("ih", 0, n_h) as ih:
+                row = k.offset((ic, k.add(ih, a.padding.top)), (g.height * g.width, g.width))
+                with k.loop("iw", 0, n_w) as iw:
+                    _accumulate(k, dx, k.offset((ic, ih, iw), (n_h * n_w, n_w, 1)),
+                                k.load(padded_dx, k.add(row, iw, a.padding.left)))
 
 
 def _batchnorm(c: GradientCode) -> None:
@@ -274,23 +376,24 @@ def _batchnorm(c: GradientCode) -> None:
             centred = k.fsub(k.fsub(k.load(dy, position), mean_slope), k.fmul(normalised(position), mean_projection))
             _accumulate(k, c.source_gradients[0], position, k.fmul(scale, centred))
 
-        each_value(k, c.layer, c.count, channel, spread)
+        if c.source_gradients[0] is not None:
+            each_value(k, c.layer, c.count, channel, spread)
 
 
 GRADIENTS = {
-    "conv": _conv,
-    "dense": _dense,
-    "avgpool": _avgpool,
-    "relu": lambda c: _map_gradient(c, _relu),
-    "sigmoid": lambda c: _map_gradient(c, _sigmoid),
-    "tanh": lambda c: _map_gradient(c, _tanh),
-    "flatten": lambda c: _map_gradient(c, _identity),
-    "maxpool": _maxpool,
-    "globalavgpool": _globalavgpool,
-    "adaptiveavgpool": _adaptiveavgpool,
-    "softmax": _softmax,
-    "add": _add,
-    "dropout": _dropout,
-    "concat": _concat,
-    "batchnorm": WholeBatch(_batchnorm),
+    "conv": Gradient(_conv, scratch_floats=_conv_scratch),
+    "dense": Gradient(_dense, whole_batch=True),
+    "avgpool": Gradient(_avgpool),
+    "relu": Gradient(lambda c: _map_gradient(c, _relu), whole_batch=True),
+    "sigmoid": Gradient(lambda c: _map_gradient(c, _sigmoid), whole_batch=True),
+    "tanh": Gradient(lambda c: _map_gradient(c, _tanh), whole_batch=True),
+    "flatten": Gradient(lambda c: _map_gradient(c, _identity), whole_batch=True),
+    "maxpool": Gradient(_maxpool),
+    "globalavgpool": Gradient(_globalavgpool),
+    "adaptiveavgpool": Gradient(_adaptiveavgpool),
+    "softmax": Gradient(_softmax),
+    "add": Gradient(_add, whole_batch=True),
+    "dropout": Gradient(_dropout, whole_batch=True),
+    "concat": Gradient(_concat),
+    "batchnorm": Gradient(_batchnorm, whole_batch=True),
 }

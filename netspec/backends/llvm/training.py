@@ -1,5 +1,6 @@
 """Training on the LLVM backend: one generated function runs the forward pass keeping
-every tensor, the softmax cross-entropy loss and the backward pass of a batch.
+every tensor, the loss and the backward pass of a batch (or of the share of a batch
+one thread takes).
 
 The forward pass reuses the inference kernels (on the graph as written: no dropout
 removed, no batchnorm folded), except that dropout applies its mask and batchnorm
@@ -8,6 +9,7 @@ normalises with the batch's statistics; the backward pass uses `gradients.GRADIE
 from __future__ import annotations
 
 import ctypes
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from math import prod
 
@@ -19,33 +21,47 @@ from ...errors import DataError
 from ...ir import INPUT
 from ...ops import OPS, Trait
 from ...weights import validate, weight_shapes
-from . import jit, mathfn
+from . import jit
 from .buffers import aligned, aligned_zeros
 from .batch_statistics import normalise
-from .builder import F32, F32_PTR, I64, Buffer, KernelBuilder, constant
+from .builder import F32_PTR, I64, Buffer, KernelBuilder
 from .codegen import canonical_form, layer_function
-from .gradients import GRADIENTS, GradientCode, WholeBatch
+from .gradients import GRADIENTS, GradientCode
 from .kernels import KERNELS
 from .layout import weight_layout
+from .losses import LOSSES
 from .plan import Location, MemoryPlan
 
 ENTRY = "train_step"
-# train_step(activations, packed_weights, weights, labels, batch, gradients, weight_gradients, scratch, loss)
-_STEP = ctypes.CFUNCTYPE(None, *[ctypes.c_void_p] * 4, ctypes.c_int64, *[ctypes.c_void_p] * 4)
+# train_step(activations, packed_weights, weights, targets, count, total, gradients, weight_gradients, scratch, loss)
+_STEP = ctypes.CFUNCTYPE(None, *[ctypes.c_void_p] * 4, ctypes.c_int64, ctypes.c_int64, *[ctypes.c_void_p] * 4)
 
 
-def loss_layer(graph: ShapedGraph):
-    """The layer whose output the loss reads: the last one, or the one before a final
-    softmax (cross-entropy applies its own log-softmax to the logits, which is more
-    accurate than taking the log of probabilities)."""
+def loss_layer(graph: ShapedGraph, loss: str):
+    """The layer whose output the loss reads: the last one, or for a loss that applies
+    its own softmax (cross-entropy: the log of a softmax computed from the logits is
+    more accurate than the log of the probabilities) the one before a final softmax."""
     last = graph.layers[-1]
-    return graph.layer(last.node.inputs[0]) if OPS[last.node.kind].has(Trait.DISTRIBUTION) else last
+    if LOSSES[loss].reads_logits and OPS[last.node.kind].has(Trait.DISTRIBUTION):
+        return graph.layer(last.node.inputs[0])
+    return last
 
 
-def trained_layers(graph: ShapedGraph) -> list:
+def trained_layers(graph: ShapedGraph, loss: str) -> list:
     """The layers the backward pass goes through: every one up to the loss layer."""
-    end = graph.layers.index(loss_layer(graph))
+    end = graph.layers.index(loss_layer(graph, loss))
     return graph.layers[:end + 1]
+
+
+def gradients_needed(graph: ShapedGraph) -> frozenset[str]:
+    """The tensors whose gradient some weight's gradient depends on: every layer output
+    from the first layer with weights on (the input's gradient is never needed)."""
+    needed = set()
+    for layer in graph.layers:
+        if OPS[layer.node.kind].weight_shapes(layer.attrs, layer.input_shape) or \
+                any(name in needed for name in layer.node.inputs):
+            needed.add(layer.node.name)
+    return frozenset(needed)
 
 
 def masked(layer) -> bool:
@@ -66,9 +82,9 @@ def operands(layer) -> tuple[str, ...]:
     return tuple(layer.node.inputs) + ((f"{layer.node.name}.mask",) if masked(layer) else ())
 
 
-def refuse_untrainable(graph: ShapedGraph) -> None:
+def refuse_untrainable(graph: ShapedGraph, loss: str) -> None:
     """A DataError naming every kind of layer that has no backward kernel yet."""
-    missing = sorted({layer.node.kind for layer in trained_layers(graph)} - GRADIENTS.keys())
+    missing = sorted({layer.node.kind for layer in trained_layers(graph, loss)} - GRADIENTS.keys())
     if missing:
         kinds = ", ".join(f"`{kind}`" for kind in missing)
         raise DataError(f"netspec cannot train {kinds} layers yet")
@@ -135,48 +151,16 @@ def running_statistics(graph: ShapedGraph) -> tuple[str, ...]:
 
 
 def _scratch_floats(graph: ShapedGraph) -> int:
-    return max([KERNELS[layer.node.kind].scratch_floats(layer) for layer in graph.layers] + [1])
+    forward = [KERNELS[layer.node.kind].scratch_floats(layer) for layer in graph.layers]
+    backward = [GRADIENTS[layer.node.kind].scratch_floats(layer) for layer in graph.layers
+                if layer.node.kind in GRADIENTS]
+    return max(forward + backward + [1])
 
 
 def _forward_plan(graph: ShapedGraph, tensors: TensorLayout) -> MemoryPlan:
     """Every tensor in its own place, nothing fused or shared: backward reads them all."""
     locations = {name: Location("activations", offset) for name, offset in tensors.offsets.items()}
     return MemoryPlan(locations, {}, {}, frozenset(), {}, 0, 0)
-
-
-def _loss_function(module: ir.Module, classes: int) -> ir.Function:
-    """loss(logits, labels, gradient, loss, count): the mean over the examples of
-    log sum_j exp(z_j) - z_label, computed as m + log sum_j exp(z_j - m) with m = max z
-    (so exp never overflows), and its gradient (softmax(z) - onehot(label)) / count."""
-    function = ir.Function(module, ir.FunctionType(ir.VoidType(), [F32_PTR, ir.PointerType(I64), F32_PTR, F32_PTR,
-                                                                   I64]), "loss")
-    function.linkage = "internal"
-    logits, labels, gradient, loss, count = function.args
-    k = KernelBuilder(function, "loss")
-    examples = k.b.sitofp(count, F32)
-    total = k.variable("total", 0.0)
-    with k.loop("n", 0, count) as n:
-        row = k.mul(n, classes)
-        z = Buffer(k.at(logits, row), classes)
-        largest = k.variable("max", float("-inf"))
-        with k.loop("max", 0, classes) as i:
-            k.b.store(k.fmaximum(k.b.load(largest), k.load(z, i)), largest)
-        largest = k.b.load(largest)
-        sum_exp = k.variable("sum", 0.0)
-        with k.loop("sum", 0, classes) as i:
-            k.b.store(k.fadd(k.b.load(sum_exp), mathfn.exp(k, k.fsub(k.load(z, i), largest))), sum_exp)
-        sum_exp = k.b.load(sum_exp)
-        label = k.b.load(k.b.gep(labels, [n]))
-        log_sum_exp = k.fadd(largest, k.intrinsic("llvm.log", sum_exp))
-        k.b.store(k.fadd(k.b.load(total), k.fsub(log_sum_exp, k.load(z, label))), total)
-        target = Buffer(k.at(gradient, row), classes)
-        with k.loop("gradient", 0, classes) as i:
-            probability = k.fdiv(mathfn.exp(k, k.fsub(k.load(z, i), largest)), sum_exp)
-            onehot = k.b.select(k.b.icmp_signed("==", i, label), constant(F32, 1.0), constant(F32, 0.0))
-            k.store(k.fdiv(k.fsub(probability, onehot), examples), target, i)
-    k.b.store(k.fdiv(k.b.load(total), examples), loss)
-    k.b.ret_void()
-    return function
 
 
 def _masked_forward(module: ir.Module, layer) -> ir.Function:
@@ -193,70 +177,92 @@ def _masked_forward(module: ir.Module, layer) -> ir.Function:
     return function
 
 
-def _gradient_function(module: ir.Module, layer, weights: GradientLayout) -> ir.Function:
+def _gradient_function(module: ir.Module, layer, weights: GradientLayout, needed: frozenset[str],
+                       vector_width: int) -> ir.Function:
     """gradient.NAME(sources..., output, output_gradient, source_gradients..., weights,
-    weight_gradients, count): the layer's backward loop nest, one example at a time. The
-    sources are its operands (and its mask); the source gradients, its operands'."""
-    name, readers, inputs = layer.node.name, len(operands(layer)), len(layer.node.inputs)
-    kind = ir.FunctionType(ir.VoidType(), [F32_PTR] * (readers + inputs + 4) + [I64])
+    weight_gradients, scratch, count): the layer's backward loop nest. The sources are
+    its operands (and its mask); the source gradients, those of its operands in `needed`."""
+    name, readers = layer.node.name, len(operands(layer))
+    wanted = [source in needed for source in layer.node.inputs]
+    kind = ir.FunctionType(ir.VoidType(), [F32_PTR] * (readers + sum(wanted) + 5) + [I64])
     function = ir.Function(module, kind, f"gradient.{name}")
     # No noalias: in `add a a` both operand gradients are one buffer.
     function.linkage = "internal"
     k = KernelBuilder(function, f"{name}.gradient")
-    args = function.args
-    sources, (output, output_gradient) = args[:readers], args[readers:readers + 2]
-    source_gradients = args[readers + 2:readers + inputs + 2]
-    weight_base, gradient_base, count = args[readers + inputs + 2:]
-    own_weights, own_gradients = weights.own(k, weight_base, name), weights.own(k, gradient_base, name)
-    outputs = prod(layer.output_shape)
-    sizes = [prod(shape) for shape in layer.input_shapes] + [outputs] * (readers - inputs)
-
-    def code(buffers):
-        return GradientCode(k, layer, buffers(sources, sizes), *buffers((output, output_gradient), (outputs, outputs)),
-                            buffers(source_gradients, sizes[:inputs]), own_weights, own_gradients, count)
-
+    args = iter(function.args)
+    sources = [next(args) for _ in range(readers)]
+    output, output_gradient = next(args), next(args)
+    source_gradients = [next(args) if want else None for want in wanted]
+    weight_base, gradient_base, scratch, count = args
     rule = GRADIENTS[layer.node.kind]
-    if isinstance(rule, WholeBatch):
-        rule.lower(code(lambda pointers, floats: tuple(Buffer(p, k.mul(count, size))
-                                                       for p, size in zip(pointers, floats))))
+    outputs = prod(layer.output_shape)
+    sizes = [prod(shape) for shape in layer.input_shapes] + [outputs] * (readers - len(wanted))
+
+    def code(at):
+        def buffers(pointers, floats):
+            return tuple(None if p is None else at(p, size) for p, size in zip(pointers, floats))
+
+        return GradientCode(k, layer, buffers(sources, sizes), *buffers((output, output_gradient), (outputs, outputs)),
+                            buffers(source_gradients, sizes), weights.own(k, weight_base, name),
+                            weights.own(k, gradient_base, name), Buffer(scratch, rule.scratch_floats(layer)),
+                            count, vector_width)
+
+    if rule.whole_batch:
+        rule.lower(code(lambda pointer, size: Buffer(pointer, k.mul(count, size))))
     else:
         with k.loop("n", 0, count) as n:
-            rule(code(lambda pointers, floats: tuple(Buffer(k.at(p, k.mul(n, size)), size)
-                                                     for p, size in zip(pointers, floats))))
+            rule.lower(code(lambda pointer, size: Buffer(k.at(pointer, k.mul(n, size)), size)))
     k.b.ret_void()
     return function
 
 
-def generate_training_module(graph: ShapedGraph, vector_width: int) -> ir.Module:
+def generate_training_module(graph: ShapedGraph, vector_width: int, loss: str) -> ir.Module:
     tensors, packed, weights = tensor_layout(graph), weight_layout(graph), gradient_layout(graph)
     plan = _forward_plan(graph, tensors)
     module = ir.Module(name=f"{graph.name}.training")
     forward = [_masked_forward(module, layer) if masked(layer) else
                normalise(module, layer, weights) if batch_normalised(layer) else
                layer_function(module, layer, plan, packed, vector_width, False) for layer in graph.layers]
-    loss = _loss_function(module, tensors.sizes[loss_layer(graph).node.name])
-    trained = trained_layers(graph)
-    backward = [_gradient_function(module, layer, weights) for layer in trained]
-    step = ir.Function(module, ir.FunctionType(ir.VoidType(), [F32_PTR, F32_PTR, F32_PTR, ir.PointerType(I64), I64,
+    loss_function = LOSSES[loss].lower(module, tensors.sizes[loss_layer(graph, loss).node.name])
+    needed = gradients_needed(graph)
+    backward = [(layer, _gradient_function(module, layer, weights, needed, vector_width))
+                for layer in trained_layers(graph, loss) if layer.node.name in needed]
+    step = ir.Function(module, ir.FunctionType(ir.VoidType(), [F32_PTR, F32_PTR, F32_PTR,
+                                                               ir.PointerType(LOSSES[loss].target_type), I64, I64,
                                                                F32_PTR, F32_PTR, F32_PTR, F32_PTR]), ENTRY)
-    activations, packed_base, weight_base, labels, batch, gradients, weight_gradients, scratch, loss_value = step.args
+    activations, packed_base, weight_base, targets, count, total, gradients, weight_gradients, scratch, loss_value \
+        = step.args
     k = KernelBuilder(step, "step")
 
     def at(base, name):
-        return k.at(base, k.mul(batch, tensors.offsets[name]))
+        return k.at(base, k.mul(count, tensors.offsets[name]))
 
     for layer, function in zip(graph.layers, forward):
         sources = [at(activations, name) for name in operands(layer)]
         layer_weights = weight_base if batch_normalised(layer) else packed_base
-        k.b.call(function, [*sources, at(activations, layer.node.name), layer_weights, scratch, batch])
-    logits = loss_layer(graph).node.name
-    k.b.call(loss, [at(activations, logits), labels, at(gradients, logits), loss_value, batch])
-    for layer, function in zip(reversed(trained), reversed(backward)):
+        k.b.call(function, [*sources, at(activations, layer.node.name), layer_weights, scratch, count])
+    read = loss_layer(graph, loss).node.name
+    k.b.call(loss_function, [at(activations, read), targets, at(gradients, read), loss_value, count, total])
+    for layer, function in reversed(backward):
         k.b.call(function, [*[at(activations, name) for name in operands(layer)], at(activations, layer.node.name),
-                            at(gradients, layer.node.name), *[at(gradients, name) for name in layer.node.inputs],
-                            weight_base, weight_gradients, batch])
+                            at(gradients, layer.node.name),
+                            *[at(gradients, name) for name in layer.node.inputs if name in needed],
+                            weight_base, weight_gradients, scratch, count])
     k.b.ret_void()
     return module
+
+
+@dataclass
+class _Share:
+    """One thread's part of a batch: its examples and the memory its training step uses
+    (kept between steps of the same size, so a step allocates nothing)."""
+
+    examples: slice
+    activations: np.ndarray
+    gradients: np.ndarray
+    weight_gradients: np.ndarray
+    scratch: np.ndarray
+    loss: np.ndarray
 
 
 class Trainer:
@@ -264,23 +270,33 @@ class Trainer:
     (PyTorch's layouts, keyed `NAME.SUFFIX`); `weights` may be replaced between steps,
     and each step replaces its running statistics with the updated ones.
     Dropout masks are drawn from `random`, a generator seeded with `seed` (public so a
-    checkpoint can save and restore its state)."""
+    checkpoint can save and restore its state). A batch is split among `threads`
+    threads, each summing its examples' gradients (in a fixed order, so the same
+    thread count gives the same bits), except in networks with batchnorm, whose batch
+    statistics need every example in one place."""
 
-    def __init__(self, graph: ShapedGraph, weights, seed: int = 0):
+    def __init__(self, graph: ShapedGraph, weights, seed: int = 0, threads: int = 1, loss: str = "cross-entropy"):
         graph.require_numbers()
-        refuse_untrainable(graph)
+        if loss not in LOSSES:
+            raise DataError(f"unknown loss {loss!r}; netspec knows {', '.join(LOSSES)}")
+        if isinstance(threads, bool) or not isinstance(threads, int) or threads < 1:
+            raise DataError(f"threads must be a whole number of at least 1, got {threads!r}")
+        refuse_untrainable(graph, loss)
         validate(weights, weight_shapes(graph), "the given mapping")
-        self.graph = graph
+        self.graph, self.loss = graph, loss
+        self.threads = 1 if any(map(batch_normalised, graph.layers)) else threads
         self.weights = {key: np.asarray(array, np.float32) for key, array in weights.items()}
         self._tensors, self._packed = tensor_layout(graph), weight_layout(graph)
         self._gradient_layout = gradient_layout(graph)
         self._statistics = running_statistics(graph)
         self._parameters = tuple(key for key in self._gradient_layout.shapes if key not in self._statistics)
-        self._scratch = aligned_zeros(_scratch_floats(graph))
-        self._classes = self._tensors.sizes[loss_layer(graph).node.name]
-        canonical = canonical_form(graph) + "\ntraining step"
+        self._scratch_floats = _scratch_floats(graph)
+        self._outputs = self._tensors.sizes[loss_layer(graph, loss).node.name]
+        self._shares: list[_Share] = []
+        self._pool = ThreadPoolExecutor(self.threads - 1, "netspec-train") if self.threads > 1 else None
+        canonical = canonical_form(graph) + f"\ntraining step, {loss} loss"
         self._compiled = jit.compile_object(
-            canonical, lambda: str(generate_training_module(graph, jit.host_vector_width())), ENTRY)
+            canonical, lambda: str(generate_training_module(graph, jit.host_vector_width(), loss)), ENTRY)
         self._step = _STEP(self._compiled.address)
         self.random = np.random.default_rng(seed)
 
@@ -293,40 +309,70 @@ class Trainer:
             masks[layer.node.name] = (kept / (1 - layer.attrs.p)).astype(np.float32)
         return masks
 
-    def loss_and_gradients(self, x, labels, masks=None) -> tuple[float, dict[str, np.ndarray]]:
-        """The mean softmax cross-entropy of the batch and its gradient for every weight but
-        the running statistics, which move towards the batch's; dropout layers use `masks`
-        (as `draw_masks` gives them), else freshly drawn ones."""
+    def loss_and_gradients(self, x, targets, masks=None) -> tuple[float, dict[str, np.ndarray]]:
+        """The batch's mean loss and its gradient for every weight but the running
+        statistics, which move towards the batch's. `targets`: class labels for
+        cross-entropy; for mse, one value per output of each example, or class labels
+        (standing for their one-hot vectors). Dropout layers use `masks` (as `draw_masks`
+        gives them), else freshly drawn ones."""
         x = np.ascontiguousarray(x, dtype=np.float32)
-        labels = np.ascontiguousarray(labels, dtype=np.int64)
-        self._check_batch(x, labels)
+        self._check_batch(x, targets)
+        targets = LOSSES[self.loss].targets(targets, self._outputs)
         batch, tensors = len(x), self._tensors
-        activations = aligned_zeros(batch * tensors.floats_per_example)
-        activations[:x.size] = x.ravel()  # the input's offset is 0
-        for name, mask in (self.draw_masks(batch) if masks is None else masks).items():
+        masks = self.draw_masks(batch) if masks is None else masks
+        for name, mask in masks.items():
             expected = (batch, *self.graph.layer(name).output_shape)
             if np.shape(mask) != expected:
                 raise DataError(f"the mask of {name} has shape {np.shape(mask)}; the batch needs {expected}")
-            start = batch * tensors.offsets[f"{name}.mask"]
-            activations[start:start + mask.size] = np.asarray(mask, np.float32).ravel()
-        gradients = aligned_zeros(batch * tensors.floats_per_example)
-        weight_gradients = aligned_zeros(self._gradient_layout.total_floats)
         packed = self._packed.pack(self.graph, self.weights)
         weights = self._gradient_layout.pack(self.weights)
-        loss = np.zeros(1, np.float32)
-        self._step(activations.ctypes.data, packed.ctypes.data, weights.ctypes.data, labels.ctypes.data, batch,
-                   gradients.ctypes.data, weight_gradients.ctypes.data, self._scratch.ctypes.data, loss.ctypes.data)
-        self.weights = self.weights | self._gradient_layout.unpack(weights, self._statistics)
-        return float(loss[0]), self._gradient_layout.unpack(weight_gradients, self._parameters)
+        shares = self._shares_of(batch)
 
-    def _check_batch(self, x: np.ndarray, labels: np.ndarray) -> None:
+        def step(share: _Share) -> None:
+            count = share.examples.stop - share.examples.start
+            share.activations[:count * x[0].size] = x[share.examples].ravel()  # the input's offset is 0
+            for name, mask in masks.items():
+                start = count * tensors.offsets[f"{name}.mask"]
+                share.activations[start:start + count * mask[0].size] = \
+                    np.asarray(mask[share.examples], np.float32).ravel()
+            share.gradients.fill(0)
+            share.weight_gradients.fill(0)
+            chosen = np.ascontiguousarray(targets[share.examples])
+            self._step(share.activations.ctypes.data, packed.ctypes.data, weights.ctypes.data, chosen.ctypes.data,
+                       count, batch, share.gradients.ctypes.data, share.weight_gradients.ctypes.data,
+                       share.scratch.ctypes.data, share.loss.ctypes.data)
+
+        others = [self._pool.submit(step, share) for share in shares[1:]] if self._pool else []
+        step(shares[0])
+        for running in others:
+            running.result()
+        weight_gradients = shares[0].weight_gradients
+        for share in shares[1:]:
+            weight_gradients = weight_gradients + share.weight_gradients
+        self.weights = self.weights | self._gradient_layout.unpack(weights, self._statistics)
+        loss = sum(float(share.loss[0]) for share in shares)
+        return loss, self._gradient_layout.unpack(weight_gradients, self._parameters)
+
+    def _shares_of(self, batch: int) -> list[_Share]:
+        """The batch cut into one share per thread (no share under 8 examples)."""
+        threads = max(1, min(self.threads, batch // 8))
+        bounds = [batch * i // threads for i in range(threads + 1)]
+        examples = [slice(start, stop) for start, stop in zip(bounds, bounds[1:])]
+        if [share.examples for share in self._shares] != examples:
+            floats = self._tensors.floats_per_example
+            self._shares = [_Share(chosen, aligned_zeros((chosen.stop - chosen.start) * floats),
+                                   aligned_zeros((chosen.stop - chosen.start) * floats),
+                                   aligned_zeros(self._gradient_layout.total_floats),
+                                   aligned_zeros(self._scratch_floats), np.zeros(1, np.float32))
+                            for chosen in examples]
+        return self._shares
+
+    def _check_batch(self, x: np.ndarray, targets) -> None:
         if x.ndim != len(self.graph.input_shape) + 1 or x.shape[1:] != tuple(self.graph.input_shape) or not len(x):
             raise DataError(f"training batch has shape {x.shape}; network {self.graph.name} expects "
                             f"(N, {', '.join(map(str, self.graph.input_shape))}) with N > 0")
-        if labels.shape != (len(x),):
-            raise DataError(f"{len(labels)} labels for {len(x)} examples")
-        if labels.min() < 0 or labels.max() >= self._classes:
-            raise DataError(f"labels must be classes 0 to {self._classes - 1}; found {labels.min()} to {labels.max()}")
+        if len(targets) != len(x):
+            raise DataError(f"{len(targets)} targets for {len(x)} examples")
         for layer in filter(batch_normalised, self.graph.layers):
             if len(x) * prod(layer.input_shape[1:]) < 2:
                 # Its unbiased variance would divide by zero; PyTorch refuses it too.
@@ -334,7 +380,9 @@ class Trainer:
                                 "one example: train with batches of 2 or more")
 
 
-def compile_training(graph: ShapedGraph, weights, seed: int = 0) -> Trainer:
-    """The training step of `graph` starting from `weights` (PyTorch's layouts); `seed`
-    seeds the dropout masks."""
-    return Trainer(graph, weights, seed)
+def compile_training(graph: ShapedGraph, weights, seed: int = 0, threads: int = 1,
+                     loss: str = "cross-entropy") -> Trainer:
+    """The training step of `graph` starting from `weights` (PyTorch's layouts), for
+    `loss` ("cross-entropy" or "mse"), splitting batches among `threads` threads;
+    `seed` seeds the dropout masks."""
+    return Trainer(graph, weights, seed, threads, loss)
