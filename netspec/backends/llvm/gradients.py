@@ -18,7 +18,7 @@ from typing import Callable
 from .batch_statistics import batch_statistics, each_value, inverse_deviation, values_per_channel
 from .builder import F32, Buffer, KernelBuilder, constant, index
 from .kernels.pool import each_adaptive_window
-from .products import Matrix, multiply_add, multiply_add_transposed
+from .products import Matrix, multiply_add
 
 
 @dataclass(frozen=True)
@@ -242,8 +242,8 @@ def _maxpool(c: GradientCode) -> None:
 @dataclass(frozen=True)
 class _ConvGeometry:
     """A convolution as a matrix product over its input padded once: the patches matrix
-    P[tap, position] holds input (ic, oh*s_h + kh, ow*s_w + kw) of the padded input for
-    tap (ic, kh, kw) and output position (oh, ow)."""
+    P[position, tap] holds, for output position (oh, ow) and tap (ic, kh, kw), input
+    (ic, oh*s_h + kh, ow*s_w + kw) of the padded input."""
 
     channels: int
     height: int  # the padded input's
@@ -251,7 +251,6 @@ class _ConvGeometry:
     taps: int
     positions: int
     padded: bool  # whether the padded input differs from the input
-    direct: bool  # a 1x1 kernel with stride 1 and no padding: P is the input itself
 
     @staticmethod
     def of(layer) -> "_ConvGeometry":
@@ -260,8 +259,7 @@ class _ConvGeometry:
         _, o_h, o_w = layer.output_shape
         padded = (a.padding.top, a.padding.bottom, a.padding.left, a.padding.right) != (0, 0, 0, 0)
         return _ConvGeometry(c_i, n_h + a.padding.rows, n_w + a.padding.left + a.padding.right,
-                             c_i * prod(a.kernel), o_h * o_w, padded, a.kernel == (1, 1) and a.step == (1, 1)
-                             and not padded)
+                             c_i * prod(a.kernel), o_h * o_w, padded)
 
     @property
     def padded_floats(self) -> int:
@@ -271,7 +269,7 @@ class _ConvGeometry:
 def _conv_scratch(layer) -> int:
     """The padded input, the patches (reused for their gradient) and the padded input's gradient."""
     g = _ConvGeometry.of(layer)
-    return 2 * g.padded_floats + (0 if g.direct else g.taps * g.positions)
+    return 2 * g.padded_floats + g.taps * g.positions
 
 
 def _pad(c: GradientCode, source: Buffer, padded: Buffer) -> None:
@@ -289,51 +287,50 @@ def _pad(c: GradientCode, source: Buffer, padded: Buffer) -> None:
 
 
 def _each_patch_element(c: GradientCode, visit) -> None:
-    """visit(patch position, padded input position) for every element of P."""
+    """visit(patch position, padded input position) for every element of P, in P's order."""
     k, a = c.k, c.attrs
     g = _ConvGeometry.of(c.layer)
     (k_h, k_w), (s_h, s_w) = a.kernel, a.step
     _, o_h, o_w = c.layer.output_shape
-    with k.loop("ic", 0, g.channels) as ic:
-        with k.loop("kh", 0, k_h) as kh:
-            with k.loop("kw", 0, k_w) as kw:
-                tap = k.offset((ic, kh, kw), (k_h * k_w, k_w, 1))
-                with k.loop("oh", 0, o_h) as oh:
+    with k.loop("oh", 0, o_h) as oh:
+        with k.loop("ow", 0, o_w) as ow:
+            patch = k.mul(k.add(k.mul(oh, o_w), ow), g.taps)
+            with k.loop("ic", 0, g.channels) as ic:
+                with k.loop("kh", 0, k_h) as kh:
                     row = k.offset((ic, k.add(k.mul(oh, s_h), kh)), (g.height * g.width, g.width))
-                    with k.loop("ow", 0, o_w) as ow:
-                        visit(k.offset((tap, oh, ow), (g.positions, o_w, 1)), k.add(row, k.mul(ow, s_w), kw))
+                    start = k.add(row, k.mul(ow, s_w))
+                    tap = k.add(patch, k.offset((ic, kh), (k_h * k_w, k_w)))
+                    with k.loop("kw", 0, k_w) as kw:
+                        visit(k.add(tap, kw), k.add(start, kw))
 
 
 def _conv(c: GradientCode) -> None:
-    """y[oc] = b[oc] + W[oc, :] P over the patches P of the padded input:
-    db += row sums of dy, dW += dy P^T, and dx gets dP = W^T dy scattered back."""
+    """y[oc, position] = b[oc] + sum over taps of W[oc, tap] P[position, tap] over the
+    patches P of the padded input: db += sums of dy, dW += dy P, and dx gets
+    dP = dy^T W scattered back to where each patch element came from."""
     k, width, a = c.k, c.vector_width, c.attrs
     g = _ConvGeometry.of(c.layer)
     c_o = c.layer.output_shape[0]
     x, dy, dx = c.sources[0], c.output_gradient, c.source_gradients[0]
     # The scratch holds the padded input, the patches, then the padded input's gradient.
-    patch_floats = 0 if g.direct else g.taps * g.positions
+    patch_floats = g.taps * g.positions
     padded_x = k.view(c.scratch, 0, g.padded_floats) if g.padded else x
-    patches = x if g.direct else k.view(c.scratch, g.padded_floats, patch_floats)
+    patches = k.view(c.scratch, g.padded_floats, patch_floats)
     padded_dx = k.view(c.scratch, g.padded_floats + patch_floats, g.padded_floats) if g.padded else dx
+    weight = Matrix(c.weights["weight"], g.taps)
     if "bias" in c.weights:
         with k.loop("oc", 0, c_o) as oc:
             with k.loop("p", 0, g.positions) as p:
                 _accumulate(k, c.weight_gradients["bias"], oc, k.load(dy, k.add(k.mul(oc, g.positions), p)))
     if g.padded:
         _pad(c, x, padded_x)
-    if not g.direct:
-        _each_patch_element(c, lambda patch, source: k.store(k.load(padded_x, source), patches, patch))
-    multiply_add_transposed(k, width, Matrix(c.weight_gradients["weight"], g.taps), Matrix(dy, g.positions),
-                            Matrix(patches, g.positions), c_o, g.taps, g.positions)
+    _each_patch_element(c, lambda patch, source: k.store(k.load(padded_x, source), patches, patch))
+    multiply_add(k, width, Matrix(c.weight_gradients["weight"], g.taps), Matrix(dy, g.positions),
+                 Matrix(patches, g.taps), c_o, g.positions, g.taps)
     if dx is None:
         return
-    if g.direct:
-        multiply_add(k, width, Matrix(dx, g.positions), Matrix(c.weights["weight"], 1, g.taps),
-                     Matrix(dy, g.positions), g.taps, c_o, g.positions)
-        return
-    multiply_add(k, width, Matrix(patches, g.positions), Matrix(c.weights["weight"], 1, g.taps),
-                 Matrix(dy, g.positions), g.taps, c_o, g.positions, accumulate=False)
+    multiply_add(k, width, Matrix(patches, g.taps), Matrix(dy, 1, g.positions), weight, g.positions, c_o, g.taps,
+                 accumulate=False)
     if g.padded:
         k.fill("zero.dx", padded_dx, g.padded_floats, 0.0)
     _each_patch_element(c, lambda patch, target: _accumulate(k, padded_dx, target, k.load(patches, patch)))
