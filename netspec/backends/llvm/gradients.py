@@ -266,10 +266,23 @@ class _ConvGeometry:
         return self.channels * self.height * self.width if self.padded else 0
 
 
-def _conv_scratch(layer) -> int:
-    """The padded input, the patches (reused for their gradient) and the padded input's gradient."""
+# Several examples' patches are built at once when the weight gradient is larger than
+# one example's patches (deep layers: many channels, few positions), so that one
+# product reads and writes dW once for all of them; at most this many floats (4 MiB).
+# Otherwise one example's patches, which stay in cache, are best.
+PATCH_FLOATS = 1 << 20
+
+
+def _examples_at_once(layer) -> int:
     g = _ConvGeometry.of(layer)
-    return 2 * g.padded_floats + g.taps * g.positions
+    weight_floats = layer.output_shape[0] * g.taps
+    return max(1, min(weight_floats // (g.taps * g.positions), PATCH_FLOATS // (g.taps * g.positions)))
+
+
+def _conv_scratch(layer) -> int:
+    """Patches for the examples taken at once, a padded input and its gradient."""
+    g = _ConvGeometry.of(layer)
+    return _examples_at_once(layer) * g.taps * g.positions + 2 * g.padded_floats
 
 
 def _pad(c: GradientCode, source: Buffer, padded: Buffer) -> None:
@@ -306,42 +319,72 @@ def _each_patch_element(c: GradientCode, visit) -> None:
 
 def _conv(c: GradientCode) -> None:
     """y[oc, position] = b[oc] + sum over taps of W[oc, tap] P[position, tap] over the
-    patches P of the padded input: db += sums of dy, dW += dy P, and dx gets
-    dP = dy^T W scattered back to where each patch element came from."""
-    k, width, a = c.k, c.vector_width, c.attrs
+    patches P of the padded input: db += sums of dy, dW += dy P (over several examples
+    at once), and dx gets dP = dy^T W scattered back to where each patch element came from."""
+    k, width = c.k, c.vector_width
     g = _ConvGeometry.of(c.layer)
     c_o = c.layer.output_shape[0]
+    inputs, outputs, patch_floats = prod(c.layer.input_shape), prod(c.layer.output_shape), g.taps * g.positions
     x, dy, dx = c.sources[0], c.output_gradient, c.source_gradients[0]
-    # The scratch holds the padded input, the patches, then the padded input's gradient.
-    patch_floats = g.taps * g.positions
-    padded_x = k.view(c.scratch, 0, g.padded_floats) if g.padded else x
-    patches = k.view(c.scratch, g.padded_floats, patch_floats)
-    padded_dx = k.view(c.scratch, g.padded_floats + patch_floats, g.padded_floats) if g.padded else dx
-    weight = Matrix(c.weights["weight"], g.taps)
+    at_once = _examples_at_once(c.layer)
+    # The scratch holds the patches of the examples taken at once, a padded input and its gradient.
+    patches = k.view(c.scratch, 0, at_once * patch_floats)
+    padded = k.view(c.scratch, at_once * patch_floats, g.padded_floats)
+    padded_dx = k.view(c.scratch, at_once * patch_floats + g.padded_floats, g.padded_floats)
     if "bias" in c.weights:
-        with k.loop("oc", 0, c_o) as oc:
-            with k.loop("p", 0, g.positions) as p:
-                _accumulate(k, c.weight_gradients["bias"], oc, k.load(dy, k.add(k.mul(oc, g.positions), p)))
-    if g.padded:
-        _pad(c, x, padded_x)
-    _each_patch_element(c, lambda patch, source: k.store(k.load(padded_x, source), patches, patch))
-    multiply_add(k, width, Matrix(c.weight_gradients["weight"], g.taps), Matrix(dy, g.positions),
-                 Matrix(patches, g.taps), c_o, g.positions, g.taps)
-    if dx is None:
-        return
-    multiply_add(k, width, Matrix(patches, g.taps), Matrix(dy, 1, g.positions), weight, g.positions, c_o, g.taps,
-                 accumulate=False)
+        with k.loop("n", 0, c.count) as n:
+            with k.loop("oc", 0, c_o) as oc:
+                row = k.add(k.mul(n, outputs), k.mul(oc, g.positions))
+                with k.loop("p", 0, g.positions) as p:
+                    _accumulate(k, c.weight_gradients["bias"], oc, k.load(dy, k.add(row, p)))
+
+    def example(buffer, n, size):
+        return k.view(buffer, k.mul(n, size), size)
+
+    with k.loop("first", 0, c.count, at_once) as first:
+        examples = k.smin(at_once, k.b.sub(c.count, first))
+        with k.loop("n", 0, examples) as n:
+            source = example(x, k.add(first, n), inputs)
+            if g.padded:
+                _pad(c, source, padded)
+            read = padded if g.padded else source
+            own = example(patches, n, patch_floats)
+            _each_patch_element(c, lambda patch, position: k.store(k.load(read, position), own, patch))
+        multiply_add(k, width, Matrix(c.weight_gradients["weight"], g.taps),
+                     Matrix(example(dy, first, outputs), g.positions, group=outputs),
+                     Matrix(patches, g.taps, group=patch_floats), c_o, g.positions, g.taps, groups=examples)
+        if dx is not None:
+            with k.loop("n", 0, examples) as n:
+                _conv_input_gradient(c, example(patches, n, patch_floats), example(dy, k.add(first, n), outputs),
+                                     example(dx, k.add(first, n), inputs), padded_dx)
+
+
+def _conv_input_gradient(c: GradientCode, patches: Buffer, dy: Buffer, dx: Buffer, padded_dx: Buffer) -> None:
+    """One example: dP = dy^T W overwrites its patches, whose elements are then added to
+    the input positions they came from (through the padded gradient when padded)."""
+    k = c.k
+    g = _ConvGeometry.of(c.layer)
+    multiply_add(k, c.vector_width, Matrix(patches, g.taps), Matrix(dy, 1, g.positions),
+                 Matrix(c.weights["weight"], g.taps), g.positions, c.layer.output_shape[0], g.taps, accumulate=False)
+    gathered = padded_dx if g.padded else dx
     if g.padded:
         k.fill("zero.dx", padded_dx, g.padded_floats, 0.0)
-    _each_patch_element(c, lambda patch, target: _accumulate(k, padded_dx, target, k.load(patches, patch)))
+    _each_patch_element(c, lambda patch, position: _accumulate(k, gathered, position, k.load(patches, patch)))
     if g.padded:
-        c_i, n_h, n_w = c.layer.input_shape
-        with k.loop("ic", 0, c_i) as ic:
-            with k.loop("ih", 0, n_h) as ih:
-                row = k.offset((ic, k.add(ih, a.padding.top)), (g.height * g.width, g.width))
-                with k.loop("iw", 0, n_w) as iw:
-                    _accumulate(k, dx, k.offset((ic, ih, iw), (n_h * n_w, n_w, 1)),
-                                k.load(padded_dx, k.add(row, iw, a.padding.left)))
+        _unpad_add(c, padded_dx, dx)
+
+
+def _unpad_add(c: GradientCode, padded: Buffer, target: Buffer) -> None:
+    """Add the middle of a padded example's gradient to the example's gradient."""
+    k, a = c.k, c.attrs
+    c_i, n_h, n_w = c.layer.input_shape
+    g = _ConvGeometry.of(c.layer)
+    with k.loop("ic", 0, c_i) as ic:
+        with k.loop("ih", 0, n_h) as ih:
+            row = k.offset((ic, k.add(ih, a.padding.top)), (g.height * g.width, g.width))
+            with k.loop("iw", 0, n_w) as iw:
+                _accumulate(k, target, k.offset((ic, ih, iw), (n_h * n_w, n_w, 1)),
+                            k.load(padded, k.add(row, iw, a.padding.left)))
 
 
 def _batchnorm(c: GradientCode) -> None:
@@ -378,7 +421,7 @@ def _batchnorm(c: GradientCode) -> None:
 
 
 GRADIENTS = {
-    "conv": Gradient(_conv, scratch_floats=_conv_scratch),
+    "conv": Gradient(_conv, whole_batch=True, scratch_floats=_conv_scratch),
     "dense": Gradient(_dense, whole_batch=True),
     "avgpool": Gradient(_avgpool),
     "relu": Gradient(lambda c: _map_gradient(c, _relu), whole_batch=True),

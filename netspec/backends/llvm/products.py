@@ -23,14 +23,16 @@ def tile_shape(width: int) -> tuple[int, int]:
 
 @dataclass(frozen=True)
 class Matrix:
-    """Element (r, q) lies at buffer[r * row + q * column]."""
+    """Element (r, q) of group g lies at buffer[g * group + r * row + q * column] (a
+    product may sum over several groups, such as the examples of a batch)."""
 
     buffer: Buffer
     row: object
     column: object = 1
+    group: object = 0
 
-    def position(self, k: KernelBuilder, r, q) -> ir.Value:
-        return k.add(k.mul(r, self.row), k.mul(q, self.column))
+    def position(self, k: KernelBuilder, r, q, g=0) -> ir.Value:
+        return k.add(k.mul(g, self.group) if self.group else 0, k.mul(r, self.row), k.mul(q, self.column))
 
 
 def blocked(k: KernelBuilder, name: str, count, block: int, emit) -> None:
@@ -65,9 +67,10 @@ def _column_tiles(k: KernelBuilder, columns: int, width: int, tile: int, emit) -
 
 
 def multiply_add(k: KernelBuilder, width: int, c: Matrix, a: Matrix, b: Matrix, rows, inner, columns: int,
-                 accumulate: bool = True) -> None:
-    """c[r, j] (+)= sum over q < inner of a[r, q] * b[q, j], for r < rows and j < columns;
-    without `accumulate`, c is overwritten."""
+                 accumulate: bool = True, groups=1) -> None:
+    """c[r, j] (+)= sum over groups g and q < inner of a[g; r, q] * b[g; q, j], for
+    r < rows and j < columns; without `accumulate`, c is overwritten. Summing over
+    groups in the same loop nest reads and writes c once for all of them."""
     def tile(first_row, row_count, first_column, vectors, last_lanes):
         def lanes(v):
             return last_lanes if v == vectors - 1 else None
@@ -78,18 +81,19 @@ def multiply_add(k: KernelBuilder, width: int, c: Matrix, a: Matrix, b: Matrix, 
         sums = [[k.variable(f"sum{r}.{v}", k.vload(c.buffer, at(r, v), width, lanes(v)) if accumulate
                             else constant(vector_type(width), 0.0)) for v in range(vectors)]
                 for r in range(row_count)]
-        with k.loop("q", 0, inner) as q:
-            right = [k.vload(b.buffer, b.position(k, q, k.add(first_column, v * width)), width, lanes(v))
-                     for v in range(vectors)]
-            for r in range(row_count):
-                left = k.splat(k.load(a.buffer, a.position(k, k.add(first_row, r), q)), width)
-                for v in range(vectors):
-                    k.b.store(k.fadd(k.b.load(sums[r][v]), k.fmul(left, right[v])), sums[r][v])
+        with k.loop("g", 0, groups) as g:
+            with k.loop("q", 0, inner) as q:
+                right = [k.vload(b.buffer, b.position(k, q, k.add(first_column, v * width), g), width, lanes(v))
+                         for v in range(vectors)]
+                for r in range(row_count):
+                    left = k.splat(k.load(a.buffer, a.position(k, k.add(first_row, r), q, g)), width)
+                    for v in range(vectors):
+                        k.b.store(k.fadd(k.b.load(sums[r][v]), k.fmul(left, right[v])), sums[r][v])
         for r in range(row_count):
             for v in range(vectors):
                 k.vstore(k.b.load(sums[r][v]), c.buffer, at(r, v), lanes(v))
 
     tile_rows, tile_vectors = tile_shape(width)
     blocked(k, "r", rows, tile_rows, lambda first_row, row_count: _column_tiles(
-        k, columns, width, tile_vectors, lambda first_column, vectors, last: tile(first_row, row_count, first_column, vectors,
-                                                                     last)))
+        k, columns, width, tile_vectors,
+        lambda first_column, vectors, last: tile(first_row, row_count, first_column, vectors, last)))
