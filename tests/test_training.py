@@ -117,12 +117,13 @@ def test_batchnorm_in_training_mode_has_pytorch_gradients_and_running_statistics
     assert_gradients_match(netspec.loads(spec(body)).graph, batch=4)
 
 
-def test_lenet5_with_batchnorm_has_pytorch_gradients_and_running_statistics():
+@pytest.mark.parametrize("batch, threads", [(4, 1), (35, 2)])
+def test_lenet5_with_batchnorm_has_pytorch_gradients_and_running_statistics(batch, threads):
     lines = Path("examples/lenet5.net").read_text().splitlines()
     body = "\n".join(line.split("->")[0].rstrip() + (" bias=false\nbatchnorm" if line.startswith(("conv", "dense 1",
                                                                                                 "dense 8")) else "")
                      for line in lines)
-    assert_gradients_match(netspec.loads(body).graph, batch=4)
+    assert_gradients_match(netspec.loads(body).graph, batch=batch, threads=threads)
 
 
 DROPOUT_AND_JOINS = ("a: conv 3 kernel=3 padding=1\nb: conv 3 kernel=1 input=input\ns: add a b\nconcat s b\n"

@@ -33,8 +33,9 @@ from .losses import LOSSES
 from .plan import Location, MemoryPlan
 
 ENTRY = "train_step"
-# train_step(activations, packed_weights, weights, targets, count, total, gradients, weight_gradients, scratch, loss)
-_STEP = ctypes.CFUNCTYPE(None, *[ctypes.c_void_p] * 4, ctypes.c_int64, ctypes.c_int64, *[ctypes.c_void_p] * 4)
+# See generate_training_module.
+_STEP = ctypes.CFUNCTYPE(None, ctypes.c_int64, *[ctypes.c_void_p] * 4, *[ctypes.c_int64] * 3,
+                         *[ctypes.c_void_p] * 4)
 
 
 def loss_layer(graph: ShapedGraph, loss: str):
@@ -216,50 +217,95 @@ def _gradient_function(module: ir.Module, layer, weights: GradientLayout, needed
     return function
 
 
+@dataclass(frozen=True)
+class Segment:
+    """Consecutive operations of a training step that run on one thread's examples
+    each, or (`whole_batch`: batchnorm, whose statistics couple the examples) once on
+    all of them; an operation is ("forward", layer), ("loss", None) or ("backward", layer)."""
+
+    whole_batch: bool
+    operations: tuple
+
+
+def segments(graph: ShapedGraph, loss: str) -> tuple[Segment, ...]:
+    needed = gradients_needed(graph)
+    operations = [("forward", layer) for layer in graph.layers] + [("loss", None)] + \
+        [("backward", layer) for layer in reversed(trained_layers(graph, loss)) if layer.node.name in needed]
+    found: list[Segment] = []
+    for operation in operations:
+        whole = operation[1] is not None and batch_normalised(operation[1])
+        if found and not whole and not found[-1].whole_batch:
+            found[-1] = Segment(False, found[-1].operations + (operation,))
+        else:
+            found.append(Segment(whole, (operation,)))
+    return tuple(found)
+
+
 def generate_training_module(graph: ShapedGraph, vector_width: int, loss: str) -> ir.Module:
+    """train_step(segment, activations, packed_weights, weights, targets, first, count,
+    total, gradients, weight_gradients, scratch, loss): segment number `segment` of a
+    batch of `total` examples on its examples [first, first + count). Tensor NAME of
+    example n lies at total * offsets[NAME] + n * sizes[NAME] of the activations (its
+    gradient likewise in the gradients); `targets` are the whole batch's."""
     tensors, packed, weights = tensor_layout(graph), weight_layout(graph), gradient_layout(graph)
     plan = _forward_plan(graph, tensors)
     module = ir.Module(name=f"{graph.name}.training")
-    forward = [_masked_forward(module, layer) if masked(layer) else
+    forward = {layer.node.name: _masked_forward(module, layer) if masked(layer) else
                normalise(module, layer, weights) if batch_normalised(layer) else
-               layer_function(module, layer, plan, packed, vector_width, False) for layer in graph.layers]
-    loss_function = LOSSES[loss].lower(module, tensors.sizes[loss_layer(graph, loss).node.name])
+               layer_function(module, layer, plan, packed, vector_width, False) for layer in graph.layers}
+    target = LOSSES[loss]
+    loss_function = target.lower(module, tensors.sizes[loss_layer(graph, loss).node.name])
     needed = gradients_needed(graph)
-    backward = [(layer, _gradient_function(module, layer, weights, needed, vector_width))
-                for layer in trained_layers(graph, loss) if layer.node.name in needed]
-    step = ir.Function(module, ir.FunctionType(ir.VoidType(), [F32_PTR, F32_PTR, F32_PTR,
-                                                               ir.PointerType(LOSSES[loss].target_type), I64, I64,
+    backward = {layer.node.name: _gradient_function(module, layer, weights, needed, vector_width)
+                for layer in trained_layers(graph, loss) if layer.node.name in needed}
+    step = ir.Function(module, ir.FunctionType(ir.VoidType(), [I64, F32_PTR, F32_PTR, F32_PTR,
+                                                               ir.PointerType(target.target_type), I64, I64, I64,
                                                                F32_PTR, F32_PTR, F32_PTR, F32_PTR]), ENTRY)
-    activations, packed_base, weight_base, targets, count, total, gradients, weight_gradients, scratch, loss_value \
-        = step.args
+    (segment, activations, packed_base, weight_base, targets, first, count, total, gradients, weight_gradients,
+     scratch, loss_value) = step.args
     k = KernelBuilder(step, "step")
 
     def at(base, name):
-        return k.at(base, k.mul(count, tensors.offsets[name]))
+        return k.at(base, k.add(k.mul(total, tensors.offsets[name]), k.mul(first, tensors.sizes[name])))
 
-    for layer, function in zip(graph.layers, forward):
-        sources = [at(activations, name) for name in operands(layer)]
-        layer_weights = weight_base if batch_normalised(layer) else packed_base
-        k.b.call(function, [*sources, at(activations, layer.node.name), layer_weights, scratch, count])
-    read = loss_layer(graph, loss).node.name
-    k.b.call(loss_function, [at(activations, read), targets, at(gradients, read), loss_value, count, total])
-    for layer, function in reversed(backward):
-        k.b.call(function, [*[at(activations, name) for name in operands(layer)], at(activations, layer.node.name),
-                            at(gradients, layer.node.name),
-                            *[at(gradients, name) for name in layer.node.inputs if name in needed],
-                            weight_base, weight_gradients, scratch, count])
+    def emit(operation, layer):
+        if operation == "forward":
+            sources = [at(activations, name) for name in operands(layer)]
+            layer_weights = weight_base if batch_normalised(layer) else packed_base
+            k.b.call(forward[layer.node.name], [*sources, at(activations, layer.node.name), layer_weights, scratch,
+                                                count])
+        elif operation == "loss":
+            read = loss_layer(graph, loss).node.name
+            own_targets = k.b.gep(targets, [k.mul(first, 1 if target.target_type == I64 else tensors.sizes[read])])
+            k.b.call(loss_function, [at(activations, read), own_targets, at(gradients, read), loss_value, count,
+                                     total])
+        else:
+            k.b.call(backward[layer.node.name],
+                     [*[at(activations, name) for name in operands(layer)], at(activations, layer.node.name),
+                      at(gradients, layer.node.name), *[at(gradients, name) for name in layer.node.inputs
+                                                        if name in needed],
+                      weight_base, weight_gradients, scratch, count])
+
+    done = step.append_basic_block("step.done")
+    branches = k.b.switch(segment, done)
+    for number, part in enumerate(segments(graph, loss)):
+        block = step.append_basic_block(f"step.segment{number}")
+        branches.add_case(ir.Constant(I64, number), block)
+        k.b.position_at_end(block)
+        for operation, layer in part.operations:
+            emit(operation, layer)
+        k.b.branch(done)
+    k.b.position_at_end(done)
     k.b.ret_void()
     return module
 
 
 @dataclass
 class _Share:
-    """One thread's part of a batch: its examples and the memory its training step uses
-    (kept between steps of the same size, so a step allocates nothing)."""
+    """One thread's part of a batch: its examples and its own memory (kept between steps
+    of the same size, so a step allocates nothing)."""
 
     examples: slice
-    activations: np.ndarray
-    gradients: np.ndarray
     weight_gradients: np.ndarray
     scratch: np.ndarray
     loss: np.ndarray
@@ -271,9 +317,9 @@ class Trainer:
     and each step replaces its running statistics with the updated ones.
     Dropout masks are drawn from `random`, a generator seeded with `seed` (public so a
     checkpoint can save and restore its state). A batch is split among `threads`
-    threads, each summing its examples' gradients (in a fixed order, so the same
-    thread count gives the same bits), except in networks with batchnorm, whose batch
-    statistics need every example in one place."""
+    threads, each summing its examples' weight gradients, added up in a fixed order
+    (so the same thread count gives the same bits); batchnorm layers, whose batch
+    statistics need every example, run on one thread between the others' parts."""
 
     def __init__(self, graph: ShapedGraph, weights, seed: int = 0, threads: int = 1, loss: str = "cross-entropy"):
         graph.require_numbers()
@@ -283,8 +329,7 @@ class Trainer:
             raise DataError(f"threads must be a whole number of at least 1, got {threads!r}")
         refuse_untrainable(graph, loss)
         validate(weights, weight_shapes(graph), "the given mapping")
-        self.graph, self.loss = graph, loss
-        self.threads = 1 if any(map(batch_normalised, graph.layers)) else threads
+        self.graph, self.loss, self.threads = graph, loss, threads
         self.weights = {key: np.asarray(array, np.float32) for key, array in weights.items()}
         self._tensors, self._packed = tensor_layout(graph), weight_layout(graph)
         self._gradient_layout = gradient_layout(graph)
@@ -292,8 +337,10 @@ class Trainer:
         self._parameters = tuple(key for key in self._gradient_layout.shapes if key not in self._statistics)
         self._scratch_floats = _scratch_floats(graph)
         self._outputs = self._tensors.sizes[loss_layer(graph, loss).node.name]
+        self._segments = segments(graph, loss)
         self._shares: list[_Share] = []
-        self._pool = ThreadPoolExecutor(self.threads - 1, "netspec-train") if self.threads > 1 else None
+        self._activations = self._gradients = aligned_zeros(0)
+        self._pool = ThreadPoolExecutor(threads - 1, "netspec-train") if threads > 1 else None
         canonical = canonical_form(graph) + f"\ntraining step, {loss} loss"
         self._compiled = jit.compile_object(
             canonical, lambda: str(generate_training_module(graph, jit.host_vector_width(), loss)), ENTRY)
@@ -320,32 +367,35 @@ class Trainer:
         targets = LOSSES[self.loss].targets(targets, self._outputs)
         batch, tensors = len(x), self._tensors
         masks = self.draw_masks(batch) if masks is None else masks
+        shares = self._shares_of(batch)
+        self._activations[:x.size] = x.ravel()  # the input's offset is 0
         for name, mask in masks.items():
             expected = (batch, *self.graph.layer(name).output_shape)
             if np.shape(mask) != expected:
                 raise DataError(f"the mask of {name} has shape {np.shape(mask)}; the batch needs {expected}")
+            start = batch * tensors.offsets[f"{name}.mask"]
+            self._activations[start:start + mask.size] = np.asarray(mask, np.float32).ravel()
+        self._gradients.fill(0)
+        for share in shares:
+            share.weight_gradients.fill(0)
         packed = self._packed.pack(self.graph, self.weights)
         weights = self._gradient_layout.pack(self.weights)
-        shares = self._shares_of(batch)
 
-        def step(share: _Share) -> None:
-            count = share.examples.stop - share.examples.start
-            share.activations[:count * x[0].size] = x[share.examples].ravel()  # the input's offset is 0
-            for name, mask in masks.items():
-                start = count * tensors.offsets[f"{name}.mask"]
-                share.activations[start:start + count * mask[0].size] = \
-                    np.asarray(mask[share.examples], np.float32).ravel()
-            share.gradients.fill(0)
-            share.weight_gradients.fill(0)
-            chosen = np.ascontiguousarray(targets[share.examples])
-            self._step(share.activations.ctypes.data, packed.ctypes.data, weights.ctypes.data, chosen.ctypes.data,
-                       count, batch, share.gradients.ctypes.data, share.weight_gradients.ctypes.data,
-                       share.scratch.ctypes.data, share.loss.ctypes.data)
+        def run(segment: int, share: _Share, first: int, count: int) -> None:
+            self._step(segment, self._activations.ctypes.data, packed.ctypes.data, weights.ctypes.data,
+                       targets.ctypes.data, first, count, batch, self._gradients.ctypes.data,
+                       share.weight_gradients.ctypes.data, share.scratch.ctypes.data, share.loss.ctypes.data)
 
-        others = [self._pool.submit(step, share) for share in shares[1:]] if self._pool else []
-        step(shares[0])
-        for running in others:
-            running.result()
+        for number, segment in enumerate(self._segments):
+            if segment.whole_batch or len(shares) == 1:
+                run(number, shares[0], 0, batch)
+                continue
+            parts = [(number, share, share.examples.start, share.examples.stop - share.examples.start)
+                     for share in shares]
+            others = [self._pool.submit(run, *part) for part in parts[1:]]
+            run(*parts[0])
+            for running in others:
+                running.result()
         weight_gradients = shares[0].weight_gradients
         for share in shares[1:]:
             weight_gradients = weight_gradients + share.weight_gradients
@@ -359,12 +409,13 @@ class Trainer:
         bounds = [batch * i // threads for i in range(threads + 1)]
         examples = [slice(start, stop) for start, stop in zip(bounds, bounds[1:])]
         if [share.examples for share in self._shares] != examples:
-            floats = self._tensors.floats_per_example
-            self._shares = [_Share(chosen, aligned_zeros((chosen.stop - chosen.start) * floats),
-                                   aligned_zeros((chosen.stop - chosen.start) * floats),
-                                   aligned_zeros(self._gradient_layout.total_floats),
+            floats = batch * self._tensors.floats_per_example
+            self._activations, self._gradients = aligned_zeros(floats), aligned_zeros(floats)
+            self._shares = [_Share(chosen, aligned_zeros(self._gradient_layout.total_floats),
                                    aligned_zeros(self._scratch_floats), np.zeros(1, np.float32))
                             for chosen in examples]
+        for share in self._shares:
+            share.loss[0] = 0
         return self._shares
 
     def _check_batch(self, x: np.ndarray, targets) -> None:
