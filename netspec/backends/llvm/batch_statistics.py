@@ -46,7 +46,7 @@ def inverse_deviation(k: KernelBuilder, layer, variance) -> ir.Value:
     return k.fdiv(1.0, k.intrinsic("llvm.sqrt", k.fadd(variance, layer.attrs.eps)))
 
 
-def normalise(module: ir.Module, layer, weights) -> ir.Function:
+def normalise(module: ir.Module, layer, weights, guarded: bool) -> ir.Function:
     """layer.NAME(source, target, weights, scratch, count) over the whole batch:
     y = (x - mean) / sqrt(var + eps) * weight + bias with the batch's statistics, and the
     running statistics moved towards them, the variance unbiased (n / (n - 1)) as PyTorch's.
@@ -55,7 +55,7 @@ def normalise(module: ir.Module, layer, weights) -> ir.Function:
     function = ir.Function(module, ir.FunctionType(ir.VoidType(), [F32_PTR] * 4 + [I64]), f"layer.{name}")
     function.linkage = "internal"
     source, target, weight_base, _, count = function.args
-    k = KernelBuilder(function, name)
+    k = KernelBuilder(function, name, guarded)
     own = weights.own(k, weight_base, name)
     floats = k.mul(count, prod(layer.input_shape))
     source, target = Buffer(source, floats), Buffer(target, floats)

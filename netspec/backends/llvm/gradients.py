@@ -351,7 +351,7 @@ def _conv(c: GradientCode) -> None:
             own = example(patches, n, patch_floats)
             _each_patch_element(c, lambda patch, position: k.store(k.load(read, position), own, patch))
         multiply_add(k, width, Matrix(c.weight_gradients["weight"], g.taps),
-                     Matrix(example(dy, first, outputs), g.positions, group=outputs),
+                     Matrix(k.view(dy, k.mul(first, outputs), k.mul(examples, outputs)), g.positions, group=outputs),
                      Matrix(patches, g.taps, group=patch_floats), c_o, g.positions, g.taps, groups=examples)
         if dx is not None:
             with k.loop("n", 0, examples) as n:

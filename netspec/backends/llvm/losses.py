@@ -21,24 +21,24 @@ class Loss:
     reads (the loss applies its own, more accurately); `targets(y, size)` turns the
     given targets into the array the generated function reads, or raises DataError."""
 
-    lower: Callable[[ir.Module, int], ir.Function]
+    lower: Callable[[ir.Module, int, bool], ir.Function]  # (module, outputs per example, guarded)
     reads_logits: bool
     targets: Callable[[np.ndarray, int], np.ndarray]
     target_type: ir.Type
 
 
-def _function(module: ir.Module, target_type: ir.Type) -> tuple[ir.Function, KernelBuilder]:
+def _function(module: ir.Module, target_type: ir.Type, guarded: bool) -> tuple[ir.Function, KernelBuilder]:
     function = ir.Function(module, ir.FunctionType(ir.VoidType(), [F32_PTR, ir.PointerType(target_type), F32_PTR,
                                                                    F32_PTR, I64, I64]), "loss")
     function.linkage = "internal"
-    return function, KernelBuilder(function, "loss")
+    return function, KernelBuilder(function, "loss", guarded)
 
 
-def _cross_entropy(module: ir.Module, classes: int) -> ir.Function:
+def _cross_entropy(module: ir.Module, classes: int, guarded: bool) -> ir.Function:
     """The mean over the examples of log sum_j exp(z_j) - z_label, computed as
     m + log sum_j exp(z_j - m) with m = max z (so exp never overflows), and its
     gradient (softmax(z) - onehot(label)) / total."""
-    function, k = _function(module, I64)
+    function, k = _function(module, I64, guarded)
     logits, labels, gradient, loss, count, total = function.args
     examples = k.b.sitofp(total, F32)
     sum_loss = k.variable("total", 0.0)
@@ -66,10 +66,10 @@ def _cross_entropy(module: ir.Module, classes: int) -> ir.Function:
     return function
 
 
-def _squared_error(module: ir.Module, size: int) -> ir.Function:
+def _squared_error(module: ir.Module, size: int, guarded: bool) -> ir.Function:
     """The mean over every output of every example of (y - t)^2 (PyTorch's mse_loss),
     and its gradient 2 (y - t) / (total * size)."""
-    function, k = _function(module, F32)
+    function, k = _function(module, F32, guarded)
     outputs, targets, gradient, loss, count, total = function.args
     elements = k.fmul(k.b.sitofp(total, F32), float(size))
     floats = k.mul(count, size)

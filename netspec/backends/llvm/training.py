@@ -24,7 +24,7 @@ from ...weights import validate, weight_shapes
 from . import jit
 from .buffers import aligned, aligned_zeros
 from .batch_statistics import normalise
-from .builder import F32_PTR, I64, Buffer, KernelBuilder
+from .builder import F32_PTR, I64, OUT_OF_BOUNDS, Buffer, KernelBuilder, violation_counter
 from .codegen import canonical_form, layer_function
 from .gradients import GRADIENTS, GradientCode
 from .kernels import KERNELS
@@ -164,13 +164,13 @@ def _forward_plan(graph: ShapedGraph, tensors: TensorLayout) -> MemoryPlan:
     return MemoryPlan(locations, {}, {}, frozenset(), {}, 0, 0)
 
 
-def _masked_forward(module: ir.Module, layer) -> ir.Function:
+def _masked_forward(module: ir.Module, layer, guarded: bool) -> ir.Function:
     """layer.NAME(source, mask, target, weights, scratch, count): target = source * mask,
     the mask holding 0 for a dropped element and 1 / (1 - p) for a kept one (as PyTorch)."""
     function = ir.Function(module, ir.FunctionType(ir.VoidType(), [F32_PTR] * 5 + [I64]), f"layer.{layer.node.name}")
     function.linkage = "internal"
     source, mask, target, _, _, count = function.args
-    k = KernelBuilder(function, layer.node.name)
+    k = KernelBuilder(function, layer.node.name, guarded)
     floats = k.mul(count, prod(layer.output_shape))
     with k.loop("i", 0, floats) as i:
         k.store(k.fmul(k.load(Buffer(source, floats), i), k.load(Buffer(mask, floats), i)), Buffer(target, floats), i)
@@ -179,7 +179,7 @@ def _masked_forward(module: ir.Module, layer) -> ir.Function:
 
 
 def _gradient_function(module: ir.Module, layer, weights: GradientLayout, needed: frozenset[str],
-                       vector_width: int) -> ir.Function:
+                       vector_width: int, guarded: bool) -> ir.Function:
     """gradient.NAME(sources..., output, output_gradient, source_gradients..., weights,
     weight_gradients, scratch, count): the layer's backward loop nest. The sources are
     its operands (and its mask); the source gradients, those of its operands in `needed`."""
@@ -189,7 +189,7 @@ def _gradient_function(module: ir.Module, layer, weights: GradientLayout, needed
     function = ir.Function(module, kind, f"gradient.{name}")
     # No noalias: in `add a a` both operand gradients are one buffer.
     function.linkage = "internal"
-    k = KernelBuilder(function, f"{name}.gradient")
+    k = KernelBuilder(function, f"{name}.gradient", guarded)
     args = iter(function.args)
     sources = [next(args) for _ in range(readers)]
     output, output_gradient = next(args), next(args)
@@ -241,22 +241,25 @@ def segments(graph: ShapedGraph, loss: str) -> tuple[Segment, ...]:
     return tuple(found)
 
 
-def generate_training_module(graph: ShapedGraph, vector_width: int, loss: str) -> ir.Module:
+def generate_training_module(graph: ShapedGraph, vector_width: int, loss: str, guarded: bool = False) -> ir.Module:
     """train_step(segment, activations, packed_weights, weights, targets, first, count,
     total, gradients, weight_gradients, scratch, loss): segment number `segment` of a
     batch of `total` examples on its examples [first, first + count). Tensor NAME of
     example n lies at total * offsets[NAME] + n * sizes[NAME] of the activations (its
-    gradient likewise in the gradients); `targets` are the whole batch's."""
+    gradient likewise in the gradients); `targets` are the whole batch's. `guarded`:
+    the bounds-checked build (see `KernelBuilder`)."""
     tensors, packed, weights = tensor_layout(graph), weight_layout(graph), gradient_layout(graph)
     plan = _forward_plan(graph, tensors)
     module = ir.Module(name=f"{graph.name}.training")
-    forward = {layer.node.name: _masked_forward(module, layer) if masked(layer) else
-               normalise(module, layer, weights) if batch_normalised(layer) else
-               layer_function(module, layer, plan, packed, vector_width, False) for layer in graph.layers}
+    if guarded:  # the counter exists even when no function emits a guarded access
+        violation_counter(module)
+    forward = {layer.node.name: _masked_forward(module, layer, guarded) if masked(layer) else
+               normalise(module, layer, weights, guarded) if batch_normalised(layer) else
+               layer_function(module, layer, plan, packed, vector_width, guarded) for layer in graph.layers}
     target = LOSSES[loss]
-    loss_function = target.lower(module, tensors.sizes[loss_layer(graph, loss).node.name])
+    loss_function = target.lower(module, tensors.sizes[loss_layer(graph, loss).node.name], guarded)
     needed = gradients_needed(graph)
-    backward = {layer.node.name: _gradient_function(module, layer, weights, needed, vector_width)
+    backward = {layer.node.name: _gradient_function(module, layer, weights, needed, vector_width, guarded)
                 for layer in trained_layers(graph, loss) if layer.node.name in needed}
     step = ir.Function(module, ir.FunctionType(ir.VoidType(), [I64, F32_PTR, F32_PTR, F32_PTR,
                                                                ir.PointerType(target.target_type), I64, I64, I64,
@@ -321,7 +324,8 @@ class Trainer:
     (so the same thread count gives the same bits); batchnorm layers, whose batch
     statistics need every example, run on one thread between the others' parts."""
 
-    def __init__(self, graph: ShapedGraph, weights, seed: int = 0, threads: int = 1, loss: str = "cross-entropy"):
+    def __init__(self, graph: ShapedGraph, weights, seed: int = 0, threads: int = 1, loss: str = "cross-entropy",
+                 bounds_check: bool = False):
         graph.require_numbers()
         if loss not in LOSSES:
             raise DataError(f"unknown loss {loss!r}; netspec knows {', '.join(LOSSES)}")
@@ -341,10 +345,12 @@ class Trainer:
         self._shares: list[_Share] = []
         self._activations = self._gradients = aligned_zeros(0)
         self._pool = ThreadPoolExecutor(threads - 1, "netspec-train") if threads > 1 else None
-        canonical = canonical_form(graph) + f"\ntraining step, {loss} loss"
-        self._compiled = jit.compile_object(
-            canonical, lambda: str(generate_training_module(graph, jit.host_vector_width(), loss)), ENTRY)
+        canonical = canonical_form(graph, bounds_check) + f"\ntraining step, {loss} loss"
+        self._compiled = jit.compile_object(canonical, lambda: str(generate_training_module(
+            graph, jit.host_vector_width(), loss, bounds_check)), ENTRY)
         self._step = _STEP(self._compiled.address)
+        self._violations = ctypes.c_int64.from_address(
+            self._compiled.engine.get_global_value_address(OUT_OF_BOUNDS)) if bounds_check else None
         self.random = np.random.default_rng(seed)
 
     def draw_masks(self, batch: int) -> dict[str, np.ndarray]:
@@ -403,6 +409,11 @@ class Trainer:
         loss = sum(float(share.loss[0]) for share in shares)
         return loss, self._gradient_layout.unpack(weight_gradients, self._parameters)
 
+    @property
+    def out_of_bounds_accesses(self) -> int:
+        """Accesses outside their buffers caught so far by a bounds-checked build (else 0)."""
+        return self._violations.value if self._violations is not None else 0
+
     def _shares_of(self, batch: int) -> list[_Share]:
         """The batch cut into one share per thread (no share under 8 examples)."""
         threads = max(1, min(self.threads, batch // 8))
@@ -432,8 +443,8 @@ class Trainer:
 
 
 def compile_training(graph: ShapedGraph, weights, seed: int = 0, threads: int = 1,
-                     loss: str = "cross-entropy") -> Trainer:
+                     loss: str = "cross-entropy", bounds_check: bool = False) -> Trainer:
     """The training step of `graph` starting from `weights` (PyTorch's layouts), for
     `loss` ("cross-entropy" or "mse"), splitting batches among `threads` threads;
-    `seed` seeds the dropout masks."""
-    return Trainer(graph, weights, seed, threads, loss)
+    `seed` seeds the dropout masks; `bounds_check` builds the bounds-checked step."""
+    return Trainer(graph, weights, seed, threads, loss, bounds_check)
