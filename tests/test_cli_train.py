@@ -184,3 +184,33 @@ def test_a_loss_lost_in_a_later_epoch_keeps_the_last_good_checkpoint(cli, spec, 
     assert f"(the checkpoint after epoch 1 is in {tmp_path / 'w.checkpoint.npz'})" in result.stderr
     checkpoint = load_checkpoint(str(tmp_path / "w.checkpoint.npz"))
     assert checkpoint.epoch == 1 and all(np.isfinite(array).all() for array in checkpoint.weights.values())
+
+
+def test_a_checkpoint_of_another_loss_is_refused(cli, spec, tmp_path, data):
+    output = str(tmp_path / "w.npz")
+    assert cli("train", spec, "--data", data, "-o", output, "--epochs", "1").exit_code == 0
+    assert json.loads(str(np.load(tmp_path / "w.checkpoint.npz")["header"]))["run"]["loss"] == "cross-entropy"
+    result = cli("train", spec, "--data", data, "-o", output, "--epochs", "2", "--loss", "mse", "--resume")
+    assert result.exit_code == 1
+    assert "another training run (loss was 'cross-entropy', now 'mse')" in result.stderr
+
+
+def test_float_targets_train_with_mse_and_report_the_validation_loss(cli, spec, tmp_path):
+    rng = np.random.default_rng(0)
+    np.savez(tmp_path / "t.npz", x=rng.random((20, 1, 8, 8), dtype=np.float32), y=rng.random((20, 10), np.float32))
+    common = ["train", spec, "--data", str(tmp_path / "t.npz"), "-o", str(tmp_path / "w.npz"), "--epochs", "2"]
+    result = cli(*common, "--loss", "mse")
+    assert result.exit_code == 0, result.output
+    pattern = r"epoch \d: loss \d+\.\d{4}, validation loss \d+\.\d{4}, [\d,]+ images/s, \d+\.\d s"
+    assert all(re.fullmatch(pattern, line) for line in result.stdout.splitlines()), result.stdout
+    refused = cli(*common)
+    assert refused.exit_code == 1 and "classes are integers (float targets, one per output, need the mse loss)" \
+        in refused.stderr
+
+
+def test_threads_train_on_as_many_threads_and_the_same_threads_repeat_the_weights(cli, spec, tmp_path, data):
+    for name in ("a.npz", "b.npz"):
+        result = cli("train", spec, "--data", data, "-o", str(tmp_path / name), "--epochs", "2", "--threads", "2")
+        assert result.exit_code == 0, result.output
+    first, second = _weights(tmp_path / "a.npz"), _weights(tmp_path / "b.npz")
+    assert all(np.array_equal(first[key], second[key]) for key in first)

@@ -87,3 +87,52 @@ def test_a_validation_share_or_file_chooses_the_held_out_examples(tmp_path):
 def test_digits_need_an_image_input_of_at_least_8x8():
     with pytest.raises(DataError, match="the digits are 1x8x8 images; the network's input is 3x32x32"):
         load_dataset("digits", Wanted((3, 32, 32), 10))
+
+
+FLAT = "network flat\ninput 1x4x4\nflatten\ndense 3\n"
+
+
+def _flat_outputs(weights, x) -> np.ndarray:
+    """The flat network's outputs, computed by hand (x W^T + b) rather than by netspec."""
+    return x.reshape(len(x), -1) @ weights["dense1.weight"].T + weights["dense1.bias"]
+
+
+@pytest.mark.parametrize("float_targets", [False, True])
+def test_the_mse_loss_of_one_step_is_pytorchs_of_the_outputs_and_targets(float_targets):
+    # One batch of all training examples: the epoch's loss is that of the initial weights.
+    torch = pytest.importorskip("torch")
+    graph = netspec.loads(FLAT).graph
+    rng = np.random.default_rng(0)
+    x = rng.random((10, 1, 4, 4), dtype=np.float32)
+    y = rng.random((10, 3), dtype=np.float32) if float_targets else rng.integers(0, 3, 10)
+    dataset = load_dataset((x, y), Wanted((1, 4, 4), 3, targets=(3,)), validation=(x[:4], y[:4]))
+    weights = initial_weights(graph, 0)
+    (report, reached), = train(graph, weights, dataset, Adam(), 1, 10, loss="mse")
+    target = torch.from_numpy(y) if float_targets else torch.nn.functional.one_hot(torch.from_numpy(y), 3).float()
+    expected = torch.nn.functional.mse_loss(torch.from_numpy(_flat_outputs(weights, x)), target)
+    assert report.loss == pytest.approx(expected.item(), rel=1e-5)
+    if float_targets:  # no classes, so no accuracies: the validation loss instead, with the weights reached
+        held = torch.nn.functional.mse_loss(torch.from_numpy(_flat_outputs(reached.weights, x[:4])), target[:4])
+        assert (report.accuracy, report.validation_accuracy) == (None, None)
+        assert report.validation_loss == pytest.approx(held.item(), rel=1e-5)
+    else:
+        assert report.validation_loss is None and 0 <= report.accuracy <= 1
+
+
+def test_float_targets_need_the_mse_loss_and_the_outputs_shape(tmp_path):
+    x = np.zeros((4, 1, 2, 2), np.float32)
+    with pytest.raises(DataError, match=r"y holds float32 values; classes are integers \(float targets, one per "
+                                        r"output, need the mse loss\)"):
+        load_dataset((x, np.zeros((4, 3), np.float32)), Wanted((1, 2, 2), 3))
+    with pytest.raises(DataError, match="y is 4x2; float targets are N x the output 3"):
+        load_dataset((x, np.zeros((4, 2), np.float32)), Wanted((1, 2, 2), 3, targets=(3,)))
+    with pytest.raises(DataError, match="y holds NaN or infinite values"):
+        load_dataset((x, np.full((4, 3), np.inf, np.float32)), Wanted((1, 2, 2), 3, targets=(3,)))
+
+
+def test_the_same_seed_and_threads_give_bit_identical_weights():
+    graph = netspec.load("examples/lenet5.net").graph
+    dataset = load_dataset("digits", Wanted(graph.input_shape, 10), seed=0, share=0.9)
+    runs = [list(train(graph, initial_weights(graph, 0), dataset, Adam(), 1, 32, threads=2))[-1][1].weights
+            for _ in range(2)]
+    assert all(np.array_equal(runs[0][key], runs[1][key]) for key in runs[0])
