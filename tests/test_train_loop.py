@@ -136,3 +136,18 @@ def test_the_same_seed_and_threads_give_bit_identical_weights():
     runs = [list(train(graph, initial_weights(graph, 0), dataset, Adam(), 1, 32, threads=2))[-1][1].weights
             for _ in range(2)]
     assert all(np.array_equal(runs[0][key], runs[1][key]) for key in runs[0])
+
+
+def test_the_confusion_matrix_in_the_docs_is_the_committed_weights_on_the_held_out_digits():
+    from pathlib import Path
+
+    text = Path(__file__).resolve().parents[1].joinpath("docs", "training.md").read_text()
+    rows = [line.split("|")[2:-1] for line in text.splitlines() if line.startswith("| **")]
+    documented = np.array([[int(cell) if cell.strip() != "·" else 0 for cell in row] for row in rows])
+    graph = netspec.load("examples/lenet5.net").graph
+    held = load_dataset("digits", Wanted(graph.input_shape, 10), seed=0).validation
+    outputs = netspec.load("examples/lenet5.net").compile("examples/lenet5.npz", threads=1)(held.x)
+    counted = np.zeros((10, 10), int)
+    for truth, said in zip(held.y, outputs.argmax(axis=1)):
+        counted[truth, said] += 1
+    np.testing.assert_array_equal(documented, counted)
