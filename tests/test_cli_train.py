@@ -214,3 +214,52 @@ def test_threads_train_on_as_many_threads_and_the_same_threads_repeat_the_weight
         assert result.exit_code == 0, result.output
     first, second = _weights(tmp_path / "a.npz"), _weights(tmp_path / "b.npz")
     assert all(np.array_equal(first[key], second[key]) for key in first)
+
+
+def test_threads_and_the_loss_reach_the_training_step(cli, spec, tmp_path, data, monkeypatch):
+    import netspec.train.loop as loop
+
+    compiled, original = [], loop.compile_training
+
+    def recorded(graph, weights, seed=0, **options):
+        compiled.append(options)
+        return original(graph, weights, seed, **options)
+
+    monkeypatch.setattr(loop, "compile_training", recorded)
+    result = cli("train", spec, "--data", data, "-o", str(tmp_path / "w.npz"), "--epochs", "1", "--threads", "2",
+                 "--loss", "mse")
+    assert result.exit_code == 0, result.output
+    assert compiled == [{"threads": 2, "loss": "mse"}]
+
+
+def test_each_epoch_has_a_progress_bar_counting_its_training_examples(spec, data, monkeypatch):
+    import netspec.train.loop as loop
+    from netspec.train.data import load_dataset, wanted
+    from netspec.train.optimizers import SGD
+    from netspec.weights import initial_weights
+
+    bars = []
+
+    class Bar:
+        def __init__(self, total, description, enabled):
+            self.total, self.description, self.enabled, self.counted = total, description, enabled, 0
+            bars.append(self)
+
+        def update(self, count):
+            self.counted += count
+
+        def set_postfix_str(self, text, refresh=True):
+            assert text.startswith("loss ")
+
+        def __enter__(self):
+            return self
+
+        def __exit__(self, *exc):
+            pass
+
+    monkeypatch.setattr(loop, "progress_bar", lambda total, description, enabled: Bar(total, description, enabled))
+    graph = netspec.load(spec).graph
+    dataset = load_dataset(data, wanted(graph), seed=0)  # 16 training examples
+    list(loop.train(graph, initial_weights(graph, 0), dataset, SGD(), 2, 3, progress=True))
+    assert [(bar.description, bar.total, bar.counted, bar.enabled) for bar in bars] == [
+        ("epoch 1", 16, 16, True), ("epoch 2", 16, 16, True)]

@@ -133,9 +133,9 @@ def _examples(source, wanted: Wanted, class_names: tuple[str, ...] = ()) -> tupl
     """The examples of `source` ("digits", an .npz path, an image folder or a pair of
     arrays (x, y)) and, for a folder, the class names its labels follow: `class_names`
     if given (a validation folder follows the training folder's), else its own."""
-    from .folders import read_folder
+    from .folders import read_folder  # here: folders.py builds on this module's Examples and Wanted
 
-    if isinstance(source, tuple):
+    if isinstance(source, (tuple, list)):
         return _arrays("the arrays (x, y)", *source, wanted), ()
     if source == "digits":
         digits = _digits(wanted.input_shape)
@@ -146,7 +146,7 @@ def _examples(source, wanted: Wanted, class_names: tuple[str, ...] = ()) -> tupl
 
 
 def _named(source) -> str:
-    return "the arrays (x, y)" if isinstance(source, tuple) else str(source)
+    return "the arrays (x, y)" if isinstance(source, (tuple, list)) else str(source)
 
 
 def load_dataset(source, wanted: Wanted, seed: int = 0, share: float = VALIDATION_SHARE,
