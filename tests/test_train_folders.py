@@ -134,3 +134,9 @@ def test_a_tiny_network_learns_the_folders_classes_and_prints_which_label_is_whi
     assert np.array_equal(model(validation.validation.x).argmax(axis=1), validation.validation.y)
     text = cli("train", spec, "--data", str(tmp_path / "train"), "-o", weights, "--epochs", "1")
     assert text.stdout.splitlines()[0] == "classes: 0 blank, 1 horizontal, 2 vertical"
+
+
+def test_from_python_a_folder_trains_and_its_history_names_the_classes(tmp_path):
+    _folder(tmp_path / "data", per_class=3)
+    history = netspec.loads(TINY).train(str(tmp_path / "data"), epochs=1, batch=4, progress=False)
+    assert history.classes == CLASSES and len(history.epochs) == 1
