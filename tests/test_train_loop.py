@@ -151,3 +151,10 @@ def test_the_confusion_matrix_in_the_docs_is_the_committed_weights_on_the_held_o
     for truth, said in zip(held.y, outputs.argmax(axis=1)):
         counted[truth, said] += 1
     np.testing.assert_array_equal(documented, counted)
+
+
+def test_the_losses_named_are_the_backends():
+    from netspec.backends.llvm.losses import LOSSES as BACKEND_LOSSES
+    from netspec.train.data import LOSSES
+
+    assert set(LOSSES) == set(BACKEND_LOSSES)

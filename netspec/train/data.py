@@ -17,7 +17,9 @@ from ..preprocessing import Preprocessing
 
 VALIDATION_SHARE = 0.2
 # Softmax cross-entropy of the logits and class labels, or the mean squared error of the
-# outputs and their targets (a class label standing for its one-hot vector).
+# outputs and their targets (a class label standing for its one-hot vector): the names of
+# the backend's losses (backends/llvm/losses.py), here so that reading options and data
+# does not load the compiler.
 LOSSES = ("cross-entropy", "mse")
 
 
