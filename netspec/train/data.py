@@ -14,6 +14,7 @@ from ..check import ShapedGraph
 from ..errors import DataError
 from ..ir import Shape, format_shape
 from ..preprocessing import Preprocessing
+from .folders import read_folder
 
 VALIDATION_SHARE = 0.2
 # Softmax cross-entropy of the logits and class labels, or the mean squared error of the
@@ -135,15 +136,14 @@ def _examples(source, wanted: Wanted, class_names: tuple[str, ...] = ()) -> tupl
     """The examples of `source` ("digits", an .npz path, an image folder or a pair of
     arrays (x, y)) and, for a folder, the class names its labels follow: `class_names`
     if given (a validation folder follows the training folder's), else its own."""
-    from .folders import read_folder  # here: folders.py builds on this module's Examples and Wanted
-
     if isinstance(source, (tuple, list)):
         return _arrays("the arrays (x, y)", *source, wanted), ()
     if source == "digits":
         digits = _digits(wanted.input_shape)
         return Examples(digits.x, _targets("digits", digits.y, wanted)), ()
     if os.path.isdir(source):
-        return read_folder(source, wanted, class_names)
+        x, y, names = read_folder(source, wanted.input_shape, wanted.classes, wanted.preprocessing, class_names)
+        return Examples(x, y), names
     return _arrays(source, *_read_npz(source), wanted), ()
 
 

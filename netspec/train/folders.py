@@ -10,8 +10,7 @@ import numpy as np
 from .. import images
 from ..errors import DataError
 from ..ir import Shape, format_shape
-from ..preprocessing import IMAGE_CHANNELS
-from .data import Examples, Wanted
+from ..preprocessing import IMAGE_CHANNELS, Preprocessing
 
 
 def _class_folders(root: str) -> list[str]:
@@ -53,23 +52,25 @@ def _found(root: str, names: list[str]) -> images.Found:
     return found
 
 
-def read_folder(root: str, wanted: Wanted, class_names: tuple[str, ...] = ()) -> tuple[Examples, tuple[str, ...]]:
-    """The images of `root` labelled by class, and the class names: `class_names` if
-    given (a validation folder follows its training folder), else `root`'s own folders."""
+def read_folder(root: str, input_shape: Shape, outputs: int, preprocessing: Preprocessing,
+                class_names: tuple[str, ...] = ()) -> tuple[np.ndarray, np.ndarray, tuple[str, ...]]:
+    """The images of `root` as examples of the input, their classes (int64) and the
+    class names: `class_names` if given (a validation folder follows its training
+    folder), else `root`'s own folders; at most `outputs` classes."""
     names = _class_folders(root)
     classes = tuple(class_names or names)
     unknown = [name for name in names if name not in classes]
     if unknown:
         raise DataError(f"{os.path.join(root, unknown[0])}: the training examples have no class {unknown[0]!r} "
                         f"(theirs: {_listed(classes)})")
-    if len(classes) > wanted.classes:
+    if len(classes) > outputs:
         raise DataError(f"{root} has {len(classes)} class folders ({_listed(classes)}); the network has "
-                        f"{wanted.classes} outputs, one per class")
+                        f"{outputs} outputs, one per class")
     found = _found(root, names)
-    _require_image_input(found.files[0].path, wanted.input_shape)
-    read = images.read(found, wanted.input_shape, wanted.preprocessing)
+    _require_image_input(found.files[0].path, input_shape)
+    read = images.read(found, input_shape, preprocessing)
     if read.unread:
         others = f" (and {len(read.unread) - 1} other images)" if len(read.unread) > 1 else ""
         raise DataError(f"{read.unread[0]}{others}")
     labels = np.array([classes.index(file.folder) for file in read.files], np.int64)
-    return Examples(read.array, labels), classes
+    return read.array, labels, classes
