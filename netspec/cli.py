@@ -33,7 +33,8 @@ from .report import check_record
 from .frontend.source import Source, read_source
 from .specfile import read_spec_file
 from .table import layer_table
-from .train.optimizers import OPTIMIZERS
+from .train.data import LOSSES
+from .train.optimizers import OPTIMIZERS, choose_optimizer
 from .train.schedules import SCHEDULES, choose_schedule
 
 
@@ -756,18 +757,23 @@ def cache(clear):
 
 @main.command()
 @click.argument("file")
-@click.option("--data", required=True, metavar="digits|X.npz",
-              help="The examples: scikit-learn's 8x8 digits (centred in a 1xHxW input), or an .npz with arrays "
-                   "`x` (N x the input shape) and `y` (N classes). --val-split of them, chosen by --seed, is held out.")
+@click.option("--data", required=True, metavar="digits|X.npz|ROOT",
+              help="The examples: scikit-learn's 8x8 digits (centred in a 1xHxW input), an .npz with arrays "
+                   "`x` (N x the input shape) and `y` (N classes), or an image folder ROOT/CLASS/*.png (the CLASS "
+                   "folders sorted by name are classes 0, 1, ...). --val-split of them, chosen by --seed, is "
+                   "held out.")
 @click.option("--val-split", type=click.FloatRange(min=0, max=1, min_open=True, max_open=True),
-              help="The share of --data held out for the validation accuracy (default 0.2).")
-@click.option("--val", "validation", metavar="digits|X.npz",
+              help="The share of --data held out for validation (default 0.2).")
+@click.option("--val", "validation", metavar="digits|X.npz|ROOT",
               help="Validate on these examples instead; all of --data is trained on.")
 @click.option("-o", "--output", "output_path", required=True, metavar="W.npz",
               help="Write the trained weights here (after every epoch).")
 @_weights_options
 @click.option("--epochs", type=click.IntRange(min=1), default=10, show_default=True)
 @click.option("--batch", type=click.IntRange(min=1), default=16, show_default=True, help="Examples per step.")
+@click.option("--loss", type=click.Choice(LOSSES), default=LOSSES[0], show_default=True,
+              help="Softmax cross-entropy of class labels, or the mean squared error of the outputs and their "
+                   "targets: the one-hot vectors of class labels, or float targets y (N x the output shape).")
 @click.option("--optimizer", type=click.Choice(sorted(OPTIMIZERS)), default="adam", show_default=True)
 @click.option("--lr", type=click.FloatRange(min=0, min_open=True), help="Learning rate (default: the optimizer's).")
 @click.option("--momentum", type=click.FloatRange(min=0), help="SGD's momentum (default 0).")
@@ -782,28 +788,32 @@ def cache(clear):
               help="What the step schedule multiplies the rate by.")
 @click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True,
               help="Seed for the initial weights, the validation split and the shuffles.")
+@click.option("--threads", type=click.IntRange(min=1), default=1, show_default=True,
+              help="Threads a training step is split across (the same seed and threads give the same weights).")
 @click.option("--checkpoint", "checkpoint_path", metavar="C.npz",
               help="Where the checkpoint goes after every epoch (default: W.npz with .checkpoint.npz).")
 @click.option("--resume", is_flag=True, help="Continue from the checkpoint up to --epochs, exactly as if never stopped.")
-@click.option("--json", "as_json", is_flag=True, help="Print one JSON object per epoch on stdout.")
-def train(file, data, val_split, validation, output_path, weights_path, map_path, epochs, batch, optimizer, lr,
-          momentum, weight_decay, schedule, step_size, gamma, seed, checkpoint_path, resume, as_json):
-    """Train FILE's weights with softmax cross-entropy and write them to W.npz.
+@click.option("--json", "as_json", is_flag=True,
+              help="Print JSON on stdout: one object per epoch, after one with the class names of an image folder.")
+def train(file, data, val_split, validation, output_path, weights_path, map_path, epochs, batch, loss, optimizer, lr,
+          momentum, weight_decay, schedule, step_size, gamma, seed, threads, checkpoint_path, resume, as_json):
+    """Train FILE's weights and write them to W.npz.
 
-    Prints one line per epoch: the loss, the accuracy on the training and the
-    validation examples, and the images per second of the training steps. A
-    checkpoint after every epoch lets --resume continue exactly.
-    docs/training.md says what can be trained.
+    A progress bar shows each epoch's steps (on stderr), then one line per epoch
+    says the loss, the accuracy on the training and the validation examples (the
+    validation loss instead for float targets), the images per second of the
+    training steps and the epoch's time. A checkpoint after every epoch lets
+    --resume continue exactly. docs/training.md says what can be trained.
 
     \b
     Examples:
       netspec train examples/lenet5.net --data digits -o lenet5.npz --epochs 40 --batch 64 --lr 0.002
       netspec train examples/lenet5.net --data digits -o lenet5.npz --epochs 60 --batch 64 --lr 0.002 --resume
+      netspec train shapes.net --data shapes/ --val shapes-test/ -o shapes.npz --threads 2
     """
-    from .backends.llvm.training import loss_layer
     from .interop.binding import resolve
     from .train.checkpoint import load_checkpoint, refuse_other_run, save_checkpoint
-    from .train.data import VALIDATION_SHARE, load_dataset
+    from .train.data import VALIDATION_SHARE, load_dataset, wanted
     from .train.loop import run_identity
     from .train.loop import train as train_epochs
 
@@ -811,22 +821,20 @@ def train(file, data, val_split, validation, output_path, weights_path, map_path
     graph = network.graph
     if val_split is not None and validation is not None:
         _fail("--val-split and --val both choose the validation examples; give one", as_json)
-    if momentum is not None and optimizer != "sgd":
-        _fail(f"--momentum is SGD's; {optimizer} keeps moment estimates of its own", as_json)
-    chosen = {"lr": lr, "momentum": momentum, "weight_decay": weight_decay}
-    settings = OPTIMIZERS[optimizer](**{key: value for key, value in chosen.items() if value is not None})
     rates = choose_schedule(schedule, epochs, step_size, gamma)
     checkpoint_path = checkpoint_path or output_path.removesuffix(".npz") + ".checkpoint.npz"
     epoch = 0
     try:
+        settings = choose_optimizer(optimizer, lr, momentum, weight_decay)
         weights, _ = resolve(graph, _bound_weights(network, weights_path, map_path), seed)
-        classes = math.prod(loss_layer(graph, "cross-entropy").output_shape)
-        dataset = load_dataset(data, graph.input_shape, classes, seed, val_split or VALIDATION_SHARE, validation)
+        dataset = load_dataset(data, wanted(graph, loss), seed, val_split or VALIDATION_SHARE, validation)
+        _echo_classes(dataset.class_names, as_json)
         start = load_checkpoint(checkpoint_path) if resume else None
         if start:
-            refuse_other_run(checkpoint_path, start, run_identity(graph, dataset, settings, batch, seed, rates))
+            refuse_other_run(checkpoint_path, start, run_identity(graph, dataset, settings, batch, seed, rates, loss))
             epoch = start.epoch
-        for report, reached in train_epochs(graph, weights, dataset, settings, epochs, batch, seed, start, rates):
+        for report, reached in train_epochs(graph, weights, dataset, settings, epochs, batch, seed, start, rates,
+                                            loss=loss, threads=threads, progress=True):
             click.echo(json.dumps(dataclasses.asdict(report)) if as_json else report.line())
             save_checkpoint(checkpoint_path, reached)
             _save_npz(output_path, reached.weights)  # after every epoch: an interrupted run keeps what it learned
@@ -839,6 +847,16 @@ def train(file, data, val_split, validation, output_path, weights_path, map_path
             else "no epoch had finished, so there is no checkpoint"
         click.echo(f"interrupted in epoch {epoch + 1}: {kept}", err=True)
         sys.exit(130)
+
+
+def _echo_classes(names: tuple[str, ...], as_json: bool) -> None:
+    """An image folder's classes, once: which output (label) stands for which folder."""
+    if not names:
+        return
+    if as_json:
+        click.echo(json.dumps({"classes": {name: label for label, name in enumerate(names)}}))
+    else:
+        click.echo("classes: " + ", ".join(f"{label} {name}" for label, name in enumerate(names)))
 
 
 @main.command()

@@ -142,15 +142,37 @@ class Network:
         return compile_network(self.graph, weights=weights, seed=seed, threads=threads,
                                bounds_check=bounds_check, max_memory=max_memory)
 
-    def trainer(self, weights=None, seed: int = 0):
+    def trainer(self, weights=None, seed: int = 0, threads: int = 1, loss: str = "cross-entropy"):
         """The training step compiled to native code, starting from `weights` (as for
-        `compile`): `loss_and_gradients(x, labels)` of a batch. Raises DataError naming
+        `compile`): `loss_and_gradients(x, targets)` of a batch. Raises DataError naming
         the kinds of layer that cannot be trained yet."""
         from .backends.llvm.training import compile_training
+
+        return compile_training(self.graph, self._initial(weights, seed), seed, threads=threads, loss=loss)
+
+    def _initial(self, weights, seed: int) -> dict:
         from .interop.binding import resolve
 
         arrays, _ = resolve(self.graph, self.weights if weights is None else weights, seed)
-        return compile_training(self.graph, arrays)
+        return arrays
+
+    def train(self, data, epochs: int = 10, batch: int = 16, optimizer: str = "adam", lr: float | None = None,
+              momentum: float | None = None, weight_decay: float | None = None, schedule: str = "constant",
+              step_size: int = 10, gamma: float = 0.1, loss: str = "cross-entropy", validation=None,
+              val_split: float = 0.2, weights=None, seed: int = 0, threads: int = 1, progress: bool = True):
+        """Train, as `netspec train` does, and return the `History`: each epoch's report
+        and the trained `weights`. `data` and `validation` are "digits", an .npz path, an
+        image folder ROOT/CLASS/ or a pair of arrays (x, y); the other arguments are the
+        command's options. Raises DataError for data or settings that do not fit and
+        TrainingError when the loss stops being finite."""
+        from .train.loop import fit
+        from .train.optimizers import choose_optimizer
+        from .train.schedules import choose_schedule
+
+        settings = choose_optimizer(optimizer, lr, momentum, weight_decay)
+        rates = choose_schedule(schedule, epochs, step_size, gamma)
+        return fit(self.graph, self._initial(weights, seed), data, settings, epochs, batch, seed, rates, loss=loss,
+                   validation=validation, share=val_split, threads=threads, progress=progress)
 
 
 def _network(result: CheckResult) -> Network:

@@ -24,9 +24,10 @@ def test_training_on_the_digits_prints_each_epoch_and_writes_weights_run_can_rea
     result = cli("train", spec, "--data", "digits", "-o", weights, "--epochs", "2", "--optimizer", "sgd",
                  "--lr", "0.1")
     assert result.exit_code == 0, result.output
-    lines = result.output.splitlines()
+    lines = result.stdout.splitlines()
     assert len(lines) == 2
-    pattern = r"epoch \d: loss \d+\.\d{4}, accuracy \d+\.\d%, validation accuracy \d+\.\d%, [\d,]+ images/s"
+    pattern = (r"epoch \d: loss \d+\.\d{4}, accuracy \d+\.\d%, validation accuracy \d+\.\d%, [\d,]+ images/s, "
+               r"\d+\.\d s")
     assert all(re.fullmatch(pattern, line) for line in lines), lines
     trained = dict(np.load(weights))
     assert sorted(trained) == ["conv1.bias", "conv1.weight", "dense1.bias", "dense1.weight"]
@@ -39,9 +40,13 @@ def test_json_gives_one_object_per_epoch(cli, spec, tmp_path):
     result = cli("train", spec, "--data", str(tmp_path / "d.npz"), "-o", str(tmp_path / "w.npz"), "--json",
                  "--epochs", "3", "--optimizer", "adamw")
     assert result.exit_code == 0, result.output
-    records = [json.loads(line) for line in result.output.splitlines()]
+    records = [json.loads(line) for line in result.stdout.splitlines()]
     assert [record["epoch"] for record in records] == [1, 2, 3]
-    assert set(records[0]) == {"epoch", "loss", "accuracy", "validation_accuracy", "images_per_second"}
+    assert set(records[0]) == {"epoch", "loss", "accuracy", "validation_accuracy", "validation_loss",
+                               "images_per_second", "seconds"}
+    assert all(0 <= record["accuracy"] <= 1 and 0 <= record["validation_accuracy"] <= 1 for record in records)
+    assert all(record["validation_loss"] is None and record["images_per_second"] > 0 and record["seconds"] > 0
+               for record in records)
 
 
 def test_batchnorm_trains_and_writes_its_running_statistics(cli, tmp_path):
@@ -52,7 +57,7 @@ def test_batchnorm_trains_and_writes_its_running_statistics(cli, tmp_path):
     weights = str(tmp_path / "w.npz")
     result = cli("train", str(path), "--data", str(tmp_path / "d.npz"), "-o", weights, "--epochs", "1")
     assert result.exit_code == 0, result.output
-    assert result.output.startswith("epoch 1: loss ")
+    assert result.stdout.startswith("epoch 1: loss ")
     trained = _weights(weights)
     assert not np.array_equal(trained["batchnorm1.running_mean"], np.zeros(4, np.float32))
     assert not np.array_equal(trained["batchnorm1.running_var"], np.ones(4, np.float32))
@@ -82,7 +87,7 @@ def test_resuming_after_two_epochs_gives_the_weights_of_four_straight(cli, tmp_p
     assert cli(*common, "-o", str(tmp_path / "w.npz"), "--epochs", "2").exit_code == 0
     result = cli(*common, "-o", str(tmp_path / "w.npz"), "--epochs", "4", "--resume")
     assert result.exit_code == 0, result.output
-    assert [line.split(":")[0] for line in result.output.splitlines()] == ["epoch 3", "epoch 4"]
+    assert [line.split(":")[0] for line in result.stdout.splitlines()] == ["epoch 3", "epoch 4"]
     straight, resumed = _weights(tmp_path / "straight.npz"), _weights(tmp_path / "w.npz")
     assert "batchnorm1.running_var" in straight
     assert all(np.array_equal(straight[key], resumed[key]) for key in straight)
@@ -161,7 +166,7 @@ def test_momentum_weight_decay_and_a_schedule_are_the_optimizers_and_checked_on_
 def test_momentum_is_refused_for_adam(cli, spec, tmp_path, data):
     result = cli("train", spec, "--data", data, "-o", str(tmp_path / "w.npz"), "--momentum", "0.9")
     assert result.exit_code == 1
-    assert "--momentum is SGD's; adam keeps moment estimates of its own" in result.stderr
+    assert "momentum is SGD's; adam keeps moment estimates of its own" in result.stderr
 
 
 def test_val_split_and_val_are_one_choice(cli, spec, tmp_path, data):
@@ -179,3 +184,82 @@ def test_a_loss_lost_in_a_later_epoch_keeps_the_last_good_checkpoint(cli, spec, 
     assert f"(the checkpoint after epoch 1 is in {tmp_path / 'w.checkpoint.npz'})" in result.stderr
     checkpoint = load_checkpoint(str(tmp_path / "w.checkpoint.npz"))
     assert checkpoint.epoch == 1 and all(np.isfinite(array).all() for array in checkpoint.weights.values())
+
+
+def test_a_checkpoint_of_another_loss_is_refused(cli, spec, tmp_path, data):
+    output = str(tmp_path / "w.npz")
+    assert cli("train", spec, "--data", data, "-o", output, "--epochs", "1").exit_code == 0
+    assert json.loads(str(np.load(tmp_path / "w.checkpoint.npz")["header"]))["run"]["loss"] == "cross-entropy"
+    result = cli("train", spec, "--data", data, "-o", output, "--epochs", "2", "--loss", "mse", "--resume")
+    assert result.exit_code == 1
+    assert "another training run (loss was 'cross-entropy', now 'mse')" in result.stderr
+
+
+def test_float_targets_train_with_mse_and_report_the_validation_loss(cli, spec, tmp_path):
+    rng = np.random.default_rng(0)
+    np.savez(tmp_path / "t.npz", x=rng.random((20, 1, 8, 8), dtype=np.float32), y=rng.random((20, 10), np.float32))
+    common = ["train", spec, "--data", str(tmp_path / "t.npz"), "-o", str(tmp_path / "w.npz"), "--epochs", "2"]
+    result = cli(*common, "--loss", "mse")
+    assert result.exit_code == 0, result.output
+    pattern = r"epoch \d: loss \d+\.\d{4}, validation loss \d+\.\d{4}, [\d,]+ images/s, \d+\.\d s"
+    assert all(re.fullmatch(pattern, line) for line in result.stdout.splitlines()), result.stdout
+    refused = cli(*common)
+    assert refused.exit_code == 1 and "classes are integers (float targets, one per output, need the mse loss)" \
+        in refused.stderr
+
+
+def test_threads_train_on_as_many_threads_and_the_same_threads_repeat_the_weights(cli, spec, tmp_path, data):
+    for name in ("a.npz", "b.npz"):
+        result = cli("train", spec, "--data", data, "-o", str(tmp_path / name), "--epochs", "2", "--threads", "2")
+        assert result.exit_code == 0, result.output
+    first, second = _weights(tmp_path / "a.npz"), _weights(tmp_path / "b.npz")
+    assert all(np.array_equal(first[key], second[key]) for key in first)
+
+
+def test_threads_and_the_loss_reach_the_training_step(cli, spec, tmp_path, data, monkeypatch):
+    import netspec.train.loop as loop
+
+    compiled, original = [], loop.compile_training
+
+    def recorded(graph, weights, seed=0, **options):
+        compiled.append(options)
+        return original(graph, weights, seed, **options)
+
+    monkeypatch.setattr(loop, "compile_training", recorded)
+    result = cli("train", spec, "--data", data, "-o", str(tmp_path / "w.npz"), "--epochs", "1", "--threads", "2",
+                 "--loss", "mse")
+    assert result.exit_code == 0, result.output
+    assert compiled == [{"threads": 2, "loss": "mse"}]
+
+
+def test_each_epoch_has_a_progress_bar_counting_its_training_examples(spec, data, monkeypatch):
+    import netspec.train.loop as loop
+    from netspec.train.data import load_dataset, wanted
+    from netspec.train.optimizers import SGD
+    from netspec.weights import initial_weights
+
+    bars = []
+
+    class Bar:
+        def __init__(self, total, description, enabled):
+            self.total, self.description, self.enabled, self.counted = total, description, enabled, 0
+            bars.append(self)
+
+        def update(self, count):
+            self.counted += count
+
+        def set_postfix_str(self, text, refresh=True):
+            assert text.startswith("loss ")
+
+        def __enter__(self):
+            return self
+
+        def __exit__(self, *exc):
+            pass
+
+    monkeypatch.setattr(loop, "progress_bar", lambda total, description, enabled: Bar(total, description, enabled))
+    graph = netspec.load(spec).graph
+    dataset = load_dataset(data, wanted(graph), seed=0)  # 16 training examples
+    list(loop.train(graph, initial_weights(graph, 0), dataset, SGD(), 2, 3, progress=True))
+    assert [(bar.description, bar.total, bar.counted, bar.enabled) for bar in bars] == [
+        ("epoch 1", 16, 16, True), ("epoch 2", 16, 16, True)]

@@ -1,23 +1,38 @@
-"""Labelled examples for training: scikit-learn's digits, or arrays `x` and `y` from an
-.npz file, shaped for the network's input and split into training and validation sets."""
+"""Labelled examples for training: scikit-learn's digits, arrays `x` and `y` (from an
+.npz file or given in Python), or an image folder ROOT/CLASS/*.png, shaped for the
+network's input and split into training and validation sets."""
 from __future__ import annotations
 
+import math
 import os
 import zipfile
 from dataclasses import dataclass
 
 import numpy as np
 
+from ..check import ShapedGraph
 from ..errors import DataError
 from ..ir import Shape, format_shape
+from ..preprocessing import Preprocessing
+from .folders import read_folder
 
 VALIDATION_SHARE = 0.2
+# Softmax cross-entropy of the logits and class labels, or the mean squared error of the
+# outputs and their targets (a class label standing for its one-hot vector): the names of
+# the backend's losses (backends/llvm/losses.py), here so that reading options and data
+# does not load the compiler.
+LOSSES = ("cross-entropy", "mse")
 
 
 @dataclass(frozen=True)
 class Examples:
     x: np.ndarray  # (N, *input_shape) float32
-    y: np.ndarray  # (N,) int64 classes
+    y: np.ndarray  # (N,) int64 classes, or (N, *output_shape) float32 targets (for the mse loss)
+
+    @property
+    def labelled(self) -> bool:
+        """Whether `y` holds classes (so accuracy means something), not float targets."""
+        return np.issubdtype(self.y.dtype, np.integer)
 
 
 @dataclass(frozen=True)
@@ -25,6 +40,26 @@ class Dataset:
     training: Examples
     validation: Examples
     classes: int
+    class_names: tuple[str, ...] = ()  # an image folder's CLASS folders: class i is class_names[i]
+
+
+@dataclass(frozen=True)
+class Wanted:
+    """What the examples must fit: the network's input, its number of classes, how
+    images become inputs, and the shape of float targets (the mse loss compares the
+    outputs with them) or None when only classes can be learnt."""
+
+    input_shape: Shape
+    classes: int
+    preprocessing: Preprocessing = Preprocessing()
+    targets: Shape | None = None
+
+
+def wanted(graph: ShapedGraph, loss: str = LOSSES[0]) -> Wanted:
+    """What examples must be to train `graph` with `loss` (its outputs' count is its
+    number of classes; the mse loss also takes float targets shaped as the output)."""
+    return Wanted(graph.input_shape, math.prod(graph.output_shape), graph.preprocessing or Preprocessing(),
+                  graph.output_shape if loss == "mse" else None)
 
 
 def _digits(input_shape: Shape) -> Examples:
@@ -62,43 +97,80 @@ def _read_npz(path: str) -> tuple[np.ndarray, np.ndarray]:
     return arrays["x"], arrays["y"]
 
 
-def _npz(path: str, input_shape: Shape) -> Examples:
-    x, y = _read_npz(path)
-    if x.ndim != len(input_shape) + 1 or x.shape[1:] != tuple(input_shape) or y.shape != (len(x),):
-        raise DataError(f"{path}: x is {format_shape(x.shape)} and y {format_shape(y.shape)}; the network needs "
-                        f"x as N x {format_shape(input_shape)} and y as N class numbers")
-    if not np.issubdtype(y.dtype, np.integer):
-        raise DataError(f"{path}: y holds {y.dtype} values; classes are integers")
+def _targets(name: str, y: np.ndarray, wanted: Wanted) -> np.ndarray:
+    """`y` as int64 classes, or as float32 targets when the loss takes them."""
+    if np.issubdtype(y.dtype, np.integer):
+        if y.ndim != 1:
+            raise DataError(f"{name}: y is {format_shape(y.shape)}; classes are one integer per example")
+        if len(y) and (y.min() < 0 or y.max() >= wanted.classes):
+            raise DataError(f"{name}: the classes run from {y.min()} to {y.max()}; the network has "
+                            f"{wanted.classes} outputs, for classes 0 to {wanted.classes - 1}")
+        return y.astype(np.int64)
+    if not np.issubdtype(y.dtype, np.floating) or wanted.targets is None:
+        raise DataError(f"{name}: y holds {y.dtype} values; classes are integers"
+                        + (" (float targets, one per output, need the mse loss)"
+                           if np.issubdtype(y.dtype, np.floating) else ""))
+    if y.shape[1:] != tuple(wanted.targets):
+        raise DataError(f"{name}: y is {format_shape(y.shape)}; float targets are N x the output "
+                        f"{format_shape(wanted.targets)}")
+    if not np.isfinite(y).all():
+        raise DataError(f"{name}: y holds NaN or infinite values; targets are finite numbers")
+    return y.astype(np.float32)
+
+
+def _arrays(name: str, x, y, wanted: Wanted) -> Examples:
+    """Arrays `x` and `y` checked against the network; DataErrors begin with `name`."""
+    x, y = np.asarray(x), np.asarray(y)
+    input_shape = tuple(wanted.input_shape)
+    if x.ndim != len(input_shape) + 1 or x.shape[1:] != input_shape or y.ndim == 0 or len(y) != len(x):
+        targets = "N class numbers" + (f" or N x {format_shape(wanted.targets)} targets" if wanted.targets else "")
+        raise DataError(f"{name}: x is {format_shape(x.shape)} and y {format_shape(y.shape)}; the network needs "
+                        f"x as N x {format_shape(input_shape)} and y as {targets}")
     if not np.issubdtype(x.dtype, np.number) or not np.isfinite(x).all():
-        raise DataError(f"{path}: x holds {'NaN or infinite values' if np.issubdtype(x.dtype, np.number) else x.dtype}"
+        raise DataError(f"{name}: x holds {'NaN or infinite values' if np.issubdtype(x.dtype, np.number) else x.dtype}"
                         "; examples are finite numbers")
-    return Examples(x.astype(np.float32), y.astype(np.int64))
+    return Examples(x.astype(np.float32), _targets(name, y, wanted))
 
 
-def _examples(source: str, input_shape: Shape, classes: int) -> Examples:
-    examples = _digits(input_shape) if source == "digits" else _npz(source, input_shape)
-    if len(examples.y) and (examples.y.min() < 0 or examples.y.max() >= classes):
-        raise DataError(f"{source}: the classes run from {examples.y.min()} to {examples.y.max()}; "
-                        f"the network has {classes} outputs, for classes 0 to {classes - 1}")
-    return examples
+def _examples(source, wanted: Wanted, class_names: tuple[str, ...] = ()) -> tuple[Examples, tuple[str, ...]]:
+    """The examples of `source` ("digits", an .npz path, an image folder or a pair of
+    arrays (x, y)) and, for a folder, the class names its labels follow: `class_names`
+    if given (a validation folder follows the training folder's), else its own."""
+    if isinstance(source, (tuple, list)):
+        return _arrays("the arrays (x, y)", *source, wanted), ()
+    if source == "digits":
+        digits = _digits(wanted.input_shape)
+        return Examples(digits.x, _targets("digits", digits.y, wanted)), ()
+    if os.path.isdir(source):
+        x, y, names = read_folder(source, wanted.input_shape, wanted.classes, wanted.preprocessing, class_names)
+        return Examples(x, y), names
+    return _arrays(source, *_read_npz(source), wanted), ()
 
 
-def load_dataset(source: str, input_shape: Shape, classes: int, seed: int = 0, share: float = VALIDATION_SHARE,
-                 validation: str | None = None) -> Dataset:
-    """`source` is "digits" or an .npz path. The examples of `validation` (the same kinds
-    of source) are held out if given, else the last `share` of a seeded shuffle."""
-    examples = _examples(source, input_shape, classes)
+def _named(source) -> str:
+    return "the arrays (x, y)" if isinstance(source, (tuple, list)) else str(source)
+
+
+def load_dataset(source, wanted: Wanted, seed: int = 0, share: float = VALIDATION_SHARE,
+                 validation=None) -> Dataset:
+    """`source` is "digits", an .npz path, an image folder ROOT/CLASS/*.png or a pair of
+    arrays (x, y). The examples of `validation` (the same kinds of source) are held out
+    if given, else the last `share` of a seeded shuffle."""
+    examples, names = _examples(source, wanted)
     if validation is not None:
         if not len(examples.y):
-            raise DataError(f"{source}: no examples to train on")
-        held = _examples(validation, input_shape, classes)
+            raise DataError(f"{_named(source)}: no examples to train on")
+        held, _ = _examples(validation, wanted, names)
         if not len(held.y):
-            raise DataError(f"{validation}: no examples to validate on")
-        return Dataset(examples, held, classes)
+            raise DataError(f"{_named(validation)}: no examples to validate on")
+        if held.labelled != examples.labelled:
+            raise DataError(f"{_named(validation)}: its y holds {held.y.dtype} values and the training examples' "
+                            f"{examples.y.dtype}; validate on the same kind of targets")
+        return Dataset(examples, held, wanted.classes, names)
     if len(examples.y) < 2:
         raise DataError("training needs at least 2 examples (one is held out for validation)")
     order = np.random.default_rng(seed).permutation(len(examples.y))
     held = min(max(1, int(len(order) * share)), len(order) - 1)  # at least one example each side
     training, validation_order = order[:-held], order[-held:]
     return Dataset(Examples(examples.x[training], examples.y[training]),
-                   Examples(examples.x[validation_order], examples.y[validation_order]), classes)
+                   Examples(examples.x[validation_order], examples.y[validation_order]), wanted.classes, names)

@@ -11,6 +11,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from ..errors import DataError
+
 Arrays = dict[str, np.ndarray]
 
 
@@ -92,3 +94,15 @@ class AdamW:
 
 
 OPTIMIZERS = {"sgd": SGD, "adam": Adam, "adamw": AdamW}
+
+
+def choose_optimizer(name: str, lr: float | None = None, momentum: float | None = None,
+                     weight_decay: float | None = None):
+    """The optimizer called `name` with the settings given (None: its default); a
+    DataError for another name, or momentum for other than SGD."""
+    if name not in OPTIMIZERS:
+        raise DataError(f"the optimizer must be one of {', '.join(sorted(OPTIMIZERS))}, not {name!r}")
+    if momentum is not None and name != "sgd":
+        raise DataError(f"momentum is SGD's; {name} keeps moment estimates of its own")
+    chosen = {"lr": lr, "momentum": momentum, "weight_decay": weight_decay}
+    return OPTIMIZERS[name](**{key: value for key, value in chosen.items() if value is not None})

@@ -8,6 +8,8 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+from ..errors import DataError
+
 
 @dataclass(frozen=True)
 class Constant:
@@ -41,5 +43,8 @@ SCHEDULES = ("constant", "step", "cosine")
 
 
 def choose_schedule(name: str, epochs: int, step_size: int = 10, gamma: float = 0.1):
-    """The schedule called `name`; the cosine one anneals over all `epochs`."""
+    """The schedule called `name`; the cosine one anneals over all `epochs`. A
+    DataError for another name."""
+    if name not in SCHEDULES:
+        raise DataError(f"the schedule must be one of {', '.join(SCHEDULES)}, not {name!r}")
     return {"constant": Constant(), "step": Step(step_size, gamma), "cosine": Cosine(epochs)}[name]
