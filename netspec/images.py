@@ -204,8 +204,4 @@ def _resized(image, size: Shape, preprocessing: Preprocessing, Image, ImageOps):
 def _normalised(image, scale: float, channels: int, preprocessing: Preprocessing) -> np.ndarray:
     pixels = np.asarray(image, dtype=np.float32) / np.float32(scale)
     pixels = pixels.transpose(2, 0, 1) if pixels.ndim == 3 else np.repeat(pixels[None], channels, axis=0)
-    if preprocessing.invert:
-        pixels = 1 - pixels
-    mean = np.asarray(preprocessing.mean, np.float32).reshape(-1, 1, 1)
-    std = np.asarray(preprocessing.std, np.float32).reshape(-1, 1, 1)
-    return (pixels - mean) / std
+    return preprocessing.normalise(pixels)

@@ -38,6 +38,16 @@ class Preprocessing:
     mean: tuple[float, ...] = (0.0,)  # one value for every channel, or one per channel
     std: tuple[float, ...] = (1.0,)
 
+    def normalise(self, pixels):
+        """Pixels scaled to [0, 1], channels first (C x H x W, or N x C x H x W), inverted
+        and normalised as the spec says."""
+        import numpy as np
+
+        pixels = 1 - pixels if self.invert else pixels
+        mean = np.asarray(self.mean, np.float32).reshape(-1, 1, 1)
+        std = np.asarray(self.std, np.float32).reshape(-1, 1, 1)
+        return ((pixels - mean) / std).astype(np.float32)
+
     def describe(self, input_shape: Shape) -> str:
         """`images: grayscale, resized (bilinear) to 28x28, scaled to [0, 1], ...` for an image input."""
         channels, *size = input_shape

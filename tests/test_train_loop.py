@@ -5,7 +5,7 @@ import pytest
 import netspec
 from netspec.errors import DataError
 from netspec.interop.weight_files import read_npz
-from netspec.train.data import Wanted, load_dataset
+from netspec.train.data import Wanted, load_dataset, wanted
 from netspec.train.loop import accuracy, train
 from netspec.train.optimizers import Adam
 from netspec.weights import initial_weights
@@ -158,3 +158,17 @@ def test_the_losses_named_are_the_backends():
     from netspec.train.data import LOSSES
 
     assert set(LOSSES) == set(BACKEND_LOSSES)
+
+
+def test_an_npz_of_uint8_pixels_without_a_channel_axis_is_read_as_images_are(tmp_path):
+    """N x H x W uint8 (as MNIST ships) for a 1 x H x W input: pixels scaled to [0, 1] and
+    normalised by the spec's `preprocess` line, as `run --input` reads a PNG."""
+    pixels = np.random.default_rng(0).integers(0, 256, (6, 5, 4), dtype=np.uint8)
+    np.savez(tmp_path / "d.npz", x=pixels, y=np.arange(6))
+    graph = netspec.loads("network t\ninput 1x5x4\npreprocess mean=0.5 std=0.25\nflatten\ndense 6\n").graph
+    dataset = load_dataset(str(tmp_path / "d.npz"), wanted(graph), seed=0, share=0.5)
+    expected = (pixels[:, None].astype(np.float64) / 255 - 0.5) / 0.25
+    for part in (dataset.training, dataset.validation):
+        assert part.x.dtype == np.float32 and part.x.shape[1:] == (1, 5, 4)
+        np.testing.assert_allclose(part.x, expected[part.y], atol=1e-6)
+    assert sorted(np.concatenate([dataset.training.y, dataset.validation.y])) == list(range(6))

@@ -122,6 +122,8 @@ def _arrays(name: str, x, y, wanted: Wanted) -> Examples:
     """Arrays `x` and `y` checked against the network; DataErrors begin with `name`."""
     x, y = np.asarray(x), np.asarray(y)
     input_shape = tuple(wanted.input_shape)
+    if input_shape[0] == 1 and x.ndim == len(input_shape) and x.shape[1:] == input_shape[1:]:
+        x = x[:, None]  # N x H x W: one channel
     if x.ndim != len(input_shape) + 1 or x.shape[1:] != input_shape or y.ndim == 0 or len(y) != len(x):
         targets = "N class numbers" + (f" or N x {format_shape(wanted.targets)} targets" if wanted.targets else "")
         raise DataError(f"{name}: x is {format_shape(x.shape)} and y {format_shape(y.shape)}; the network needs "
@@ -129,6 +131,8 @@ def _arrays(name: str, x, y, wanted: Wanted) -> Examples:
     if not np.issubdtype(x.dtype, np.number) or not np.isfinite(x).all():
         raise DataError(f"{name}: x holds {'NaN or infinite values' if np.issubdtype(x.dtype, np.number) else x.dtype}"
                         "; examples are finite numbers")
+    if x.dtype == np.uint8:  # pixels 0-255, made inputs as the spec says images are
+        x = wanted.preprocessing.normalise(x.astype(np.float32) / np.float32(255))
     return Examples(x.astype(np.float32), _targets(name, y, wanted))
 
 
