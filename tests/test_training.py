@@ -21,9 +21,10 @@ from torch_reference import TORCH  # noqa: E402
 def torch_loss_and_gradients(graph, weights, x, labels, masks=None):
     """Cross-entropy on the logits (before a final softmax), autograd's gradients of the
     parameters and the running statistics after the step; dropout layers multiply by their
-    mask in `masks`, batchnorm layers normalise in training mode (PyTorch's momentum 0.1)."""
-    statistics = {key: torch.tensor(weights[key], dtype=torch.float32) for key in running_statistics(graph)}
-    parameters = {key: torch.tensor(array, dtype=torch.float32, requires_grad=True)
+    mask in `masks`, batchnorm layers normalise in training mode (PyTorch's momentum 0.1).
+    Computed in the precision of the arrays given (float64 ones give a near-exact reference)."""
+    statistics = {key: torch.tensor(weights[key]) for key in running_statistics(graph)}
+    parameters = {key: torch.tensor(array, requires_grad=True)
                   for key, array in weights.items() if key not in statistics}
     values = {"input": torch.from_numpy(x)}
     layers = graph.layers[:-1] if graph.layers[-1].node.kind == "softmax" else graph.layers
@@ -44,16 +45,22 @@ def torch_loss_and_gradients(graph, weights, x, labels, masks=None):
             {key: statistic.numpy() for key, statistic in statistics.items()})
 
 
-def assert_gradients_match(graph, seed=0, batch=3):
-    """Loss and gradients as PyTorch's, and running statistics (from random ones) as
-    PyTorch's after the step."""
+def training_batch(graph, seed: int, batch: int):
+    """Seeded initial weights with random running statistics, a batch of normal inputs and
+    random labels, all float32."""
     rng = np.random.default_rng(seed)
     weights = initial_weights(graph, seed=seed)
     for key in running_statistics(graph):
         weights[key] = rng.uniform(0.5, 1.5, weights[key].shape).astype(np.float32)
     x = rng.standard_normal((batch, *graph.input_shape)).astype(np.float32)
     classes = int(np.prod(graph.layers[-1].output_shape))
-    labels = rng.integers(0, classes, batch)
+    return weights, x, rng.integers(0, classes, batch)
+
+
+def assert_gradients_match(graph, seed=0, batch=3):
+    """Loss and gradients as PyTorch's, and running statistics (from random ones) as
+    PyTorch's after the step."""
+    weights, x, labels = training_batch(graph, seed, batch)
     trainer = compile_training(graph, weights, seed)
     masks = trainer.draw_masks(batch)
     loss, gradients = trainer.loss_and_gradients(x, labels, masks)
