@@ -101,6 +101,9 @@ def test_gradients_equal_pytorch_autograd_over_kinds_and_padding_forms(body):
     "a: conv 3 kernel=3 padding=1\nb: conv 3 kernel=1 input=input\ns: add a b a\nconcat s b\nrelu\n"
     "globalavgpool\nflatten\nsoftmax\ndense 4\n",
     "conv 2 kernel=1\nadaptiveavgpool 4x3\nconv 2 kernel=2\nadaptiveavgpool 2x2\nflatten\ndense 3\n",
+    # `same` on pooling, with kernels that are not square and a stride larger than the kernel
+    "conv 2 kernel=1\nmaxpool kernel=2x3 stride=2 padding=same\nconv 2 kernel=1\navgpool kernel=1x2 stride=3 padding=same\n"
+    "flatten\ndense 3\n",
 ])
 def test_gradients_of_pooling_joins_and_inner_softmax_equal_pytorch_autograd(body):
     assert_gradients_match(netspec.loads(spec(body)).graph)
