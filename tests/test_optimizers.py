@@ -1,10 +1,15 @@
-"""Optimizers: steps equal torch.optim's from the same weights and gradients."""
+"""Optimizers: steps equal torch.optim's from the same weights and gradients, and
+training LeNet-5 with them follows PyTorch's loss curve."""
 import numpy as np
 import pytest
 
+import netspec
+from netspec.backends.llvm.training import compile_training
 from netspec.train.optimizers import SGD, Adam, AdamW, OptimizerState
+from netspec.weights import initial_weights
 
 torch = pytest.importorskip("torch")
+from test_training import torch_loss_and_gradients  # noqa: E402
 
 CASES = [
     (SGD(lr=0.1), torch.optim.SGD, dict(lr=0.1)),
@@ -43,3 +48,33 @@ def test_running_statistics_have_no_gradient_and_stay_as_they_are(optimizer):
     np.testing.assert_array_equal(updated["a.running_var"], weights["a.running_var"])
     assert not np.array_equal(updated["a.weight"], weights["a.weight"])
     assert set(state.buffers) <= {"a.weight"}
+
+
+@pytest.mark.parametrize("optimizer, torch_optimizer, settings", [
+    (Adam(lr=0.01), torch.optim.Adam, dict(lr=0.01)),
+    (SGD(lr=0.1, momentum=0.9), torch.optim.SGD, dict(lr=0.1, momentum=0.9)),
+], ids=["adam", "sgd-momentum"])
+def test_ten_steps_of_training_lenet5_follow_pytorchs_loss_curve(optimizer, torch_optimizer, settings):
+    """Each step's loss, from netspec's gradients and optimizer, within relative 1e-4 of
+    PyTorch's (autograd's gradients, torch.optim's step) on the same batches, from the
+    same weights; the curve falls, so both sides have moved the weights."""
+    graph = netspec.load("examples/lenet5.net").graph
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((16, *graph.input_shape)).astype(np.float32)
+    labels = rng.integers(0, 10, 16)
+    trainer = compile_training(graph, initial_weights(graph, seed=0))
+    parameters = {key: torch.tensor(array, requires_grad=True) for key, array in trainer.weights.items()}
+    reference = torch_optimizer(list(parameters.values()), **settings)
+    state, losses, expected_losses = OptimizerState(), [], []
+    for _ in range(10):
+        loss, gradients = trainer.loss_and_gradients(x, labels)
+        trainer.weights, state = optimizer.step(trainer.weights, gradients, state)
+        expected_loss, expected, _ = torch_loss_and_gradients(
+            graph, {key: parameter.detach().numpy() for key, parameter in parameters.items()}, x, labels)
+        for key, parameter in parameters.items():
+            parameter.grad = torch.from_numpy(expected[key])
+        reference.step()
+        losses.append(loss)
+        expected_losses.append(expected_loss)
+    np.testing.assert_allclose(losses, expected_losses, rtol=1e-4)
+    assert expected_losses[-1] < expected_losses[0] - 0.1

@@ -5,15 +5,14 @@ import pytest
 import netspec
 from netspec.errors import DataError
 from netspec.interop.weight_files import read_npz
-from netspec.train.data import Wanted, load_dataset, wanted
+from netspec.train.data import Dataset, Examples, Wanted, load_dataset, wanted
 from netspec.train.loop import accuracy, train
 from netspec.train.optimizers import Adam
 from netspec.weights import initial_weights
 
-pytest.importorskip("sklearn")
-
 
 def test_lenet5_learns_the_digits():
+    pytest.importorskip("sklearn")
     graph = netspec.load("examples/lenet5.net").graph
     dataset = load_dataset("digits", Wanted(graph.input_shape, 10), seed=0)
     reports = [report for report, _ in train(graph, initial_weights(graph, 0), dataset, Adam(lr=0.002), 10, 16)]
@@ -22,6 +21,7 @@ def test_lenet5_learns_the_digits():
 
 
 def test_the_committed_lenet5_weights_recognise_the_held_out_digits():
+    pytest.importorskip("sklearn")
     # examples/lenet5.npz comes from the command in docs/training.md; seed 0 holds out the same fifth.
     graph = netspec.load("examples/lenet5.net").graph
     dataset = load_dataset("digits", Wanted(graph.input_shape, 10), seed=0)
@@ -29,11 +29,36 @@ def test_the_committed_lenet5_weights_recognise_the_held_out_digits():
 
 
 def test_digits_are_centred_in_the_input_at_the_largest_whole_scale():
+    pytest.importorskip("sklearn")
     dataset = load_dataset("digits", Wanted((1, 28, 28), 10))
     x = np.concatenate([dataset.training.x, dataset.validation.x])
     assert x.shape == (1797, 1, 28, 28)
     assert not x[:, :, :2].any() and not x[:, :, 26:].any() and x[:, :, 2:26, 2:26].any()
     assert x.max() == 1.0
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+def test_the_same_seed_gives_bit_identical_weights_through_shuffles_and_dropout_masks(threads):
+    """Two runs from the same weights, seed and threads end with the same bits in every
+    weight (running statistics too) and optimizer buffer; another seed, with other
+    shuffles and dropout masks, ends elsewhere (so equal runs are not a seed ignored)."""
+    graph = netspec.loads("network d\ninput 1x8x8\nconv 4 kernel=3\nbatchnorm\nrelu\nflatten\ndropout 0.5\n"
+                          "dense 3\n").graph
+    rng = np.random.default_rng(0)
+    examples = Examples(rng.random((48, 1, 8, 8), dtype=np.float32), rng.integers(0, 3, 48))
+
+    def trained(seed):
+        *_, (_, checkpoint) = train(graph, initial_weights(graph, 0), Dataset(examples, examples, 3), Adam(lr=0.01),
+                                    epochs=2, batch=16, seed=seed, threads=threads)
+        return checkpoint
+
+    first, second, other = trained(1), trained(1), trained(2)
+    assert first.weights.keys() == second.weights.keys() >= {"batchnorm1.running_var"}
+    for key in first.weights:
+        assert first.weights[key].tobytes() == second.weights[key].tobytes(), key
+        assert all(a.tobytes() == b.tobytes() for a, b in zip(first.optimizer.buffers.get(key, ()),
+                                                              second.optimizer.buffers.get(key, ()), strict=True)), key
+    assert any(first.weights[key].tobytes() != other.weights[key].tobytes() for key in first.weights)
 
 
 def test_held_out_examples_are_a_fifth_and_not_trained_on(tmp_path):
@@ -85,6 +110,7 @@ def test_a_validation_share_or_file_chooses_the_held_out_examples(tmp_path):
 
 
 def test_digits_need_an_image_input_of_at_least_8x8():
+    pytest.importorskip("sklearn")
     with pytest.raises(DataError, match="the digits are 1x8x8 images; the network's input is 3x32x32"):
         load_dataset("digits", Wanted((3, 32, 32), 10))
 
