@@ -6,7 +6,9 @@ from math import prod
 
 from llvmlite import ir
 
-from .builder import F32, F32_PTR, I64, Buffer, KernelBuilder
+from .builder import F32, F32_PTR, FAST, I64, Buffer, KernelBuilder
+
+DOUBLE = ir.DoubleType()
 
 # PyTorch's BatchNorm default: running = (1 - momentum) * running + momentum * batch statistic.
 MOMENTUM = 0.1
@@ -26,20 +28,34 @@ def values_per_channel(k: KernelBuilder, layer, count) -> ir.Value:
     return k.b.sitofp(k.mul(count, prod(layer.input_shape[1:])), F32)
 
 
+def channel_sums(k: KernelBuilder, layer, count, channel, *terms) -> list[ir.Value]:
+    """For each of `terms` (position -> float), its sum over the channel's values in the
+    batch, one pass for all. Summed in double precision: a channel has batch x height x
+    width values, and float32 sums of that many lose digits that batchnorm's division
+    by the deviation magnifies."""
+    sums = [k.variable(f"sum{i}", ir.Constant(DOUBLE, 0.0)) for i in range(len(terms))]
+
+    def add(position):
+        for total, term in zip(sums, terms):
+            k.b.store(k.b.fadd(k.b.load(total), k.b.fpext(term(position), DOUBLE), flags=FAST), total)
+
+    each_value(k, layer, count, channel, add)
+    return [k.b.fptrunc(k.b.load(total), F32) for total in sums]
+
+
 def batch_statistics(k: KernelBuilder, layer, source: Buffer, count, channel):
     """The channel's batch mean and biased variance (as PyTorch normalises with), in two
     passes: the mean first, so the variance is not a difference of large sums."""
     values = values_per_channel(k, layer, count)
-    total, squares = k.variable("sum", 0.0), k.variable("squares", 0.0)
-    each_value(k, layer, count, channel, lambda p: k.b.store(k.fadd(k.b.load(total), k.load(source, p)), total))
-    mean = k.fdiv(k.b.load(total), values)
+    total, = channel_sums(k, layer, count, channel, lambda p: k.load(source, p))
+    mean = k.fdiv(total, values)
 
     def square(position):
         deviation = k.fsub(k.load(source, position), mean)
-        k.b.store(k.fadd(k.b.load(squares), k.fmul(deviation, deviation)), squares)
+        return k.fmul(deviation, deviation)
 
-    each_value(k, layer, count, channel, square)
-    return mean, k.fdiv(k.b.load(squares), values)
+    squares, = channel_sums(k, layer, count, channel, square)
+    return mean, k.fdiv(squares, values)
 
 
 def inverse_deviation(k: KernelBuilder, layer, variance) -> ir.Value:

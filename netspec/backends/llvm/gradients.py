@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from math import prod
 from typing import Callable
 
-from .batch_statistics import batch_statistics, each_value, inverse_deviation, values_per_channel
+from .batch_statistics import batch_statistics, channel_sums, each_value, inverse_deviation, values_per_channel
 from .builder import F32, Buffer, KernelBuilder, constant, index
 from .kernels.pool import each_adaptive_window
 from .products import Matrix, multiply_add
@@ -396,17 +396,12 @@ def _batchnorm(c: GradientCode) -> None:
     with k.loop("c", 0, c.layer.input_shape[0]) as channel:
         mean, variance = batch_statistics(k, c.layer, x, c.count, channel)
         inverse = inverse_deviation(k, c.layer, variance)
-        total, projection = k.variable("dy.sum", 0.0), k.variable("dy.xhat", 0.0)
 
         def normalised(position):
             return k.fmul(k.fsub(k.load(x, position), mean), inverse)
 
-        def gather(position):
-            k.b.store(k.fadd(k.b.load(total), k.load(dy, position)), total)
-            k.b.store(k.fadd(k.b.load(projection), k.fmul(k.load(dy, position), normalised(position))), projection)
-
-        each_value(k, c.layer, c.count, channel, gather)
-        total, projection = k.b.load(total), k.b.load(projection)
+        total, projection = channel_sums(k, c.layer, c.count, channel, lambda p: k.load(dy, p),
+                                         lambda p: k.fmul(k.load(dy, p), normalised(p)))
         _accumulate(k, c.weight_gradients["bias"], channel, total)
         _accumulate(k, c.weight_gradients["weight"], channel, projection)
         scale = k.fmul(k.load(c.weights["weight"], channel), inverse)
