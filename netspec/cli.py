@@ -400,6 +400,8 @@ def run(file, input_paths, labels_path, weights_path, map_path, output_path, bat
                                "--output Y.npy (without --verify)")
     from .backends.llvm.memory import default_limit, require_memory
     from .backends.llvm.runtime import as_batch, available_cores
+    from .decoding import run_images
+    from .stream import chunk_examples
 
     network = _network(file, as_json, allow, deny_warnings)
     if streams:
@@ -414,19 +416,26 @@ def run(file, input_paths, labels_path, weights_path, map_path, output_path, bat
     try:
         network.graph.require_numbers()
         labels = read_labels(labels_path, network.graph) if labels_path else None
-        if input_paths:
-            inputs = load_inputs(input_paths, network.input_shape, preprocessing,
-                                 require=lambda count: require_memory(network.graph, count, threads, limit))
+        if input_paths and not is_array(input_paths) and not verify:
+            model = network.compile(weights=_bound_weights(network, weights_path, map_path), seed=seed,
+                                    threads=threads, max_memory=limit)
+            inputs, output, seconds = run_images(model, input_paths, preprocessing,
+                                                 chunk_examples(network.graph, threads, limit), available_cores())
+            converted = []
         else:
-            require_memory(network.graph, batch or 1, threads, limit)
-            inputs = random_inputs(network.input_shape, batch or 1, seed)
-        weights = _bound_weights(network, weights_path, map_path)
-        model = network.compile(weights=weights, seed=seed, threads=threads, max_memory=limit)
-        batch, converted = as_batch(network.graph, inputs.array)
-        model.run(batch[:1])  # the first call sets up the workspace: not timed
-        started = time.perf_counter()
-        output, _ = model.run(batch)
-        seconds = time.perf_counter() - started
+            if input_paths:
+                inputs = load_inputs(input_paths, network.input_shape, preprocessing,
+                                     require=lambda count: require_memory(network.graph, count, threads, limit))
+            else:
+                require_memory(network.graph, batch or 1, threads, limit)
+                inputs = random_inputs(network.input_shape, batch or 1, seed)
+            weights = _bound_weights(network, weights_path, map_path)
+            model = network.compile(weights=weights, seed=seed, threads=threads, max_memory=limit)
+            batch, converted = as_batch(network.graph, inputs.array)
+            model.run(batch[:1])  # the first call sets up the workspace: not timed
+            started = time.perf_counter()
+            output, _ = model.run(batch)
+            seconds = time.perf_counter() - started
         found = predict(output, network.graph, inputs.names, inputs.folders, labels)
         if output_path:
             write(output_path, found)
