@@ -58,7 +58,7 @@ def chunk_examples(graph, threads: int, limit: int, in_flight: int = 2) -> int:
 
 
 class _Mapped:
-    """A file mapped into memory, with its pages read ahead, written back and dropped by
+    """A file mapped into memory, with its pages read ahead and dropped by
     byte range: dropping the pages of a finished chunk is what keeps resident memory bounded
     (the data stays in the file and the page cache, which the kernel may reclaim)."""
 
@@ -73,10 +73,6 @@ class _Mapped:
     def read_ahead(self, start: int, stop: int) -> None:
         if stop > start and hasattr(mmap, "MADV_WILLNEED"):
             self.map.madvise(mmap.MADV_WILLNEED, *self._pages(start, stop))
-
-    def write_back(self, start: int, stop: int) -> None:
-        if stop > start:
-            self.map.flush(*self._pages(start, stop))
 
     def drop(self, start: int, stop: int) -> None:
         if stop > start and hasattr(mmap, "MADV_DONTNEED"):
@@ -151,7 +147,7 @@ class ArrayInput:
 
 class ArrayOutput:
     """The .npy output, created at its full size by numpy's open_memmap and filled a chunk at
-    a time, each chunk written back to the file and checksummed before it is recorded."""
+    a time, each chunk checksummed before it is recorded (the kernel writes the pages back)."""
 
     def __init__(self, path: str, count: int, output_shape, reopen: bool):
         shape = (count, *output_shape)
@@ -182,10 +178,13 @@ class ArrayOutput:
         return digest
 
     def write(self, chunk: Chunk, outputs: np.ndarray) -> str:
-        """Writes the chunk's outputs back to the file and returns the checksum of what it holds."""
+        """Writes the chunk's outputs and returns the checksum of what the file now holds."""
         self._array[chunk.start:chunk.stop] = outputs
-        self._mapped.write_back(*self._bytes(chunk))
         return self.checksum(chunk)
+
+    def finish(self) -> None:
+        """Writes every page back to the disk, once the last chunk is in."""
+        self._mapped.map.flush()
 
 
 class Pending(Protocol):
@@ -287,6 +286,7 @@ def stream(source: ArrayInput, output_path: str, runner: Runner, model, chunk_si
                 finish()
         while running:
             finish()
+    output.finish()
     seconds = time.perf_counter() - started
     remove_progress(output_path)
     return Streamed(source.count, len(chunks), chunk_size, len(chunks) - len(todo),
