@@ -497,7 +497,7 @@ def _run_streaming(network: Network, input_path: str, output_path: str, weights:
                 runner = DaskRunner(client, model)
                 workers = worker_threads(client)
                 streamed = stream(source, output_path, runner, model,
-                                  chunk_examples(network.graph, threads, limit, runner.window), resume)
+                                  chunk_examples(network.graph, threads, limit, runner.copies), resume)
     except DataError as problem:
         _fail(str(problem), as_json)
     except KeyboardInterrupt:

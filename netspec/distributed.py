@@ -18,6 +18,9 @@ from .errors import DataError
 LOCAL = re.compile(r"local:(\d+)")
 # Chunks in flight per worker thread: one running and one on its way, so no worker waits.
 IN_FLIGHT_PER_THREAD = 2
+# Copies of a chunk in flight on this machine until its task is done: the client's pickled
+# frames, the scheduler's (in this process for local:N) and the mapped pages being sent.
+COPIES_IN_FLIGHT = 3
 
 
 def local_workers(address: str) -> int | None:
@@ -79,6 +82,7 @@ class DaskRunner:
         self._client = client
         self._model = client.submit(_itself, model, pure=False)
         self.window = IN_FLIGHT_PER_THREAD * worker_threads(client)
+        self.copies = COPIES_IN_FLIGHT * self.window  # what the memory limit is divided among
 
     def submit(self, examples: np.ndarray) -> _Chunk:
         return _Chunk(self._client.submit(run_block, self._model, examples, pure=False))
