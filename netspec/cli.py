@@ -514,7 +514,7 @@ def _run_streaming(network: Network, input_path: str, output_path: str, weights:
         click.echo(f"note: untrained weights (initialised from seed {weights.seed}); the outputs are not predictions")
     how = "loaded from cache" if model.from_cache else "compiled"
     where = f" on {workers} Dask worker thread{'s' * (workers != 1)}" if workers else ""
-    click.echo(f"{how} in {record['compile_ms']:.1f} ms; ran {streamed.examples:,} examples in "
+    click.echo(f"{how} in {record['compile_ms']:.1f} ms; ran {streamed.ran:,} examples in "
                f"{streamed.seconds:.3f} s ({record['images_per_second']:,.0f} images/s){where}, "
                f"in {streamed.chunks} chunk{'s' * (streamed.chunks != 1)} of up to {streamed.chunk_examples:,}")
     if streamed.resumed:

@@ -33,7 +33,7 @@ def local_workers(address: str) -> int | None:
 def dask_client(address: str):
     """A client of the cluster at `address`: a scheduler's address (tcp://HOST:8786), or
     local:N for N worker processes here, one thread each, stopped on leaving."""
-    dask_modules()
+    dask, _ = dask_modules()
     from distributed import Client, LocalCluster
 
     workers = local_workers(address)
@@ -50,7 +50,10 @@ def dask_client(address: str):
             cluster.close()
         raise DataError(f"cannot reach the Dask scheduler at {address}: {problem}") from None
     try:
-        yield client
+        # A chunk travels inside its task, so that the scheduler can run it again on another
+        # worker when its worker dies; Dask warns about tasks past 10 MB, as chunks are.
+        with dask.config.set({"distributed.admin.large-graph-warning-threshold": "4GiB"}):
+            yield client
     finally:
         client.close()
         if cluster is not None:
