@@ -20,7 +20,7 @@ LOCAL = re.compile(r"local:(\d+)")
 IN_FLIGHT_PER_THREAD = 2
 # Copies of a chunk in flight on this machine until its task is done: the client's pickled
 # frames, the scheduler's (in this process for local:N) and the mapped pages being sent.
-COPIES_IN_FLIGHT = 3
+COPIES_IN_FLIGHT = 4
 
 
 def local_workers(address: str) -> int | None:
