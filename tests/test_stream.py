@@ -218,6 +218,7 @@ def test_resident_memory_stays_bounded_on_a_gigabyte(tmp_path):
         assert ran.returncode == 0, ran.stderr
         return int(ran.stderr.strip().splitlines()[-1])
 
+    peak("small")  # compiles into the cache: LLVM's own peak is no part of either run below
     assert peak("big") - peak("small") < 64 * 2**20
     outputs = np.load(tmp_path / "y-big.npy", mmap_mode="r")
     inputs = np.load(tmp_path / "big.npy", mmap_mode="r")
