@@ -505,14 +505,20 @@ def _run_streaming(network: Network, input_path: str, output_path: str, weights:
     record = _streamed_record(model, streamed, source.notes, output_path, dask_address, workers)
     if as_json:
         click.echo(json.dumps(record, indent=2))
-        sys.exit(0)
-    for note in source.notes:
+    else:
+        _show_streamed(network, model, streamed, record, weights.seed)
+    sys.exit(0)
+
+
+def _show_streamed(network: Network, model, streamed, record: dict, seed: int) -> None:
+    for note in record["notes"]:
         click.echo(f"note: {note}", err=True)
     click.echo(f"network {network.name}: input {'x'.join(map(str, network.input_shape))}, "
                f"{network.graph.params:,} parameters, {network.graph.macs:,} MACs per example")
     if model.untrained:
-        click.echo(f"note: untrained weights (initialised from seed {weights.seed}); the outputs are not predictions")
+        click.echo(f"note: untrained weights (initialised from seed {seed}); the outputs are not predictions")
     how = "loaded from cache" if model.from_cache else "compiled"
+    workers = record["dask"] and record["dask"]["worker_threads"]
     where = f" on {workers} Dask worker thread{'s' * (workers != 1)}" if workers else ""
     click.echo(f"{how} in {record['compile_ms']:.1f} ms; ran {streamed.ran:,} examples in "
                f"{streamed.seconds:.3f} s ({record['images_per_second']:,.0f} images/s){where}, "
@@ -522,8 +528,7 @@ def _run_streaming(network: Network, input_path: str, output_path: str, weights:
     if streamed.redone:
         click.echo(f"note: ran again {len(streamed.redone)} recorded chunk(s) whose output no longer matched "
                    "its checksum", err=True)
-    click.echo(f"wrote {output_path}")
-    sys.exit(0)
+    click.echo(f"wrote {record['output_file']}")
 
 
 def _streamed_record(model, streamed, notes, output_path: str, dask_address, workers) -> dict:

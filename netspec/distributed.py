@@ -34,7 +34,10 @@ def dask_client(address: str):
     """A client of the cluster at `address`: a scheduler's address (tcp://HOST:8786), or
     local:N for N worker processes here, one thread each, stopped on leaving."""
     dask, _ = dask_modules()
-    from distributed import Client, LocalCluster
+    try:
+        from distributed import Client, LocalCluster
+    except ModuleNotFoundError:
+        raise DataError("--dask needs Dask's distributed scheduler: pip install 'netspec[scale]'") from None
 
     workers = local_workers(address)
     cluster = None
