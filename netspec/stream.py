@@ -242,7 +242,23 @@ def _recorded(output: str, run: dict, resume: bool) -> Progress | None:
                         "run without --resume to start again")
     if not os.path.exists(output):
         raise DataError(f"{output} is gone but its progress record is there; run without --resume")
+    chunk = progress.run.get("chunk")
+    if not isinstance(chunk, int) or isinstance(chunk, bool) or chunk < 1:
+        raise DataError(f"the progress record of {output} gives no chunk size; run without --resume")
     return progress
+
+
+def _verified(output: ArrayOutput, chunks: tuple[Chunk, ...], progress: Progress,
+              earlier: Progress | None) -> tuple[Progress, list[int]]:
+    """`progress` with the chunks of the earlier record whose bytes still have their
+    checksum, and the indices of those that no longer do (they run again)."""
+    redone = []
+    for index, digest in sorted((earlier.done if earlier else {}).items()):
+        if 0 <= index < len(chunks) and output.checksum(chunks[index]) == digest:
+            progress = progress.with_chunk(index, digest)
+        else:
+            redone.append(index)
+    return progress, redone
 
 
 def stream(source: ArrayInput, output_path: str, runner: Runner, model, chunk_size: int, resume: bool) -> Streamed:
@@ -256,13 +272,7 @@ def stream(source: ArrayInput, output_path: str, runner: Runner, model, chunk_si
     chunk_size = earlier.run["chunk"] if earlier else chunk_size
     chunks = split(source.count, chunk_size)
     output = ArrayOutput(output_path, source.count, model.output_shape, reopen=earlier is not None)
-    progress = Progress({**run, "chunk": chunk_size})
-    redone = []
-    for index, digest in sorted((earlier.done if earlier else {}).items()):
-        if index < len(chunks) and output.checksum(chunks[index]) == digest:
-            progress = progress.with_chunk(index, digest)
-        else:
-            redone.append(index)
+    progress, redone = _verified(output, chunks, Progress({**run, "chunk": chunk_size}), earlier)
     write_progress(output_path, progress)
     todo = [chunk for chunk in chunks if chunk.index not in progress.done]
     started = time.perf_counter()

@@ -166,6 +166,30 @@ def test_resume_refuses_an_output_of_other_weights(cli, tmp_path, x):
     assert "Traceback" not in result.stderr
 
 
+@pytest.mark.parametrize("record, message", [
+    ("{not json", "is not a progress record netspec wrote"),
+    ('{"run": {}, "done": {}}', "was started with another network"),
+])
+def test_a_broken_progress_record_is_one_clear_error(cli, tmp_path, x, record, message):
+    assert killed_run(tmp_path).returncode == -signal.SIGKILL
+    Path(progress_path(str(tmp_path / "y.npy"))).write_text(record)
+    result = run(cli, tmp_path, "y.npy", "--resume")
+    assert result.exit_code == 1
+    assert message in result.stderr and "y.npy" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_a_record_without_a_chunk_size_is_refused(cli, tmp_path, x):
+    assert killed_run(tmp_path).returncode == -signal.SIGKILL
+    path = Path(progress_path(str(tmp_path / "y.npy")))
+    record = json.loads(path.read_text())
+    record["run"]["chunk"] = 0
+    path.write_text(json.dumps(record))
+    result = run(cli, tmp_path, "y.npy", "--resume")
+    assert result.exit_code == 1
+    assert "gives no chunk size" in result.stderr
+
+
 def test_ctrl_c_says_how_to_continue(cli, tmp_path, x, monkeypatch):
     import netspec.stream
 
