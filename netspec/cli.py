@@ -320,6 +320,14 @@ def _preprocessing_options(command):
     return command
 
 
+def _dask_address(ctx, param, address):
+    from .distributed import local_workers
+
+    if address is not None and local_workers(address) == 0:
+        raise click.BadParameter("local:N needs at least one worker")
+    return address
+
+
 @main.command()
 @click.argument("file")
 @click.option("--input", "input_paths", multiple=True, metavar="PATH",
@@ -342,10 +350,16 @@ def _preprocessing_options(command):
 @click.option("--tolerance", type=click.FloatRange(min=0), metavar="T",
               help="With --verify: the largest difference allowed, relative to a layer's largest value "
                    "(default 1e-4).")
+@click.option("--resume", is_flag=True,
+              help="Continue a run of --input X.npy into --output Y.npy that was stopped: the chunks it wrote and "
+                   "verified are kept.")
+@click.option("--dask", "dask_address", metavar="ADDRESS|local:N", callback=_dask_address,
+              help="Run the chunks of --input X.npy on the Dask cluster whose scheduler is at ADDRESS "
+                   "(tcp://HOST:8786), or on N worker processes started here (local:N); needs netspec[scale].")
 @_preprocessing_options
 @_warning_options
 def run(file, input_paths, labels_path, weights_path, map_path, output_path, batch, seed, top, threads, max_memory,
-        as_json, verify, tolerance, allow, deny_warnings, **preprocess):
+        as_json, verify, tolerance, resume, dask_address, allow, deny_warnings, **preprocess):
     """Compile FILE to native code and run it.
 
     Without --weights the weights are initialised from --seed (PyTorch's default
@@ -358,6 +372,10 @@ def run(file, input_paths, labels_path, weights_path, map_path, output_path, bat
     others still run.
     A weight file whose keys are not netspec's is bound by order and shape, and
     the binding is shown. --verify compares every layer with ONNX Runtime.
+    An array input with an array output (--input X.npy --output Y.npy) streams:
+    X is memory-mapped and run in chunks that fit --max-memory, each written to Y
+    as it finishes, so a stopped run continues with --resume and a cluster can run
+    the chunks (--dask).
 
     \b
     Example:
@@ -365,6 +383,8 @@ def run(file, input_paths, labels_path, weights_path, map_path, output_path, bat
       netspec run examples/lenet5.net --input examples/digits/3.png
       netspec run examples/lenet5.net --input digits/ --labels names.txt --output y.csv
       netspec run examples/lenet5.net --input x.npy --weights w.npz --output y.npy
+      netspec run examples/lenet5.net --input big.npy --output y.npy --max-memory 256M --resume
+      netspec run examples/lenet5.net --input big.npy --output y.npy --dask local:2
       netspec run examples/lenet5.net --weights lenet5.pt --verify
       netspec run model.onnx --input x.npy
     """
@@ -375,10 +395,19 @@ def run(file, input_paths, labels_path, weights_path, map_path, output_path, bat
     given = [name for name, value in preprocess.items() if value is not None]
     if given and (not input_paths or is_array(input_paths)):
         raise click.UsageError(f"--{given[0]} preprocesses images; arrays and the random input are used as they are")
+    streams = is_array(input_paths) and (output_path or "").lower().endswith(".npy") and not verify
+    if (resume or dask_address) and not streams:
+        raise click.UsageError("--resume and --dask stream an array into an array: give --input X.npy and "
+                               "--output Y.npy (without --verify)")
     from .backends.llvm.memory import default_limit, require_memory
     from .backends.llvm.runtime import as_batch, available_cores
+    from .decoding import run_images
+    from .stream import chunk_examples
 
     network = _network(file, as_json, allow, deny_warnings)
+    if streams:
+        _run_streaming(network, input_paths[0], output_path, _Weights(weights_path, map_path, seed),
+                       threads, max_memory or default_limit(), resume, dask_address, as_json)
     try:
         preprocessing = with_options(network.preprocessing, network.input_shape, preprocess)
     except ValueError as problem:
@@ -388,19 +417,26 @@ def run(file, input_paths, labels_path, weights_path, map_path, output_path, bat
     try:
         network.graph.require_numbers()
         labels = read_labels(labels_path, network.graph) if labels_path else None
-        if input_paths:
-            inputs = load_inputs(input_paths, network.input_shape, preprocessing,
-                                 require=lambda count: require_memory(network.graph, count, threads, limit))
+        if input_paths and not is_array(input_paths) and not verify:
+            model = network.compile(weights=_bound_weights(network, weights_path, map_path), seed=seed,
+                                    threads=threads, max_memory=limit)
+            inputs, output, seconds = run_images(model, input_paths, preprocessing,
+                                                 chunk_examples(network.graph, threads, limit), available_cores())
+            converted = []
         else:
-            require_memory(network.graph, batch or 1, threads, limit)
-            inputs = random_inputs(network.input_shape, batch or 1, seed)
-        weights = _bound_weights(network, weights_path, map_path)
-        model = network.compile(weights=weights, seed=seed, threads=threads, max_memory=limit)
-        batch, converted = as_batch(network.graph, inputs.array)
-        model.run(batch[:1])  # the first call sets up the workspace: not timed
-        started = time.perf_counter()
-        output, _ = model.run(batch)
-        seconds = time.perf_counter() - started
+            if input_paths:
+                inputs = load_inputs(input_paths, network.input_shape, preprocessing,
+                                     require=lambda count: require_memory(network.graph, count, threads, limit))
+            else:
+                require_memory(network.graph, batch or 1, threads, limit)
+                inputs = random_inputs(network.input_shape, batch or 1, seed)
+            weights = _bound_weights(network, weights_path, map_path)
+            model = network.compile(weights=weights, seed=seed, threads=threads, max_memory=limit)
+            batch, converted = as_batch(network.graph, inputs.array)
+            model.run(batch[:1])  # the first call sets up the workspace: not timed
+            started = time.perf_counter()
+            output, _ = model.run(batch)
+            seconds = time.perf_counter() - started
         found = predict(output, network.graph, inputs.names, inputs.folders, labels)
         if output_path:
             write(output_path, found)
@@ -429,6 +465,86 @@ def run(file, input_paths, labels_path, weights_path, map_path, output_path, bat
     if verification:
         _show_verification(verification)
     sys.exit(1 if inputs.unread else 0)
+
+
+@dataclasses.dataclass(frozen=True)
+class _Weights:
+    path: str | None
+    map_path: str | None
+    seed: int
+
+
+def _run_streaming(network: Network, input_path: str, output_path: str, weights: _Weights, threads, limit: int,
+                   resume: bool, dask_address: str | None, as_json: bool) -> None:
+    """`run --input X.npy --output Y.npy`: chunk by chunk (stream.py), here or on Dask; exits."""
+    from .backends.llvm.runtime import available_cores
+    from .stream import ArrayInput, LocalRunner, chunk_examples, stream
+
+    # On Dask a chunk runs on one thread unless told: the cluster runs a chunk per worker thread.
+    threads = threads or (1 if dask_address else available_cores())
+    try:
+        network.graph.require_numbers()
+        source = ArrayInput(input_path, network.graph)
+        model = network.compile(weights=_bound_weights(network, weights.path, weights.map_path), seed=weights.seed,
+                                threads=threads, max_memory=limit)
+        if dask_address is None:
+            streamed = stream(source, output_path, LocalRunner(model), model,
+                              chunk_examples(network.graph, threads, limit), resume)
+            workers = None
+        else:
+            from .distributed import DaskRunner, dask_client, worker_threads
+
+            with dask_client(dask_address) as client:
+                runner = DaskRunner(client, model)
+                workers = worker_threads(client)
+                streamed = stream(source, output_path, runner, model,
+                                  chunk_examples(network.graph, threads, limit, runner.copies), resume)
+    except DataError as problem:
+        _fail(str(problem), as_json)
+    except KeyboardInterrupt:
+        _fail(f"interrupted; {output_path}.progress records the chunks written: continue with --resume", as_json)
+    record = _streamed_record(model, streamed, source.notes, output_path, dask_address, workers)
+    if as_json:
+        click.echo(json.dumps(record, indent=2))
+    else:
+        _show_streamed(network, model, streamed, record, weights.seed)
+    sys.exit(0)
+
+
+def _show_streamed(network: Network, model, streamed, record: dict, seed: int) -> None:
+    for note in record["notes"]:
+        click.echo(f"note: {note}", err=True)
+    click.echo(f"network {network.name}: input {'x'.join(map(str, network.input_shape))}, "
+               f"{network.graph.params:,} parameters, {network.graph.macs:,} MACs per example")
+    if model.untrained:
+        click.echo(f"note: untrained weights (initialised from seed {seed}); the outputs are not predictions")
+    how = "loaded from cache" if model.from_cache else "compiled"
+    workers = record["dask"] and record["dask"]["worker_threads"]
+    where = f" on {workers} Dask worker thread{'s' * (workers != 1)}" if workers else ""
+    click.echo(f"{how} in {record['compile_ms']:.1f} ms; ran {streamed.ran:,} examples in "
+               f"{streamed.seconds:.3f} s ({record['images_per_second']:,.0f} images/s){where}, "
+               f"in {streamed.chunks} chunk{'s' * (streamed.chunks != 1)} of up to {streamed.chunk_examples:,}")
+    if streamed.resumed:
+        click.echo(f"resumed: kept {streamed.resumed} chunk{'s' * (streamed.resumed != 1)} already written and verified")
+    if streamed.redone:
+        click.echo(f"note: ran again {len(streamed.redone)} recorded chunk(s) whose output no longer matched "
+                   "its checksum", err=True)
+    click.echo(f"wrote {record['output_file']}")
+
+
+def _streamed_record(model, streamed, notes, output_path: str, dask_address, workers) -> dict:
+    graph = model.graph
+    return {
+        "network": graph.name, "input": list(graph.input_shape), "output_shape": [streamed.examples,
+                                                                                  *graph.output_shape],
+        "params": graph.params, "macs": graph.macs, "untrained": model.untrained, "from_cache": model.from_cache,
+        "compile_ms": model.compile_seconds * 1e3, "examples": streamed.examples, "chunks": streamed.chunks,
+        "chunk_examples": streamed.chunk_examples, "resumed_chunks": streamed.resumed,
+        "redone_chunks": list(streamed.redone), "run_ms": streamed.seconds * 1e3,
+        "images_per_second": streamed.ran / streamed.seconds if streamed.seconds else 0.0,
+        "dask": {"scheduler": dask_address, "worker_threads": workers} if dask_address else None,
+        "notes": list(notes), "output_file": output_path, "errors": [],
+    }
 
 
 def _bound_weights(network: Network, weights_path: str | None, map_path: str | None):

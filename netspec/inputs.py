@@ -20,7 +20,7 @@ SHOWN = 3
 
 @dataclass(frozen=True)
 class Inputs:
-    array: np.ndarray  # the batch, or one example, as the model takes it
+    array: np.ndarray | None  # the batch, or one example, as the model takes it; None when streamed
     names: tuple[str, ...]  # each example's file when it is an image; () for an array
     folders: tuple[str | None, ...]  # each image's CLASS folder (ROOT/CLASS/...), None without one
     notes: tuple[str, ...]
@@ -43,6 +43,18 @@ def load_inputs(paths, input_shape: Shape, preprocessing: Preprocessing,
         if require is not None:
             require(len(array) if array.ndim > len(input_shape) else 1)
         return Inputs(array, (), (), ())
+    found, skipped = find_images(paths)
+    if require is not None:
+        require(len(found.files))
+    read = images.read(found, input_shape, preprocessing)
+    require_read(read)
+    return Inputs(read.array, tuple(f.path for f in read.files), tuple(f.folder for f in read.files),
+                  skipped + read.notes, read.unread)
+
+
+def find_images(paths) -> tuple[images.Found, tuple[str, ...]]:
+    """The image files that `paths` name, and a note on the files passed over; DataError when
+    there is none."""
     arrays = [path for path in paths if path.lower().endswith((".npy", ".npz"))]
     if arrays:
         raise DataError(f"{arrays[0]} is an array, which holds a whole batch: give it as the only --input")
@@ -50,16 +62,16 @@ def load_inputs(paths, input_shape: Shape, preprocessing: Preprocessing,
     if not found.files:
         raise DataError("\n  ".join(map(str, found.unread)) if found.unread else
                         f"no images ({', '.join(images.EXTENSIONS)}) in {_listed(paths)}")
-    if require is not None:
-        require(len(found.files))
-    read = images.read(found, input_shape, preprocessing)
+    skipped = (f"passed over {len(found.skipped)} file{'s' * (len(found.skipped) != 1)} whose extension is no "
+               f"image's: {_listed(found.skipped)}",) if found.skipped else ()
+    return found, skipped
+
+
+def require_read(read) -> None:
+    """DataError when not one image could be read: there is nothing to run."""
     if not read.files:
         raise DataError(str(read.unread[0]) if len(read.unread) == 1 else
                         "no image could be read:\n  " + "\n  ".join(map(str, read.unread)))
-    skipped = (f"passed over {len(found.skipped)} file{'s' * (len(found.skipped) != 1)} whose extension is no "
-               f"image's: {_listed(found.skipped)}",) if found.skipped else ()
-    return Inputs(read.array, tuple(f.path for f in read.files), tuple(f.folder for f in read.files),
-                  skipped + read.notes, read.unread)
 
 
 def random_inputs(input_shape: Shape, count: int, seed: int) -> Inputs:

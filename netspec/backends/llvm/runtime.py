@@ -6,6 +6,8 @@ runs: the generated loops trust their static shapes and never check bounds.
 from __future__ import annotations
 
 import ctypes
+import functools
+import hashlib
 import os
 import threading
 from concurrent.futures import ThreadPoolExecutor
@@ -105,6 +107,7 @@ class Model:
             raise DataError(f"network {graph.name} has {len(graph.layers)} layers; netspec compiles at most {MAX_LAYERS}")
         require_memory(graph, 1, self.threads, max_memory or default_limit())
         arrays, self.untrained = resolve(graph, weights, seed)
+        self._shipped = (arrays, bounds_check)  # what another process compiles it from (__reduce__)
         # The code is generated for the rewritten graph (dropout gone, batchnorm folded).
         rewritten = rewrite_for_inference(graph)
         code_graph = rewritten.graph
@@ -114,8 +117,8 @@ class Model:
         self._output_bytes = 4 * prod(graph.output_shape)
         plan = memory_plan(code_graph)
         self._workspace_floats = plan.workspace_floats
-        compiled = jit.compile_object(canonical_form(code_graph, bounds_check),
-                                      lambda: llvm_ir(code_graph, bounds_check), ENTRY)
+        self._canonical = canonical_form(code_graph, bounds_check)
+        compiled = jit.compile_object(self._canonical, lambda: llvm_ir(code_graph, bounds_check), ENTRY)
         # A bounds-checked build counts accesses outside their buffers (a test mode).
         self._violations = None
         if bounds_check:
@@ -191,6 +194,40 @@ class Model:
     def __call__(self, x) -> np.ndarray:
         """N x C x H x W (or one C x H x W example) float32 -> N x output."""
         return self.run(x)[0]
+
+    @functools.cached_property
+    def digest(self) -> str:
+        """SHA-256 of what the model computes: its canonical form and its packed weights."""
+        return hashlib.sha256(self._canonical.encode() + self._weights.tobytes()).hexdigest()
+
+    def __dask_tokenize__(self) -> str:
+        return self.digest
+
+    def __reduce__(self):
+        # Pickled as its graph and weights: the process that unpickles it (a Dask worker)
+        # compiles it once, from its own cache, and reuses it for every chunk it is sent.
+        return _received, (self.digest, self.graph, *self._shipped, self.threads)
+
+    def map_blocks(self, array):
+        """The outputs for a dask array of inputs (N x input shape, chunked along N) as a lazy
+        dask array: one task per chunk, run wherever Dask runs it (docs/scale.md)."""
+        from .blocks import map_blocks
+
+        return map_blocks(self, array)
+
+
+# The models this process received pickled, by digest and threads: a Dask worker is sent
+# the model with its tasks and compiles it once, not once per chunk.
+_RECEIVED: dict[tuple[str, int], Model] = {}
+_RECEIVING = threading.Lock()
+
+
+def _received(digest: str, graph: ShapedGraph, arrays, bounds_check: bool, threads: int) -> Model:
+    with _RECEIVING:
+        model = _RECEIVED.get((digest, threads))
+        if model is None:
+            model = _RECEIVED[digest, threads] = Model(graph, arrays, 0, threads, bounds_check)
+    return model
 
 
 def _whole_number(value) -> bool:
