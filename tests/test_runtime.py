@@ -95,6 +95,16 @@ def test_edge_shapes_match_reference(layers, input_shape, batch):
     assert_matches_reference(f"network t\ninput {input_shape}\n{layers}\n", batch)
 
 
+def test_identical_layers_share_one_function_and_each_reads_its_own_weights():
+    from netspec.backends.llvm.codegen import llvm_ir
+
+    text = ("network twins\ninput 3x9x9\nconv 3 kernel=3 padding=1\nrelu\nconv 3 kernel=3 padding=1\nrelu\n"
+            "conv 3 kernel=3 padding=1\nrelu\nflatten\ndense 4\n")
+    code = llvm_ir(netspec.loads(text).graph)
+    assert code.count("define internal void @\"layer.conv") == 1  # three convolutions, one function
+    assert_matches_reference(text, 3)
+
+
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(spec=random_spec(), batch=st.integers(1, 3), seed=st.integers(0, 100))
 def test_random_specs_match_reference(spec, batch, seed):

@@ -73,6 +73,18 @@ def layer_function(module: ir.Module, layer, plan: MemoryPlan, weights: WeightLa
     return function
 
 
+def _code_key(layer, plan: MemoryPlan, weights: WeightLayout) -> tuple[tuple, int]:
+    """What `layer_function` reads about a layer, with its weights' offsets taken from
+    where the layer's first weight starts (returned too): equal keys, equal code."""
+    name = layer.node.name
+    own = {key.rsplit(".", 1)[1]: offset for key, offset in weights.offsets.items() if key.rsplit(".", 1)[0] == name}
+    start = min(own.values(), default=0)
+    placement = tuple(sorted((suffix, offset - start, weights.stored[f"{name}.{suffix}"]) for suffix, offset in own.items()))
+    key = (layer.node.kind, repr(layer.attrs), tuple(layer.input_shapes), layer.output_shape, plan.fused.get(name),
+           plan.in_place.get(name, frozenset()), plan.locations[name].stride, placement)
+    return key, start
+
+
 def generate_module(graph: ShapedGraph, vector_width: int,
                     guarded: bool = False) -> tuple[ir.Module, MemoryPlan, WeightLayout]:
     """The module, with loops vectorized explicitly `vector_width` floats wide where a
@@ -82,10 +94,20 @@ def generate_module(graph: ShapedGraph, vector_width: int,
     module = ir.Module(name=graph.name)
     if guarded:  # the counter exists even when no layer emits a guarded access
         violation_counter(module)
-    functions = {
-        layer.node.name: layer_function(module, layer, plan, weights, vector_width, guarded)
-        for layer in graph.layers if layer.node.name not in plan.views
-    }
+    # Layers that would compile to the same code share one function (the first such
+    # layer's): it reads its weights relative to the pointer it is given, so each call
+    # passes the weights moved by the distance between the two layers' weights.
+    functions: dict[str, tuple[ir.Function, int]] = {}
+    shared: dict[tuple, tuple[ir.Function, int]] = {}
+    for layer in graph.layers:
+        name = layer.node.name
+        if name in plan.views:
+            continue
+        key, start = _code_key(layer, plan, weights)
+        if key not in shared:
+            shared[key] = (layer_function(module, layer, plan, weights, vector_width, guarded), start)
+        function, first_start = shared[key]
+        functions[name] = (function, start - first_start)
     forward = ir.Function(module, ir.FunctionType(ir.VoidType(), [F32_PTR, F32_PTR, F32_PTR, I64, F32_PTR]), ENTRY)
     _declare_noalias(forward, ("input", "weights", "output", "batch", "workspace"))
     inputs, weight_base, outputs, batch, workspace = forward.args
@@ -105,10 +127,11 @@ def generate_module(graph: ShapedGraph, vector_width: int,
         for layer in graph.layers:
             name = layer.node.name
             if name in functions:
+                function, weight_shift = functions[name]
                 scratch = pointer(plan.scratch[name]) if name in plan.scratch else workspace
                 sources = [pointer(plan.locations[source]) for source in layer.node.inputs]
                 target = pointer(plan.locations[name])
-                builder.b.call(functions[name], [*sources, target, weight_base, scratch, count])
+                builder.b.call(function, [*sources, target, builder.at(weight_base, weight_shift), scratch, count])
     builder.b.ret_void()
     return module, plan, weights
 
