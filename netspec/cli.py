@@ -27,6 +27,7 @@ from .inputs import is_array, load_inputs, random_inputs
 from .network import CheckResult, Network, check_onnx, check_source, is_onnx, unreadable
 from .predictions import Predictions, describe, predict, read_labels, require_output_format, write
 from .predictions import record as predictions_record
+from .progress import notice_if_slow
 from .preprocessing import CROPS, RESIZE_FILTERS, with_options
 from . import resize
 from .report import check_record
@@ -394,7 +395,8 @@ def run(file, input_paths, labels_path, weights_path, map_path, output_path, bat
             require_memory(network.graph, batch or 1, threads, limit)
             inputs = random_inputs(network.input_shape, batch or 1, seed)
         weights = _bound_weights(network, weights_path, map_path)
-        model = network.compile(weights=weights, seed=seed, threads=threads, max_memory=limit)
+        with notice_if_slow(f"compiling {network.graph.name} ({len(network.graph.layers)} layers) for this CPU..."):
+            model = network.compile(weights=weights, seed=seed, threads=threads, max_memory=limit)
         batch, converted = as_batch(network.graph, inputs.array)
         model.run(batch[:1])  # the first call sets up the workspace: not timed
         started = time.perf_counter()

@@ -73,6 +73,17 @@ def layer_function(module: ir.Module, layer, plan: MemoryPlan, weights: WeightLa
     return function
 
 
+def _part_function(module: ir.Module, layer, plan: MemoryPlan, weights: WeightLayout, width: int, guarded: bool,
+                   defined: bool, parts: int) -> ir.Function:
+    """The layer's function, defined in this module, or declared when another part defines it."""
+    if not defined:
+        return ir.Function(module, _layer_type(len(layer.node.inputs)), f"layer.{layer.node.name}")
+    function = layer_function(module, layer, plan, weights, width, guarded)
+    if parts > 1:
+        function.linkage = ""  # external: forward, in another part, calls it
+    return function
+
+
 def _code_key(layer, plan: MemoryPlan, weights: WeightLayout) -> tuple[tuple, int]:
     """What `layer_function` reads about a layer, with its weights' offsets taken from
     where the layer's first weight starts (returned too): equal keys, equal code."""
@@ -85,13 +96,16 @@ def _code_key(layer, plan: MemoryPlan, weights: WeightLayout) -> tuple[tuple, in
     return key, start
 
 
-def generate_module(graph: ShapedGraph, vector_width: int,
-                    guarded: bool = False) -> tuple[ir.Module, MemoryPlan, WeightLayout]:
+def generate_module(graph: ShapedGraph, vector_width: int, guarded: bool = False,
+                    part: int = 0, parts: int = 1) -> tuple[ir.Module, MemoryPlan, WeightLayout]:
     """The module, with loops vectorized explicitly `vector_width` floats wide where a
-    kernel does so; `guarded` tests every access against its buffer (see `KernelBuilder`)."""
+    kernel does so; `guarded` tests every access against its buffer (see `KernelBuilder`).
+    With `parts` > 1 it holds part `part` of the code: every `parts`-th layer function
+    (and `forward` in part 0), declaring the others, so that the parts can be compiled
+    separately (at once, in other processes) and linked when loaded."""
     plan = memory_plan(graph)
     weights = weight_layout(graph)
-    module = ir.Module(name=graph.name)
+    module = ir.Module(name=graph.name if parts == 1 else f"{graph.name}.part{part}")
     if guarded:  # the counter exists even when no layer emits a guarded access
         violation_counter(module)
     # Layers that would compile to the same code share one function (the first such
@@ -105,9 +119,12 @@ def generate_module(graph: ShapedGraph, vector_width: int,
             continue
         key, start = _code_key(layer, plan, weights)
         if key not in shared:
-            shared[key] = (layer_function(module, layer, plan, weights, vector_width, guarded), start)
+            shared[key] = (_part_function(module, layer, plan, weights, vector_width, guarded,
+                                          len(shared) % parts == part, parts), start)
         function, first_start = shared[key]
         functions[name] = (function, start - first_start)
+    if part != 0:
+        return module, plan, weights
     forward = ir.Function(module, ir.FunctionType(ir.VoidType(), [F32_PTR, F32_PTR, F32_PTR, I64, F32_PTR]), ENTRY)
     _declare_noalias(forward, ("input", "weights", "output", "batch", "workspace"))
     inputs, weight_base, outputs, batch, workspace = forward.args
@@ -145,8 +162,8 @@ def canonical_form(graph: ShapedGraph, guarded: bool = False) -> str:
     return "\n".join(lines)
 
 
-def llvm_ir(graph: ShapedGraph, guarded: bool = False) -> str:
+def llvm_ir(graph: ShapedGraph, guarded: bool = False, part: int = 0, parts: int = 1) -> str:
     """The LLVM IR of a graph after the inference rewrite (see `rewrite.rewrite_for_inference`),
-    vectorized for this host."""
-    module, _, _ = generate_module(graph, jit.host_vector_width(), guarded)
+    vectorized for this host: all of it, or part `part` of `parts` (see `generate_module`)."""
+    module, _, _ = generate_module(graph, jit.host_vector_width(), guarded, part, parts)
     return str(module)

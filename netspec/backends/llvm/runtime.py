@@ -90,6 +90,15 @@ MAX_LAYERS = 5000
 MIN_WORK_PER_THREAD = 6_000_000
 
 
+# A network is compiled in up to this many parts at once (one per core); a bounds-checked
+# build is compiled whole (its one violation counter would be defined in every part).
+MAX_COMPILE_PARTS = 4
+
+
+def parts_to_compile(bounds_check: bool) -> int:
+    return 1 if bounds_check else min(available_cores(), MAX_COMPILE_PARTS)
+
+
 class Model:
     """A network compiled to native code with its weights; call it on a batch.
 
@@ -114,8 +123,9 @@ class Model:
         self._output_bytes = 4 * prod(graph.output_shape)
         plan = memory_plan(code_graph)
         self._workspace_floats = plan.workspace_floats
-        compiled = jit.compile_object(canonical_form(code_graph, bounds_check),
-                                      lambda: llvm_ir(code_graph, bounds_check), ENTRY)
+        parts = parts_to_compile(bounds_check)
+        compiled = jit.compile_parts(canonical_form(code_graph, bounds_check),
+                                     lambda part: llvm_ir(code_graph, bounds_check, part, parts), parts, ENTRY)
         # A bounds-checked build counts accesses outside their buffers (a test mode).
         self._violations = None
         if bounds_check:
