@@ -120,6 +120,37 @@ def test_threads_and_tiles_give_the_same_results_as_one_thread():
     np.testing.assert_array_equal(two(x), expected)
 
 
+DIVIDED_SPECS = [
+    "network residual\ninput 3x14x14\nstem: conv 8 kernel=3 padding=1\nconv 13 kernel=3 padding=1 stride=2\n"
+    "batchnorm\nrelu\nconv 13 kernel=3 padding=1\nmain: batchnorm\nshortcut: conv 13 kernel=1 stride=2 input=stem\n"
+    "add main shortcut\nrelu\nmaxpool kernel=2\nglobalavgpool\nflatten\ndense 5\n",
+    "network inception\ninput 4x9x9\nstem: relu\nconv 7 kernel=1\npath1: relu\nconv 9 kernel=3 padding=1 input=stem\n"
+    "path2: relu\nmaxpool kernel=3 stride=1 padding=1 input=stem\nconv 30 kernel=5 padding=2\npath3: relu\n"
+    "concat path1 path2 path3\nconv 2 kernel=3\nflatten\ndense 3\nsoftmax\n",
+    "network alexnetlike\ninput 1x40x40\nconv 40 kernel=11 stride=4 padding=1\nrelu\nmaxpool kernel=3 stride=2\n"
+    "conv 50 kernel=3 padding=1\nrelu\nflatten\ndense 20\nrelu\ndense 4\n",
+]
+
+
+@pytest.mark.parametrize("text", DIVIDED_SPECS, ids=lambda text: text.split()[1])
+def test_one_example_divided_between_threads_equals_one_thread(text, monkeypatch):
+    from netspec.backends.llvm import runtime
+
+    # Every call counts as work enough to divide: one example is shared by the threads.
+    monkeypatch.setattr(runtime, "MIN_WORK_PER_THREAD", 1)
+    network = netspec.loads(text)
+    rng = np.random.default_rng(11)
+    weights = random_weights(network.graph, rng)
+    x = rng.normal(size=(1, *network.input_shape)).astype(np.float32)
+    expected = reference_run(network.graph, weights, x)
+    one = network.compile(weights=weights, threads=1)(x)
+    np.testing.assert_allclose(one, expected, rtol=1e-5, atol=1e-5 * np.abs(expected).max())
+    for threads in (2, 3):
+        model = network.compile(weights=weights, threads=threads)
+        for _ in range(20):  # the threads take tiles in a different order each time
+            np.testing.assert_array_equal(model(x), one)
+
+
 def test_concurrent_calls_from_many_threads_agree():
     from concurrent.futures import ThreadPoolExecutor
 

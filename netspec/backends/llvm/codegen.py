@@ -1,9 +1,9 @@
 """Emit the LLVM module for a shaped graph (after the inference rewrite).
 
 Each layer becomes an internal function `layer.NAME(source, target, weights,
-scratch, count)` over a tile of `count` examples, with `noalias` buffers;
-`forward(input, weights, output, batch, workspace)` walks the batch tile by
-tile and calls them in order, with every pointer computed from the memory plan.
+scratch, count)` over a tile of `count` examples, with `noalias` buffers (and
+`part, parts` when threads divide it); `forward` walks the batch tile by tile and
+calls them in order, with every pointer computed from the memory plan.
 """
 from __future__ import annotations
 
@@ -13,7 +13,8 @@ from llvmlite import ir
 
 from ...check import ShapedGraph
 from . import jit
-from .builder import F32_PTR, I64, Buffer, KernelBuilder, LayerCode, violation_counter
+from .barrier import TICKETS, barrier_function
+from .builder import F32_PTR, I64, Buffer, KernelBuilder, LayerCode, Tickets, index, violation_counter
 from .kernels import KERNELS
 from .layout import WeightLayout, weight_layout
 from .plan import Location, MemoryPlan, memory_plan
@@ -21,8 +22,9 @@ from .plan import Location, MemoryPlan, memory_plan
 ENTRY = "forward"
 
 
-def _layer_type(sources: int) -> ir.FunctionType:
-    return ir.FunctionType(ir.VoidType(), [F32_PTR] * sources + [F32_PTR, F32_PTR, F32_PTR, I64])
+def _layer_type(sources: int, divided: bool = False) -> ir.FunctionType:
+    tickets = [ir.PointerType(I64)] if divided else []
+    return ir.FunctionType(ir.VoidType(), [F32_PTR] * sources + [F32_PTR, F32_PTR, F32_PTR, I64] + tickets)
 
 
 def _declare_noalias(function: ir.Function, names) -> None:
@@ -33,13 +35,17 @@ def _declare_noalias(function: ir.Function, names) -> None:
 
 
 def layer_function(module: ir.Module, layer, plan: MemoryPlan, weights: WeightLayout, width: int,
-                   guarded: bool) -> ir.Function:
+                   guarded: bool, divided: bool = False) -> ir.Function:
     """`layer.NAME(sources..., target, weights, scratch, count)`: the layer's forward loop
-    nest over `count` examples, reading and writing where `plan` puts its tensors."""
+    nest over `count` examples, reading and writing where `plan` puts its tensors. With
+    `divided` (for a divisible kernel), one more argument `tickets`, the counter its
+    tiles are taken by (see `Tickets`), so that threads calling it at once together do
+    the layer; the counter must be 0 on entry (the barrier after the layer resets it)."""
     name = layer.node.name
     kernel = KERNELS[layer.node.kind]
     readers = len(layer.node.inputs)
-    function = ir.Function(module, _layer_type(readers), f"layer.{name}")
+    divided = divided and kernel.divisible
+    function = ir.Function(module, _layer_type(readers, divided), f"layer.{name}")
     function.linkage = "internal"
     # Inlining every layer into `forward` would have LLVM optimize each loop nest twice
     # (half the compile time of a large network) for the saving of one call per layer.
@@ -47,7 +53,11 @@ def layer_function(module: ir.Module, layer, plan: MemoryPlan, weights: WeightLa
     source_names = ("source",) if readers == 1 else tuple(f"source{i}" for i in range(readers))
     _declare_noalias(function, (*source_names, "target", "weights", "scratch", "count"))
     k = KernelBuilder(function, name, guarded)
-    *sources, target, weight_base, scratch, count = function.args
+    *sources, target, weight_base, scratch, count = function.args[:readers + 4]
+    if divided:
+        counter = function.args[-1]
+        counter.name = "tickets"  # shared by the threads: not noalias
+        ticket = k.variable("ticket", k.b.atomic_rmw("add", counter, index(1), "monotonic"))
     buffers = {
         key.rsplit(".", 1)[1]: Buffer(k.at(weight_base, offset), prod(weights.stored[key]))
         for key, offset in weights.offsets.items() if key.rsplit(".", 1)[0] == name
@@ -68,17 +78,21 @@ def layer_function(module: ir.Module, layer, plan: MemoryPlan, weights: WeightLa
             example_sources = [None if index in in_place else Buffer(k.at(source, k.mul(n, size)), size)
                                for index, (source, size) in enumerate(zip(sources, sizes))]
             example_target = Buffer(k.at(target, k.mul(n, stride)), outputs)
-            kernel.lower(LayerCode(k, layer, example_sources, example_target, buffers, scratch, fused, None, width))
+            tickets = Tickets(counter, ticket, n) if divided else None
+            kernel.lower(LayerCode(k, layer, example_sources, example_target, buffers, scratch, fused, None, width,
+                                   tickets))
     k.b.ret_void()
     return function
 
 
 def _part_function(module: ir.Module, layer, plan: MemoryPlan, weights: WeightLayout, width: int, guarded: bool,
                    defined: bool, parts: int) -> ir.Function:
-    """The layer's function, defined in this module, or declared when another part defines it."""
+    """The layer's function (divided between threads when its kernel can be), defined in
+    this module, or declared when another part defines it."""
     if not defined:
-        return ir.Function(module, _layer_type(len(layer.node.inputs)), f"layer.{layer.node.name}")
-    function = layer_function(module, layer, plan, weights, width, guarded)
+        divided = KERNELS[layer.node.kind].divisible
+        return ir.Function(module, _layer_type(len(layer.node.inputs), divided), f"layer.{layer.node.name}")
+    function = layer_function(module, layer, plan, weights, width, guarded, divided=True)
     if parts > 1:
         function.linkage = ""  # external: forward, in another part, calls it
     return function
@@ -123,12 +137,24 @@ def generate_module(graph: ShapedGraph, vector_width: int, guarded: bool = False
                                           len(shared) % parts == part, parts), start)
         function, first_start = shared[key]
         functions[name] = (function, start - first_start)
-    if part != 0:
-        return module, plan, weights
-    forward = ir.Function(module, ir.FunctionType(ir.VoidType(), [F32_PTR, F32_PTR, F32_PTR, I64, F32_PTR]), ENTRY)
-    _declare_noalias(forward, ("input", "weights", "output", "batch", "workspace"))
-    inputs, weight_base, outputs, batch, workspace = forward.args
+    if part == 0:
+        _forward_function(module, graph, plan, functions)
+    return module, plan, weights
+
+
+def _forward_function(module: ir.Module, graph: ShapedGraph, plan: MemoryPlan, functions) -> None:
+    """`forward(input, weights, output, batch, workspace, scratch, part, parts, barrier)`:
+    the layers in order over the batch, tile by tile. `parts` threads may run it at once
+    on the same tensors (with their own scratch): each does its share of a divisible
+    layer, thread 0 the other layers, and all wait at the barrier after each layer."""
+    forward = ir.Function(module, ir.FunctionType(ir.VoidType(), [F32_PTR, F32_PTR, F32_PTR, I64, F32_PTR, F32_PTR,
+                                                                  I64, I64, ir.PointerType(I64)]), ENTRY)
+    _declare_noalias(forward, ("input", "weights", "output", "batch", "workspace", "scratch", "part", "parts"))
+    forward.args[-1].name = "barrier"  # shared by the threads: not noalias
+    inputs, weight_base, outputs, batch, workspace, scratch, part, parts, barrier = forward.args
     builder = KernelBuilder(forward, "forward")
+    wait = barrier_function(module)
+    first_part = builder.b.icmp_signed("==", part, index(0))
     input_size, output_size = prod(graph.input_shape), prod(graph.output_shape)
     with builder.loop("tile", 0, batch, step=plan.tile) as first:
         count = builder.smin(plan.tile, builder.b.sub(batch, first))
@@ -136,6 +162,7 @@ def generate_module(graph: ShapedGraph, vector_width: int, guarded: bool = False
             "input": builder.at(inputs, builder.mul(first, input_size)),
             "output": builder.at(outputs, builder.mul(first, output_size)),
             "workspace": workspace,
+            "scratch": scratch,
         }
 
         def pointer(location: Location):
@@ -143,14 +170,19 @@ def generate_module(graph: ShapedGraph, vector_width: int, guarded: bool = False
 
         for layer in graph.layers:
             name = layer.node.name
-            if name in functions:
-                function, weight_shift = functions[name]
-                scratch = pointer(plan.scratch[name]) if name in plan.scratch else workspace
-                sources = [pointer(plan.locations[source]) for source in layer.node.inputs]
-                target = pointer(plan.locations[name])
-                builder.b.call(function, [*sources, target, builder.at(weight_base, weight_shift), scratch, count])
+            if name not in functions:
+                continue
+            function, weight_shift = functions[name]
+            arguments = [*[pointer(plan.locations[source]) for source in layer.node.inputs],
+                         pointer(plan.locations[name]), builder.at(weight_base, weight_shift),
+                         pointer(plan.scratch[name]) if name in plan.scratch else scratch, count]
+            if len(function.args) > len(arguments):  # divided between the threads
+                builder.b.call(function, [*arguments, builder.b.gep(barrier, [index(TICKETS)], inbounds=True)])
+            else:
+                with builder.b.if_then(first_part):
+                    builder.b.call(function, arguments)
+            builder.b.call(wait, [barrier, parts])
     builder.b.ret_void()
-    return module, plan, weights
 
 
 def canonical_form(graph: ShapedGraph, guarded: bool = False) -> str:

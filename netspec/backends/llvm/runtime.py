@@ -18,6 +18,7 @@ from ...errors import DataError
 from ...ir import format_shape
 from ...interop.binding import resolve
 from . import jit
+from .barrier import STATE_WORDS
 from .buffers import aligned_zeros
 from .builder import OUT_OF_BOUNDS
 from .codegen import ENTRY, canonical_form, llvm_ir
@@ -26,7 +27,9 @@ from .memory import default_limit, require_memory
 from .plan import memory_plan
 from .rewrite import rewrite_for_inference
 
-_FORWARD = ctypes.CFUNCTYPE(None, ctypes.c_void_p, ctypes.c_void_p, ctypes.c_void_p, ctypes.c_int64, ctypes.c_void_p)
+# forward(input, weights, output, batch, workspace, scratch, part, parts, barrier)
+_FORWARD = ctypes.CFUNCTYPE(None, ctypes.c_void_p, ctypes.c_void_p, ctypes.c_void_p, ctypes.c_int64, ctypes.c_void_p,
+                            ctypes.c_void_p, ctypes.c_int64, ctypes.c_int64, ctypes.c_void_p)
 
 
 def accepted_input_shapes(graph: ShapedGraph) -> list[tuple[int, ...]]:
@@ -103,8 +106,12 @@ class Model:
     """A network compiled to native code with its weights; call it on a batch.
 
     Batches are split across `threads` threads (default: every core this process
-    may use); each thread has its own workspace, and the GIL is released while
-    generated code runs, so a model may also be called from several threads."""
+    may use), each with its own workspace; a batch too small to split but with work
+    enough for several threads (one image of a large network) is divided layer by
+    layer instead: the threads share the calling thread's tensors, each computes a
+    share of every convolution, and they wait for each other between layers. The GIL
+    is released while generated code runs, so a model may also be called from
+    several threads."""
 
     def __init__(self, graph: ShapedGraph, weights=None, seed: int = 0, threads: int | None = None,
                  bounds_check: bool = False, max_memory: int | None = None):
@@ -123,6 +130,7 @@ class Model:
         self._output_bytes = 4 * prod(graph.output_shape)
         plan = memory_plan(code_graph)
         self._workspace_floats = plan.workspace_floats
+        self._scratch_floats = plan.scratch_floats
         parts = parts_to_compile(bounds_check)
         compiled = jit.compile_parts(canonical_form(code_graph, bounds_check),
                                      lambda part: llvm_ir(code_graph, bounds_check, part, parts), parts, ENTRY)
@@ -140,8 +148,8 @@ class Model:
         self._local = threading.local()
         self._pool: ThreadPoolExecutor | None = None
         self._plan_tile = plan.tile
-        work = graph.macs + sum(prod(layer.output_shape) for layer in graph.layers)
-        self._examples_per_thread = -(-MIN_WORK_PER_THREAD // max(work, 1))
+        self._work = graph.macs + sum(prod(layer.output_shape) for layer in graph.layers)
+        self._examples_per_thread = -(-MIN_WORK_PER_THREAD // max(self._work, 1))
 
     @property
     def input_shape(self):
@@ -151,18 +159,30 @@ class Model:
     def output_shape(self):
         return self.graph.output_shape
 
-    def _workspace_address(self) -> int:
-        # One workspace per thread: concurrent calls never share scratch memory.
-        address = getattr(self._local, "address", None)
-        if address is None:
-            self._local.workspace = aligned_zeros(max(self._workspace_floats, 1))
-            address = self._local.address = self._local.workspace.ctypes.data
-        return address
+    def _memory(self) -> tuple[int, int, int]:
+        """This thread's workspace, scratch and barrier addresses: concurrent calls never
+        share memory (the barrier is used by the threads a call from this thread divides into)."""
+        addresses = getattr(self._local, "addresses", None)
+        if addresses is None:
+            self._local.workspace = aligned_zeros(self._workspace_floats + max(self._scratch_floats, 1))
+            self._local.barrier = np.zeros(STATE_WORDS, dtype=np.int64)
+            workspace = self._local.workspace.ctypes.data
+            addresses = self._local.addresses = (workspace, workspace + 4 * self._workspace_floats,
+                                                 self._local.barrier.ctypes.data)
+        return addresses
 
     def _run_slice(self, input_address: int, output_address: int, start: int, stop: int) -> None:
         # ctypes releases the GIL for the duration of the call.
+        workspace, scratch, barrier = self._memory()
         self._forward(input_address + start * self._input_bytes, self._weights_address,
-                      output_address + start * self._output_bytes, stop - start, self._workspace_address())
+                      output_address + start * self._output_bytes, stop - start, workspace, scratch, 0, 1, barrier)
+
+    def _run_part(self, input_address: int, output_address: int, count: int, workspace: int, barrier: int,
+                  part: int, parts: int) -> None:
+        """Part `part` of a call divided between `parts` threads, on the caller's tensors."""
+        _, scratch, _ = self._memory()
+        self._forward(input_address, self._weights_address, output_address, count, workspace, scratch, part, parts,
+                      barrier)
 
     def _slices(self, count: int) -> list[tuple[int, int]]:
         """Split [0, count) into one slice per thread, cut at tile boundaries."""
@@ -186,14 +206,21 @@ class Model:
         count = batch.shape[0]
         output = np.empty((count, *self.output_shape), dtype=np.float32)
         input_address, output_address = _address(batch), _address(output)
-        if count < 2 * self._examples_per_thread or self.threads == 1:
+        if self.threads == 1 or count * self._work < 2 * MIN_WORK_PER_THREAD:
             self._run_slice(input_address, output_address, 0, count)
             return output, notes
-        slices = self._slices(count)
         if self._pool is None:
             self._pool = ThreadPoolExecutor(max_workers=self.threads - 1, thread_name_prefix="netspec")
-        pending = [self._pool.submit(self._run_slice, input_address, output_address, *piece) for piece in slices[1:]]
-        self._run_slice(input_address, output_address, *slices[0])
+        if count < 2 * self._examples_per_thread:
+            workspace, _, barrier = self._memory()
+            pending = [self._pool.submit(self._run_part, input_address, output_address, count, workspace, barrier,
+                                         part, self.threads) for part in range(1, self.threads)]
+            self._run_part(input_address, output_address, count, workspace, barrier, 0, self.threads)
+        else:
+            slices = self._slices(count)
+            pending = [self._pool.submit(self._run_slice, input_address, output_address, *piece)
+                       for piece in slices[1:]]
+            self._run_slice(input_address, output_address, *slices[0])
         for future in pending:
             future.result()
         return output, notes

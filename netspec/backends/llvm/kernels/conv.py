@@ -113,9 +113,8 @@ def _overlapping_tiles(k, var: str, total: int, size: int):
     """A loop over tiles of `size` covering [0, total): the last tile is moved back to end
     at `total`, overlapping its neighbour, so one copy of the tile's code serves every tile
     (the overlap recomputes a few identical results instead of emitting a remainder tile)."""
-    last = total - size
-    with k.loop(var, 0, total, step=size) as first:
-        yield k.smin(first, last)
+    with k.loop(var, 0, -(-total // size)) as tile:
+        yield k.smin(k.mul(tile, size), total - size)
 
 
 def _tiles_over_q(c, phases: _Phases, source, wide, first_channel, channels: int) -> None:
@@ -126,11 +125,12 @@ def _tiles_over_q(c, phases: _Phases, source, wide, first_channel, channels: int
         _wide_tile(c, phases, source, wide, first_channel, channels, first_q, across)
 
 
-def _compact(c, phases: _Phases, wide) -> None:
-    """out[oc, oh, :] = act(wide[oc, oh * W' : oh * W' + o_w]), a vector at a time."""
+def _compact(c, phases: _Phases, wide, channels: tuple) -> None:
+    """out[oc, oh, :] = act(wide[oc, oh * W' : oh * W' + o_w]) for oc in [first, stop),
+    a vector at a time."""
     k, width = c.k, c.vector_width
-    c_o, o_h, o_w = c.layer.output_shape
-    with k.loop("oc.out", 0, c_o) as oc:
+    _, o_h, o_w = c.layer.output_shape
+    with k.loop("oc.out", *channels) as oc:
         with k.loop("oh.out", 0, o_h) as oh:
             source_row = k.add(k.mul(oc, phases.pitch), k.mul(oh, phases.width))
             target_row = k.offset((oc, oh), (o_h * o_w, o_w))
@@ -139,7 +139,30 @@ def _compact(c, phases: _Phases, wide) -> None:
                 k.vstore(value, c.target, k.add(target_row, start), min(width, o_w - start))
 
 
+@contextmanager
+def _taken_tiles(c, tiles: int):
+    """The loop over the tiles of this example that this thread takes tickets for (see
+    `builder.Tickets`): example n's tiles are tickets [n * tiles, (n + 1) * tiles), so a
+    ticket past them waits in the slot for the next example."""
+    k, share = c.k, c.tickets
+    b = k.b
+    condition, body, end = (k.function.append_basic_block(k.name(f"ticket.{part}")) for part in ("cond", "body", "end"))
+    b.branch(condition)
+    b.position_at_end(condition)
+    ticket = b.load(share.ticket)
+    first = k.mul(share.example, tiles)
+    b.cbranch(b.icmp_signed("<", ticket, k.add(first, tiles)), body, end)
+    b.position_at_end(body)
+    yield b.sub(ticket, first)
+    b.store(b.atomic_rmw("add", share.counter, index(1), "monotonic"), share.ticket)
+    b.branch(condition)
+    b.position_at_end(end)
+
+
 def lower(c) -> None:
+    """Tiles of output channels, each computed over every position and then compacted.
+    Threads dividing a layer take tiles by ticket; each splits the whole input into its
+    own scratch (a copy, cheap beside the products)."""
     k = c.k
     c_o = c.layer.output_shape[0]
     phases = _Phases(c.layer)
@@ -148,9 +171,13 @@ def lower(c) -> None:
     _split_phases(c, phases, split)
     vectors = -(-phases.positions // c.vector_width)
     channels, _ = _tile_shape(c.vector_width, vectors, c_o)
-    with _overlapping_tiles(k, "oc", c_o, channels) as first_channel:
+    tiles = -(-c_o // channels)
+    loop = _taken_tiles(c, tiles) if c.tickets else k.loop("oc", 0, tiles)
+    with loop as tile:
+        # The last tile is moved back to end at c_o, overlapping its neighbour, so one copy
+        # of the tile's code serves every tile; it compacts only the channels it adds.
+        first_channel = k.smin(k.mul(tile, channels), c_o - channels)
         _tiles_over_q(c, phases, split, wide, first_channel, channels)
-    _compact(c, phases, wide)
+        _compact(c, phases, wide, (k.mul(tile, channels), k.smin(k.mul(k.add(tile, 1), channels), c_o)))
 
-
-KERNELS = {"conv": KernelDef(lower=lower, scratch_floats=scratch_floats, fuses_activation=True)}
+KERNELS = {"conv": KernelDef(lower=lower, scratch_floats=scratch_floats, fuses_activation=True, divisible=True)}
