@@ -16,6 +16,7 @@ from netspec.backends.llvm import jit
 
 CHAINS = 12
 UNROLL = 4  # loop bodies per branch: the loop counter and branch stay off the FMA ports
+ROUNDS = 6
 
 _F32 = ir.FloatType()
 _I64 = ir.IntType(64)
@@ -77,19 +78,20 @@ class FmaLoop:
 
 
 def fma_peak(threads: int, seconds: float = 0.6) -> float:
-    """GFLOP/s of `threads` threads each running the FMA loop at once (best of 3 rounds)."""
+    """GFLOP/s of `threads` threads each running the FMA loop at once (the best of ROUNDS
+    rounds: other processes on the cores can only make a round slower)."""
     loop = FmaLoop()
     steps = 1 << 16
-    while True:  # calibrate, then size a round to a third of `seconds`
+    while True:  # calibrate, then size a round to `seconds / ROUNDS`
         start = time.perf_counter()
         loop(steps)
         elapsed = time.perf_counter() - start
         if elapsed > 0.01:
             break
         steps *= 2
-    steps = int(steps * seconds / 3 / elapsed)
+    steps = int(steps * seconds / ROUNDS / elapsed)
     best = 0.0
-    for _ in range(3):
+    for _ in range(ROUNDS):
         workers = [threading.Thread(target=loop, args=(steps,)) for _ in range(threads)]
         start = time.perf_counter()
         for worker in workers:
