@@ -128,7 +128,7 @@ DIVIDED_SPECS = [
     "path2: relu\nmaxpool kernel=3 stride=1 padding=1 input=stem\nconv 30 kernel=5 padding=2\npath3: relu\n"
     "concat path1 path2 path3\nconv 2 kernel=3\nflatten\ndense 3\nsoftmax\n",
     "network alexnetlike\ninput 1x40x40\nconv 40 kernel=11 stride=4 padding=1\nrelu\nmaxpool kernel=3 stride=2\n"
-    "conv 50 kernel=3 padding=1\nrelu\nflatten\ndense 20\nrelu\ndense 4\n",
+    "conv 60 kernel=3 padding=1\nrelu\nflatten\ndense 150\nrelu\ndense 4\n",  # dense: 2 blocks, 3 panels
 ]
 
 

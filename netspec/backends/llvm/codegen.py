@@ -71,7 +71,8 @@ def layer_function(module: ir.Module, layer, plan: MemoryPlan, weights: WeightLa
     if kernel.batched:
         whole_sources = [Buffer(source, k.mul(count, size)) for source, size in zip(sources, sizes)]
         whole_target = Buffer(target, k.mul(count, outputs))
-        kernel.lower(LayerCode(k, layer, whole_sources, whole_target, buffers, scratch, fused, count, width))
+        tickets = Tickets(counter, ticket, index(0)) if divided else None  # the tile as one example
+        kernel.lower(LayerCode(k, layer, whole_sources, whole_target, buffers, scratch, fused, count, width, tickets))
     else:
         stride = plan.locations[name].stride or outputs
         with k.loop("n", 0, count) as n:

@@ -5,6 +5,7 @@ from contextlib import contextmanager
 
 from ..builder import constant, index, vector_type
 from . import KernelDef
+from .common import share_of
 
 # -- Schedule: "wide rows" of stride phases, with register tiles ---------------
 #
@@ -139,26 +140,6 @@ def _compact(c, phases: _Phases, wide, channels: tuple) -> None:
                 k.vstore(value, c.target, k.add(target_row, start), min(width, o_w - start))
 
 
-@contextmanager
-def _taken_tiles(c, tiles: int):
-    """The loop over the tiles of this example that this thread takes tickets for (see
-    `builder.Tickets`): example n's tiles are tickets [n * tiles, (n + 1) * tiles), so a
-    ticket past them waits in the slot for the next example."""
-    k, share = c.k, c.tickets
-    b = k.b
-    condition, body, end = (k.function.append_basic_block(k.name(f"ticket.{part}")) for part in ("cond", "body", "end"))
-    b.branch(condition)
-    b.position_at_end(condition)
-    ticket = b.load(share.ticket)
-    first = k.mul(share.example, tiles)
-    b.cbranch(b.icmp_signed("<", ticket, k.add(first, tiles)), body, end)
-    b.position_at_end(body)
-    yield b.sub(ticket, first)
-    b.store(b.atomic_rmw("add", share.counter, index(1), "monotonic"), share.ticket)
-    b.branch(condition)
-    b.position_at_end(end)
-
-
 def lower(c) -> None:
     """Tiles of output channels, each computed over every position and then compacted.
     Threads dividing a layer take tiles by ticket; each splits the whole input into its
@@ -172,8 +153,7 @@ def lower(c) -> None:
     vectors = -(-phases.positions // c.vector_width)
     channels, _ = _tile_shape(c.vector_width, vectors, c_o)
     tiles = -(-c_o // channels)
-    loop = _taken_tiles(c, tiles) if c.tickets else k.loop("oc", 0, tiles)
-    with loop as tile:
+    with share_of(c, "oc", tiles) as tile:
         # The last tile is moved back to end at c_o, overlapping its neighbour, so one copy
         # of the tile's code serves every tile; it compacts only the channels it adds.
         first_channel = k.smin(k.mul(tile, channels), c_o - channels)

@@ -9,7 +9,7 @@ from ....ir import Shape
 from ....ops.dense import DenseAttrs
 from ..builder import constant, index, vector_type
 from . import KernelDef, Packing
-from .common import activate_rows
+from .common import share_of
 
 
 # Stored weights are padded to a multiple of this many outputs, so every vector
@@ -73,11 +73,23 @@ def _register_tile(c, block, first_row, rows: int, first_vector, vectors: int, l
             for v in range(vectors):
                 slot = accumulators[r][v]
                 k.b.store(k.intrinsic("llvm.fma", x, weights[v], k.b.load(slot)), slot)
-    for r in range(rows):
-        out_row = k.add(k.mul(k.add(first_row, r), outputs), first_output)
-        for v in range(vectors):
-            k.vstore(k.b.load(accumulators[r][v]), c.target, k.add(out_row, v * width),
-                     last_lanes if v == vectors - 1 else None)
+
+    def store(activate):
+        for r in range(rows):
+            out_row = k.add(k.mul(k.add(first_row, r), outputs), first_output)
+            for v in range(vectors):
+                k.vstore(activate(k.b.load(accumulators[r][v])), c.target, k.add(out_row, v * width),
+                         last_lanes if v == vectors - 1 else None)
+
+    if not c.fused:
+        store(lambda x: x)
+        return
+    # The fused activation is applied as the last block stores its sums.
+    with k.b.if_else(k.b.icmp_signed(">=", stop, index(inputs))) as (last, partial):
+        with last:
+            store(c.activate)
+        with partial:
+            store(lambda x: x)
 
 
 def _examples(c, block, first_vector, vectors: int, last_lanes: int) -> None:
@@ -92,24 +104,30 @@ def _examples(c, block, first_vector, vectors: int, last_lanes: int) -> None:
 
 
 def lower(c) -> None:
-    """Blocks of BLOCK inputs, so a panel of weights (BLOCK x VECTORS vectors) stays in
-    L2 while every example of the tile uses it; within a block, output panels of
-    VECTORS vectors in a loop, then the rest (which holds the last, possibly partial,
-    vector, stored masked). Each weight vector loaded is used ROWS times."""
+    """Output panels of VECTORS vectors (the last one holds the rest, its last vector
+    stored masked); for each, blocks of BLOCK inputs, so a panel of weights (BLOCK x
+    VECTORS vectors) stays in L2 while every example of the tile uses it. Each weight
+    vector loaded is used ROWS times. Threads dividing a layer take panels by ticket."""
     k, width, outputs = c.k, c.vector_width, c.attrs.out_features
     inputs = prod(c.layer.input_shape)
     complete = outputs // width
     looped = complete - complete % VECTORS
     rest = -(-outputs // width) - looped
-    with k.loop("block", 0, inputs, step=BLOCK) as start:
-        block = (start, k.smin(k.add(start, BLOCK), inputs))
-        if looped:
-            with k.loop("o", 0, looped, step=VECTORS) as first_vector:
-                _examples(c, block, first_vector, VECTORS, width)
-        if rest:
-            _examples(c, block, index(looped), rest, outputs - (looped + rest - 1) * width)
-    activate_rows(c, c.count, outputs)
+    whole = looped // VECTORS
 
+    def panel(first_vector, vectors: int, last_lanes: int):
+        with k.loop("block", 0, inputs, step=BLOCK) as start:
+            _examples(c, (start, k.smin(k.add(start, BLOCK), inputs)), first_vector, vectors, last_lanes)
 
-KERNELS = {"dense": KernelDef(lower=lower, batched=True, fuses_activation=True,
+    with share_of(c, "o", whole + (1 if rest else 0)) as index_:
+        if not rest:
+            panel(k.mul(index_, VECTORS), VECTORS, width)
+        else:
+            with k.b.if_else(k.b.icmp_signed("<", index_, index(whole))) as (full, last):
+                with full:
+                    panel(k.mul(index_, VECTORS), VECTORS, width)
+                with last:
+                    panel(index(looped), rest, outputs - (looped + rest - 1) * width)
+
+KERNELS = {"dense": KernelDef(lower=lower, batched=True, fuses_activation=True, divisible=True,
                               packing=Packing(stored_shape=stored_shape, pack=pack, unpack=unpack))}
