@@ -151,6 +151,21 @@ def test_one_example_divided_between_threads_equals_one_thread(text, monkeypatch
             np.testing.assert_array_equal(model(x), one)
 
 
+def test_division_is_chosen_by_measured_speed_and_the_slower_way_is_retried_now_and_then():
+    from netspec.backends.llvm.runtime import DivisionChoice
+
+    choice = DivisionChoice()
+    assert [choice.divide(), choice.divide()] == [True, True]  # nothing measured yet
+    choice.record(True, 0.010)
+    assert choice.divide() is False  # the other way, once
+    choice.record(False, 0.004)  # one thread alone was faster (a busy core)
+    picks = [choice.divide() for _ in range(2 * DivisionChoice.EXPLORE)]
+    assert picks.count(True) == 2 and picks.count(False) == 2 * DivisionChoice.EXPLORE - 2
+    for _ in range(8):  # dividing has become faster
+        choice.record(True, 0.001)
+    assert choice.divide() is True
+
+
 def test_concurrent_calls_from_many_threads_agree():
     from concurrent.futures import ThreadPoolExecutor
 

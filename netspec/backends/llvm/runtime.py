@@ -8,6 +8,7 @@ from __future__ import annotations
 import ctypes
 import os
 import threading
+import time
 from concurrent.futures import ThreadPoolExecutor
 from math import prod
 
@@ -102,6 +103,33 @@ def parts_to_compile(bounds_check: bool) -> int:
     return 1 if bounds_check else min(available_cores(), MAX_COMPILE_PARTS)
 
 
+class DivisionChoice:
+    """Whether to divide a call's examples between threads layer by layer, decided by
+    how fast each way has been: the threads wait for each other after every layer, so a
+    thread whose core another process is using slows them all, and one thread alone is
+    then faster. Keeps a moving average of seconds per example for each way, uses the
+    faster, and tries the other every EXPLORE calls in case the machine has changed."""
+
+    EXPLORE = 16
+    WEIGHT = 0.25  # of the newest measurement in the average
+
+    def __init__(self):
+        self.seconds = {True: None, False: None}  # per example, divided or not
+        self.calls = 0
+
+    def divide(self) -> bool:
+        self.calls += 1
+        divided, whole = self.seconds[True], self.seconds[False]
+        if divided is None or whole is None:
+            return divided is None  # measure each way once, dividing first
+        faster = divided <= whole
+        return faster != (self.calls % self.EXPLORE == 0)
+
+    def record(self, divided: bool, seconds: float) -> None:
+        before = self.seconds[divided]
+        self.seconds[divided] = seconds if before is None else before + self.WEIGHT * (seconds - before)
+
+
 class Model:
     """A network compiled to native code with its weights; call it on a batch.
 
@@ -150,6 +178,7 @@ class Model:
         self._plan_tile = plan.tile
         self._work = graph.macs + sum(prod(layer.output_shape) for layer in graph.layers)
         self._examples_per_thread = -(-MIN_WORK_PER_THREAD // max(self._work, 1))
+        self._division = DivisionChoice()
 
     @property
     def input_shape(self):
@@ -212,18 +241,30 @@ class Model:
         if self._pool is None:
             self._pool = ThreadPoolExecutor(max_workers=self.threads - 1, thread_name_prefix="netspec")
         if count < 2 * self._examples_per_thread:
+            self._run_divided(input_address, output_address, count)
+            return output, notes
+        slices = self._slices(count)
+        pending = [self._pool.submit(self._run_slice, input_address, output_address, *piece) for piece in slices[1:]]
+        self._run_slice(input_address, output_address, *slices[0])
+        for future in pending:
+            future.result()
+        return output, notes
+
+    def _run_divided(self, input_address: int, output_address: int, count: int) -> None:
+        """The examples divided between the threads layer by layer, or run by this thread
+        alone when that has been faster (see `DivisionChoice`)."""
+        divide = self._division.divide()
+        started = time.perf_counter()
+        if divide:
             workspace, _, barrier = self._memory()
             pending = [self._pool.submit(self._run_part, input_address, output_address, count, workspace, barrier,
                                          part, self.threads) for part in range(1, self.threads)]
             self._run_part(input_address, output_address, count, workspace, barrier, 0, self.threads)
+            for future in pending:
+                future.result()
         else:
-            slices = self._slices(count)
-            pending = [self._pool.submit(self._run_slice, input_address, output_address, *piece)
-                       for piece in slices[1:]]
-            self._run_slice(input_address, output_address, *slices[0])
-        for future in pending:
-            future.result()
-        return output, notes
+            self._run_slice(input_address, output_address, 0, count)
+        self._division.record(divide, (time.perf_counter() - started) / count)
 
     def __call__(self, x) -> np.ndarray:
         """N x C x H x W (or one C x H x W example) float32 -> N x output."""
