@@ -86,6 +86,15 @@ def layer_function(module: ir.Module, layer, plan: MemoryPlan, weights: WeightLa
     return function
 
 
+# Relative compile work, to balance the parts: a register-tiled kernel (one that fuses
+# activations: conv, dense) has several times the code of the others and of `forward`.
+TILED_COST, OTHER_COST, FORWARD_COST = 4, 1, 1
+
+
+def _compile_cost(layer) -> int:
+    return TILED_COST if KERNELS[layer.node.kind].fuses_activation else OTHER_COST
+
+
 def _part_function(module: ir.Module, layer, plan: MemoryPlan, weights: WeightLayout, width: int, guarded: bool,
                    defined: bool, parts: int) -> ir.Function:
     """The layer's function (divided between threads when its kernel can be), defined in
@@ -115,7 +124,7 @@ def generate_module(graph: ShapedGraph, vector_width: int, guarded: bool = False
                     part: int = 0, parts: int = 1) -> tuple[ir.Module, MemoryPlan, WeightLayout]:
     """The module, with loops vectorized explicitly `vector_width` floats wide where a
     kernel does so; `guarded` tests every access against its buffer (see `KernelBuilder`).
-    With `parts` > 1 it holds part `part` of the code: every `parts`-th layer function
+    With `parts` > 1 it holds part `part` of the code: its share of the layer functions
     (and `forward` in part 0), declaring the others, so that the parts can be compiled
     separately (at once, in other processes) and linked when loaded."""
     plan = memory_plan(graph)
@@ -128,14 +137,17 @@ def generate_module(graph: ShapedGraph, vector_width: int, guarded: bool = False
     # passes the weights moved by the distance between the two layers' weights.
     functions: dict[str, tuple[ir.Function, int]] = {}
     shared: dict[tuple, tuple[ir.Function, int]] = {}
+    loads = [FORWARD_COST] + [0] * (parts - 1)  # the estimated compile work of each part so far
     for layer in graph.layers:
         name = layer.node.name
         if name in plan.views:
             continue
         key, start = _code_key(layer, plan, weights)
         if key not in shared:
+            least = loads.index(min(loads))
+            loads[least] += _compile_cost(layer)
             shared[key] = (_part_function(module, layer, plan, weights, vector_width, guarded,
-                                          len(shared) % parts == part, parts), start)
+                                          least == part, parts), start)
         function, first_start = shared[key]
         functions[name] = (function, start - first_start)
     if part == 0:

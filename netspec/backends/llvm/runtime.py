@@ -110,7 +110,7 @@ class DivisionChoice:
     then faster. Keeps a moving average of seconds per example for each way, uses the
     faster, and tries the other every EXPLORE calls in case the machine has changed."""
 
-    EXPLORE = 16
+    EXPLORE = 64
     WEIGHT = 0.25  # of the newest measurement in the average
 
     def __init__(self):

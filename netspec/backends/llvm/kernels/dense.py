@@ -73,23 +73,26 @@ def _register_tile(c, block, first_row, rows: int, first_vector, vectors: int, l
             for v in range(vectors):
                 slot = accumulators[r][v]
                 k.b.store(k.intrinsic("llvm.fma", x, weights[v], k.b.load(slot)), slot)
+    for r in range(rows):
+        out_row = k.add(k.mul(k.add(first_row, r), outputs), first_output)
+        for v in range(vectors):
+            k.vstore(k.b.load(accumulators[r][v]), c.target, k.add(out_row, v * width),
+                     last_lanes if v == vectors - 1 else None)
 
-    def store(activate):
-        for r in range(rows):
-            out_row = k.add(k.mul(k.add(first_row, r), outputs), first_output)
-            for v in range(vectors):
-                k.vstore(activate(k.b.load(accumulators[r][v])), c.target, k.add(out_row, v * width),
-                         last_lanes if v == vectors - 1 else None)
 
+def _activate_panel(c, first_vector, vectors: int, last_lanes: int) -> None:
+    """Apply the fused activation (if any) to a panel's outputs of every example, in
+    place: a loop, so that the activation's code appears twice, not once per register."""
     if not c.fused:
-        store(lambda x: x)
         return
-    # The fused activation is applied as the last block stores its sums.
-    with k.b.if_else(k.b.icmp_signed(">=", stop, index(inputs))) as (last, partial):
-        with last:
-            store(c.activate)
-        with partial:
-            store(lambda x: x)
+    k, width, outputs = c.k, c.vector_width, c.attrs.out_features
+    with k.loop("act.n", 0, c.count) as row:
+        start = k.add(k.mul(row, outputs), k.mul(first_vector, width))
+        with k.loop("act.v", 0, (vectors - 1) * width, step=width) as column:
+            position = k.add(start, column)
+            k.vstore(c.activate(k.vload(c.target, position, width)), c.target, position)
+        position = k.add(start, (vectors - 1) * width)
+        k.vstore(c.activate(k.vload(c.target, position, width, last_lanes)), c.target, position, last_lanes)
 
 
 def _examples(c, block, first_vector, vectors: int, last_lanes: int) -> None:
@@ -107,27 +110,32 @@ def lower(c) -> None:
     """Output panels of VECTORS vectors (the last one holds the rest, its last vector
     stored masked); for each, blocks of BLOCK inputs, so a panel of weights (BLOCK x
     VECTORS vectors) stays in L2 while every example of the tile uses it. Each weight
-    vector loaded is used ROWS times. Threads dividing a layer take panels by ticket."""
+    vector loaded is used ROWS times; then the fused activation over the panel. Threads
+    dividing a layer take panels by ticket."""
     k, width, outputs = c.k, c.vector_width, c.attrs.out_features
     inputs = prod(c.layer.input_shape)
     complete = outputs // width
     looped = complete - complete % VECTORS
     rest = -(-outputs // width) - looped
     whole = looped // VECTORS
+    rest_lanes = outputs - (looped + rest - 1) * width  # in the last vector
 
     def panel(first_vector, vectors: int, last_lanes: int):
         with k.loop("block", 0, inputs, step=BLOCK) as start:
             _examples(c, (start, k.smin(k.add(start, BLOCK), inputs)), first_vector, vectors, last_lanes)
+        _activate_panel(c, first_vector, vectors, last_lanes)
 
-    with share_of(c, "o", whole + (1 if rest else 0)) as index_:
+    with share_of(c, "o", whole + (1 if rest else 0)) as number:
         if not rest:
-            panel(k.mul(index_, VECTORS), VECTORS, width)
+            panel(k.mul(number, VECTORS), VECTORS, width)
+        elif not whole:
+            panel(index(looped), rest, rest_lanes)
         else:
-            with k.b.if_else(k.b.icmp_signed("<", index_, index(whole))) as (full, last):
+            with k.b.if_else(k.b.icmp_signed("<", number, index(whole))) as (full, last):
                 with full:
-                    panel(k.mul(index_, VECTORS), VECTORS, width)
+                    panel(k.mul(number, VECTORS), VECTORS, width)
                 with last:
-                    panel(index(looped), rest, outputs - (looped + rest - 1) * width)
+                    panel(index(looped), rest, rest_lanes)
 
 KERNELS = {"dense": KernelDef(lower=lower, batched=True, fuses_activation=True, divisible=True,
                               packing=Packing(stored_shape=stored_shape, pack=pack, unpack=unpack))}
