@@ -155,14 +155,18 @@ def test_division_is_chosen_by_measured_speed_and_the_slower_way_is_retried_now_
     from netspec.backends.llvm.runtime import DivisionChoice
 
     choice = DivisionChoice()
-    assert [choice.divide(), choice.divide()] == [True, True]  # nothing measured yet
-    choice.record(True, 0.010)
-    assert choice.divide() is False  # the other way, once
-    choice.record(False, 0.004)  # one thread alone was faster (a busy core)
+    for seconds in (0.5, 0.010):  # the first divided call (starting threads) is not counted
+        assert choice.divide() is True
+        choice.record(True, seconds)
+    for seconds in (0.5, 0.004):
+        assert choice.divide() is False
+        choice.record(False, seconds)  # one thread alone was faster (a busy core)
     picks = [choice.divide() for _ in range(2 * DivisionChoice.EXPLORE)]
     assert picks.count(True) == 2 and picks.count(False) == 2 * DivisionChoice.EXPLORE - 2
-    for _ in range(8):  # dividing has become faster
-        choice.record(True, 0.001)
+    choice.record(True, 0.002)  # dividing has become faster: believed at once
+    assert choice.divide() is True
+    choice.record(True, 0.010)  # one slow call moves the estimate only part of the way
+    assert choice.seconds[True] == pytest.approx(0.002 + DivisionChoice.WEIGHT * 0.008)
     assert choice.divide() is True
 
 

@@ -107,27 +107,34 @@ class DivisionChoice:
     """Whether to divide a call's examples between threads layer by layer, decided by
     how fast each way has been: the threads wait for each other after every layer, so a
     thread whose core another process is using slows them all, and one thread alone is
-    then faster. Keeps a moving average of seconds per example for each way, uses the
-    faster, and tries the other every EXPLORE calls in case the machine has changed."""
+    then faster. Keeps an estimate of seconds per example for each way, uses the faster,
+    and tries the other every EXPLORE calls in case the machine has changed. The first
+    call each way (which starts threads and touches new memory) is not counted; a faster
+    measurement replaces the estimate (interference only ever slows a call down), a
+    slower one moves it by WEIGHT of the difference."""
 
     EXPLORE = 64
-    WEIGHT = 0.25  # of the newest measurement in the average
+    WEIGHT = 0.25
 
     def __init__(self):
         self.seconds = {True: None, False: None}  # per example, divided or not
+        self.warm: set[bool] = set()
         self.calls = 0
 
     def divide(self) -> bool:
         self.calls += 1
-        divided, whole = self.seconds[True], self.seconds[False]
-        if divided is None or whole is None:
-            return divided is None  # measure each way once, dividing first
-        faster = divided <= whole
+        for way in (True, False):  # measure each way, dividing first
+            if self.seconds[way] is None:
+                return way
+        faster = self.seconds[True] <= self.seconds[False]
         return faster != (self.calls % self.EXPLORE == 0)
 
     def record(self, divided: bool, seconds: float) -> None:
+        if divided not in self.warm:
+            self.warm.add(divided)
+            return
         before = self.seconds[divided]
-        self.seconds[divided] = seconds if before is None else before + self.WEIGHT * (seconds - before)
+        self.seconds[divided] = seconds if before is None or seconds < before else before + self.WEIGHT * (seconds - before)
 
 
 class Model:
