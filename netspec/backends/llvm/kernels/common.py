@@ -7,18 +7,20 @@ from math import prod
 from ..builder import LayerCode, index
 
 
-def pad_channel(c: LayerCode, channel, height: int, width: int, padding, fill: float) -> None:
-    """Copy input channel `channel` (of HxW) into its plane of scratch with `padding`
-    added around it, the border filled with `fill`."""
+def copy_padded(c: LayerCode, channels: int, height: int, width: int, padding, fill: float, extra: int = 0):
+    """Copy the CxHxW input into scratch with `padding` added around each channel,
+    the border (and `extra` floats after the end) filled with `fill`; returns the
+    padded height and width."""
     k = c.k
     padded_h, padded_w = height + padding.rows, width + padding.columns
-    plane = k.mul(channel, padded_h * padded_w)
-    k.fill("pad.i", k.view(c.scratch, plane, padded_h * padded_w), padded_h * padded_w, fill)
-    with k.loop("pad.h", 0, height) as h:
-        source_row = k.offset((channel, h), (height * width, width))
-        target_row = k.add(plane, k.offset((k.add(h, padding.top), padding.left), (padded_w, 1)))
-        with k.loop("pad.w", 0, width) as w:
-            k.store(k.load(c.source, k.add(source_row, w)), c.scratch, k.add(target_row, w))
+    k.fill("pad.i", c.scratch, channels * padded_h * padded_w + extra, fill)
+    with k.loop("pad.c", 0, channels) as ch:
+        with k.loop("pad.h", 0, height) as h:
+            source_row = k.offset((ch, h), (height * width, width))
+            target_row = k.offset((ch, k.add(h, padding.top), padding.left), (padded_h * padded_w, padded_w, 1))
+            with k.loop("pad.w", 0, width) as w:
+                k.store(k.load(c.source, k.add(source_row, w)), c.scratch, k.add(target_row, w))
+    return padded_h, padded_w
 
 
 def map_elements(c: LayerCode, count: int, function) -> None:

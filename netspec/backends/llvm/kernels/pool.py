@@ -5,7 +5,7 @@ from llvmlite import ir
 
 from ..builder import F32, I32, constant, index, vector_type
 from . import KernelDef
-from .common import pad_channel, share_of
+from .common import copy_padded
 
 
 LANES = 16  # scratch is sized for vectors up to this width
@@ -34,17 +34,14 @@ def _strided(k, pointer, position, stride: int, width: int):
 def _lower(c, combine, initial: float, finish) -> None:
     """out[ch, oh, ow] = finish(combine over the window), a vector of outputs at a time.
 
-    Each channel is first copied into its plane of scratch with the padding (filled
-    with `initial`), with slack after the last plane, so every window - and every
-    strided vector load - lies inside the scratch buffer. Threads dividing the layer
-    take channels by ticket (lanes a vector load reads from a plane another thread
-    filled are never stored)."""
+    The input is first copied into scratch with the padding (filled with `initial`)
+    and slack around it, so every window - and every strided vector load - lies
+    inside the scratch buffer."""
     k, a, width = c.k, c.attrs, c.vector_width
     channels, n_h, n_w = c.layer.input_shape
     _, o_h, o_w = c.layer.output_shape
     (k_h, k_w), (s_h, s_w) = a.kernel, a.step
-    padded_h, padded_w = n_h + a.padding.rows, n_w + a.padding.columns
-    k.fill("slack", k.view(c.scratch, channels * padded_h * padded_w, _slack(a)), _slack(a), initial)
+    padded_h, padded_w = copy_padded(c, channels, n_h, n_w, a.padding, initial, extra=_slack(a))
 
     def output_vector(row_start, target_position, first_column, lanes):
         total = constant(vector_type(width), initial)
@@ -55,8 +52,7 @@ def _lower(c, combine, initial: float, finish) -> None:
         k.vstore(finish(k, total, k_h * k_w), c.target, k.add(target_position, first_column), lanes)
 
     whole = o_w - o_w % width
-    with share_of(c, "c", channels) as ch:
-        pad_channel(c, ch, n_h, n_w, a.padding, initial)
+    with k.loop("c", 0, channels) as ch:
         with k.loop("oh", 0, o_h) as oh:
             row_start = k.offset((ch, oh), (padded_h * padded_w, s_h * padded_w))
             target_row = k.offset((ch, oh), (o_h * o_w, o_w))
@@ -133,8 +129,8 @@ def _lower_global(c) -> None:
 
 
 KERNELS = {
-    "maxpool": KernelDef(lower=_lower_max, scratch_floats=scratch_floats, divisible=True),
-    "avgpool": KernelDef(lower=_lower_avg, scratch_floats=scratch_floats, divisible=True),
+    "maxpool": KernelDef(lower=_lower_max, scratch_floats=scratch_floats),
+    "avgpool": KernelDef(lower=_lower_avg, scratch_floats=scratch_floats),
     "adaptiveavgpool": KernelDef(lower=_lower_adaptive),
     "globalavgpool": KernelDef(lower=_lower_global),
 }
