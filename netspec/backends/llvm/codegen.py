@@ -2,8 +2,9 @@
 
 Each layer becomes an internal function `layer.NAME(source, target, weights,
 scratch, count)` over a tile of `count` examples, with `noalias` buffers (and
-`part, parts` when threads divide it); `forward` walks the batch tile by tile and
-calls them in order, with every pointer computed from the memory plan.
+the counter its tiles are taken by, when threads divide it); `forward` walks the
+batch tile by tile and calls them in order, with every pointer computed from the
+memory plan.
 """
 from __future__ import annotations
 

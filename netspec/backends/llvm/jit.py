@@ -3,7 +3,7 @@
 The object code of a network is keyed by its canonical form, the backend
 version, llvmlite's LLVM and the host CPU and features; entries carry a
 checksum, are written atomically, and the cache is trimmed to a size bound.
-Large modules are compiled in parts, at once in forked processes (llvmlite
+A module is compiled in parts (one per core), at once in forked processes (llvmlite
 serializes every LLVM call of a process), and linked when loaded.
 """
 from __future__ import annotations
@@ -164,10 +164,11 @@ _lock = threading.Lock()
 
 def _split(payload: bytes) -> list[bytes] | None:
     """The object files of a cache entry: a count, their lengths, then the objects."""
-    if len(payload) < 4:
+    try:
+        count, = struct.unpack_from("<I", payload)
+        lengths = struct.unpack_from(f"<{count}Q", payload, 4)
+    except struct.error:  # shorter than its own table
         return None
-    count, = struct.unpack_from("<I", payload)
-    lengths = struct.unpack_from(f"<{count}Q", payload, 4)
     objects, position = [], 4 + 8 * count
     for length in lengths:
         objects.append(payload[position:position + length])

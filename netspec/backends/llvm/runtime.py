@@ -144,7 +144,8 @@ class Model:
     may use), each with its own workspace; a batch too small to split but with work
     enough for several threads (one image of a large network) is divided layer by
     layer instead: the threads share the calling thread's tensors, each computes a
-    share of every convolution, and they wait for each other between layers. The GIL
+    share of every convolution and dense layer, and they wait for each other between
+    layers (see `DivisionChoice` for when). The GIL
     is released while generated code runs, so a model may also be called from
     several threads."""
 
