@@ -6,11 +6,12 @@
 
 For each network, batch size and thread count it checks that all outputs agree
 (1e-5), then measures images/s and per-call latency of netspec (`model(x)`),
-PyTorch eager (`torch.inference_mode`) and ONNX Runtime (CPU provider), and the
-machine's sgemm peak; it prints ratios netspec/peer and netspec's GFLOP/s as a
-fraction of that peak. It also measures what a user feels: a cold and a warm
-`netspec run examples/lenet5.net` in fresh processes, LeNet-5's compile time,
-and peak memory at batch 4096.
+PyTorch eager (`torch.inference_mode`) and ONNX Runtime (CPU provider), and two
+peaks of the machine: PyTorch's sgemm and the cores' FMA peak (a generated
+register-only FMA loop, see fma_peak.py); it prints ratios netspec/peer and
+netspec's GFLOP/s as a fraction of each peak. It also measures what a user feels: a cold and a warm
+`netspec run examples/lenet5.net` in fresh processes, the cold compile times of
+LeNet-5 and GoogLeNet, and peak memory at batch 4096.
 """
 from __future__ import annotations
 
@@ -32,9 +33,11 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests"))  # the PyTorch equivalent the tests check against
 
 import netspec  # noqa: E402
+from fma_peak import fma_peak  # noqa: E402
 from netspec.weights import initial_weights  # noqa: E402
 
 BATCHES = (1, 16, 256, 4096)
+COMPILE_TIMED = ("lenet5", "googlenet")  # cold compiles (empty cache, fresh process): a small and a large network
 THREADS = (1, 2)
 
 
@@ -61,6 +64,18 @@ def seconds_per_call(function, x, min_time: float) -> float:
             calls += 1
         repeats.append((time.perf_counter() - start) / calls)
     return float(np.median(repeats))
+
+
+def cpu_model() -> str:
+    """The CPU's name as the kernel reports it (Linux), else what the platform module knows."""
+    try:
+        with open("/proc/cpuinfo") as handle:
+            for line in handle:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.platform()
 
 
 def sgemm_peak(threads: int) -> float:
@@ -125,6 +140,7 @@ def runnable_networks(names):
 
 
 def bench_network(name, network, batches, min_time, peaks, max_work):
+    """`peaks`: {"sgemm" or "fma": {threads: GFLOP/s}}."""
     weights = initial_weights(network.graph, seed=0)
     peers = Peers(network, weights)
     models = {t: network.compile(weights=weights, threads=t) for t in THREADS}
@@ -150,14 +166,16 @@ def bench_network(name, network, batches, min_time, peaks, max_work):
                 seconds = seconds_per_call(run, x, min_time)
                 row[peer] = {"images_per_s": batch / seconds, "latency_us": seconds * 1e6}
             row["netspec_gflops"] = flops * row["netspec"]["images_per_s"] / 1e9
-            row["fraction_of_peak"] = row["netspec_gflops"] / peaks[threads]
+            row["fraction_of_peak"] = row["netspec_gflops"] / peaks["sgemm"][threads]
+            row["fraction_of_fma_peak"] = row["netspec_gflops"] / peaks["fma"][threads]
             rows.append(row)
             print_row(row, list(runners))
     return rows
 
 
 def print_header(peers):
-    columns = ["network", "thr", "batch", "netspec img/s", "latency"] + [f"x {p}" for p in peers] + ["GFLOP/s", "of peak"]
+    columns = (["network", "thr", "batch", "netspec img/s", "latency"] + [f"x {p}" for p in peers]
+               + ["GFLOP/s", "of sgemm", "of FMA peak"])
     print("  ".join(f"{c:>13}" if i > 2 else f"{c:>8}" for i, c in enumerate(columns)))
 
 
@@ -166,7 +184,7 @@ def print_row(row, runners):
     cells = [f"{row['network']:>8}", f"{row['threads']:>8}", f"{row['batch']:>8}", f"{netspec_rate:13,.0f}",
              f"{row['netspec']['latency_us']:11,.1f}us"]
     cells += [f"{netspec_rate / row[p]['images_per_s']:13.2f}" for p in runners if p != "netspec"]
-    cells += [f"{row['netspec_gflops']:13.1f}", f"{row['fraction_of_peak']:12.0%}"]
+    cells += [f"{row['netspec_gflops']:13.1f}", f"{row['fraction_of_peak']:12.0%}", f"{row['fraction_of_fma_peak']:12.0%}"]
     print("  ".join(cells), flush=True)
 
 
@@ -180,11 +198,13 @@ def user_experience() -> dict:
             start = time.perf_counter()
             subprocess.run([sys.executable, "-m", "netspec.cli", "run", spec], env=env, check=True, capture_output=True)
             results[label] = time.perf_counter() - start
-    with tempfile.TemporaryDirectory() as cache:
-        probe = ("import netspec; m = netspec.load(%r).compile(); print(m.compile_seconds)" % spec)
-        out = subprocess.run([sys.executable, "-c", probe], env={**os.environ, "NETSPEC_CACHE_DIR": cache},
-                             check=True, capture_output=True, text=True)
-        results["lenet5_compile_s"] = float(out.stdout.strip())
+    for name in COMPILE_TIMED:
+        with tempfile.TemporaryDirectory() as cache:
+            probe = "import netspec; m = netspec.load(%r).compile(); print(m.compile_seconds)" % str(
+                ROOT / "examples" / f"{name}.net")
+            out = subprocess.run([sys.executable, "-c", probe], env={**os.environ, "NETSPEC_CACHE_DIR": cache},
+                                 check=True, capture_output=True, text=True)
+            results[f"{name}_compile_s"] = float(out.stdout.strip())
     # Peak resident memory from /proc (VmHWM): unlike ru_maxrss it is not inherited
     # from the benchmark process that forked the probe.
     memory_probe = (
@@ -219,16 +239,18 @@ def main():
     missing = [name for name, module in (("torch==2.13.0", torch), ("onnxruntime", ort)) if module is None]
     if missing:
         print(f"note: {', '.join(missing)} not installed; those peers are skipped (pip install '.[bench]')")
-    print(f"machine: {platform.machine()}, {os.cpu_count()} cores, {platform.processor() or platform.platform()}")
-    peaks = {t: sgemm_peak(t) for t in THREADS}
-    print("sgemm peak: " + ", ".join(f"{peaks[t]:.0f} GFLOP/s on {t} thread{'s' * (t > 1)}" for t in THREADS))
+    print(f"machine: {platform.machine()}, {os.cpu_count()} cores, {cpu_model()}")
+    peaks = {"sgemm": {t: sgemm_peak(t) for t in THREADS}, "fma": {t: fma_peak(t) for t in THREADS}}
+    for label, name in (("sgemm", "sgemm peak"), ("fma", "FMA peak (generated register-only loop)")):
+        print(f"{name}: " + ", ".join(f"{peaks[label][t]:.0f} GFLOP/s on {t} thread{'s' * (t > 1)}" for t in THREADS))
     print_header([p for p, m in (("pytorch", torch), ("onnxruntime", ort)) if m is not None])
     rows = []
     for name, network in runnable_networks(args.networks):
         rows += bench_network(name, network, args.batches, args.min_time, peaks, args.max_work)
     experience = user_experience()
+    compiles = ", ".join(f"{name} {experience[f'{name}_compile_s'] * 1e3:.0f} ms" for name in COMPILE_TIMED)
     print(f"cold `netspec run examples/lenet5.net` (empty cache): {experience['cold_run_s']:.2f} s; "
-          f"warm: {experience['warm_run_s']:.2f} s; LeNet-5 compile: {experience['lenet5_compile_s'] * 1e3:.0f} ms")
+          f"warm: {experience['warm_run_s']:.2f} s; cold compile: {compiles}")
     print(f"batch 4096: peak RSS {experience['peak_rss_bytes'] / 2**20:.0f} MiB (process with input allocated: "
           f"{experience['rss_before_run_bytes'] / 2**20:.0f} MiB; the run added "
           f"{experience['run_growth_bytes'] / 2**20:.1f} MiB); input + output {experience['input_output_bytes'] / 2**20:.1f} MiB")

@@ -27,6 +27,7 @@ from .inputs import is_array, load_inputs, random_inputs
 from .network import CheckResult, Network, check_onnx, check_source, is_onnx, unreadable
 from .predictions import Predictions, describe, predict, read_labels, require_output_format, write
 from .predictions import record as predictions_record
+from .progress import notice_if_slow
 from .preprocessing import CROPS, RESIZE_FILTERS, with_options
 from . import resize
 from .report import check_record
@@ -418,8 +419,7 @@ def run(file, input_paths, labels_path, weights_path, map_path, output_path, bat
         network.graph.require_numbers()
         labels = read_labels(labels_path, network.graph) if labels_path else None
         if input_paths and not is_array(input_paths) and not verify:
-            model = network.compile(weights=_bound_weights(network, weights_path, map_path), seed=seed,
-                                    threads=threads, max_memory=limit)
+            model = _compiled(network, _bound_weights(network, weights_path, map_path), seed, threads, limit)
             inputs, output, seconds = run_images(model, input_paths, preprocessing,
                                                  chunk_examples(network.graph, threads, limit), available_cores())
             converted = []
@@ -431,7 +431,7 @@ def run(file, input_paths, labels_path, weights_path, map_path, output_path, bat
                 require_memory(network.graph, batch or 1, threads, limit)
                 inputs = random_inputs(network.input_shape, batch or 1, seed)
             weights = _bound_weights(network, weights_path, map_path)
-            model = network.compile(weights=weights, seed=seed, threads=threads, max_memory=limit)
+            model = _compiled(network, weights, seed, threads, limit)
             batch, converted = as_batch(network.graph, inputs.array)
             model.run(batch[:1])  # the first call sets up the workspace: not timed
             started = time.perf_counter()
@@ -474,6 +474,12 @@ class _Weights:
     seed: int
 
 
+def _compiled(network, weights, seed: int, threads: int, limit: int):
+    """The network compiled for `run`, saying so on standard error once that takes a second."""
+    with notice_if_slow(f"compiling {network.graph.name} ({len(network.graph.layers)} layers) for this CPU..."):
+        return network.compile(weights=weights, seed=seed, threads=threads, max_memory=limit)
+
+
 def _run_streaming(network: Network, input_path: str, output_path: str, weights: _Weights, threads, limit: int,
                    resume: bool, dask_address: str | None, as_json: bool) -> None:
     """`run --input X.npy --output Y.npy`: chunk by chunk (stream.py), here or on Dask; exits."""
@@ -485,8 +491,8 @@ def _run_streaming(network: Network, input_path: str, output_path: str, weights:
     try:
         network.graph.require_numbers()
         source = ArrayInput(input_path, network.graph)
-        model = network.compile(weights=_bound_weights(network, weights.path, weights.map_path), seed=weights.seed,
-                                threads=threads, max_memory=limit)
+        model = _compiled(network, _bound_weights(network, weights.path, weights.map_path), weights.seed, threads,
+                          limit)
         if dask_address is None:
             streamed = stream(source, output_path, LocalRunner(model), model,
                               chunk_examples(network.graph, threads, limit), resume)

@@ -5,6 +5,8 @@ second, so short runs print nothing extra; without tqdm the work runs the same, 
 from __future__ import annotations
 
 import sys
+import threading
+from contextlib import contextmanager
 
 
 class _Unbarred:
@@ -37,3 +39,16 @@ def progress_bar(total: int, description: str, unit: str = "images", enabled: bo
         return _Unbarred()
     return tqdm(total=total, desc=description, unit=f" {unit}", unit_scale=True, delay=1.0, leave=False,
                 file=sys.stderr, dynamic_ncols=True)
+
+
+@contextmanager
+def notice_if_slow(message: str, after: float = 1.0):
+    """Print `message` on standard error if the block is still running `after` seconds
+    in (work without a count to show, such as compiling a network)."""
+    timer = threading.Timer(after, lambda: print(message, file=sys.stderr, flush=True))
+    timer.daemon = True
+    timer.start()
+    try:
+        yield
+    finally:
+        timer.cancel()

@@ -92,3 +92,23 @@ def test_special_values_propagate():
     # float32 sigmoid as PyTorch computes it: exp(90) overflows, so sigmoid(-90) is 0
     assert big[:4].tolist() == [0.0, 1.0, 0.0, 1.0]
     assert big[4] == pytest.approx(1 / (1 + np.exp(88.0)), rel=1e-6)  # 6.05e-39, a subnormal
+
+
+@pytest.mark.parametrize("parts", [2, 3])
+def test_a_network_compiled_in_parts_matches_the_reference(parts, tmp_path, monkeypatch):
+    from reference import run as reference_run
+    from specs import random_weights
+
+    from netspec.backends.llvm import runtime
+
+    monkeypatch.setenv("NETSPEC_CACHE_DIR", str(tmp_path))
+    monkeypatch.setattr(runtime, "parts_to_compile", lambda bounds_check: parts)
+    network = netspec.loads("network parted\ninput 2x8x8\nconv 4 kernel=3 padding=1\nrelu\nmaxpool kernel=2\n"
+                            "conv 5 kernel=3\nflatten\ndense 6\ntanh\ndense 3\n")
+    rng = np.random.default_rng(3)
+    weights = random_weights(network.graph, rng)
+    x = rng.normal(size=(5, 2, 8, 8)).astype(np.float32)
+    model = network.compile(weights=weights)
+    assert not model.from_cache
+    expected = reference_run(network.graph, weights, x)
+    np.testing.assert_allclose(model(x), expected, rtol=1e-5, atol=1e-5 * np.abs(expected).max())

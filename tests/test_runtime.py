@@ -95,6 +95,16 @@ def test_edge_shapes_match_reference(layers, input_shape, batch):
     assert_matches_reference(f"network t\ninput {input_shape}\n{layers}\n", batch)
 
 
+def test_identical_layers_share_one_function_and_each_reads_its_own_weights():
+    from netspec.backends.llvm.codegen import llvm_ir
+
+    text = ("network twins\ninput 3x9x9\nconv 3 kernel=3 padding=1\nrelu\nconv 3 kernel=3 padding=1\nrelu\n"
+            "conv 3 kernel=3 padding=1\nrelu\nflatten\ndense 4\n")
+    code = llvm_ir(netspec.loads(text).graph)
+    assert code.count("define internal void @\"layer.conv") == 1  # three convolutions, one function
+    assert_matches_reference(text, 3)
+
+
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(spec=random_spec(), batch=st.integers(1, 3), seed=st.integers(0, 100))
 def test_random_specs_match_reference(spec, batch, seed):
@@ -108,6 +118,56 @@ def test_threads_and_tiles_give_the_same_results_as_one_thread():
     expected = np.concatenate([one(x[i:i + 1]) for i in range(len(x))])
     np.testing.assert_array_equal(one(x), expected)
     np.testing.assert_array_equal(two(x), expected)
+
+
+DIVIDED_SPECS = [
+    "network residual\ninput 3x14x14\nstem: conv 8 kernel=3 padding=1\nconv 13 kernel=3 padding=1 stride=2\n"
+    "batchnorm\nrelu\nconv 13 kernel=3 padding=1\nmain: batchnorm\nshortcut: conv 13 kernel=1 stride=2 input=stem\n"
+    "add main shortcut\nrelu\nmaxpool kernel=2\nglobalavgpool\nflatten\ndense 5\n",
+    "network inception\ninput 4x9x9\nstem: relu\nconv 7 kernel=1\npath1: relu\nconv 9 kernel=3 padding=1 input=stem\n"
+    "path2: relu\nmaxpool kernel=3 stride=1 padding=1 input=stem\nconv 30 kernel=5 padding=2\npath3: relu\n"
+    "concat path1 path2 path3\nconv 2 kernel=3\nflatten\ndense 3\nsoftmax\n",
+    "network alexnetlike\ninput 1x40x40\nconv 40 kernel=11 stride=4 padding=1\nrelu\nmaxpool kernel=3 stride=2\n"
+    "conv 60 kernel=3 padding=1\nrelu\nflatten\ndense 150\nrelu\ndense 4\n",  # dense: 2 blocks, 3 panels
+]
+
+
+@pytest.mark.parametrize("text", DIVIDED_SPECS, ids=lambda text: text.split()[1])
+def test_one_example_divided_between_threads_equals_one_thread(text, monkeypatch):
+    from netspec.backends.llvm import runtime
+
+    # Every call counts as work enough to divide: one example is shared by the threads.
+    monkeypatch.setattr(runtime, "MIN_WORK_PER_THREAD", 1)
+    network = netspec.loads(text)
+    rng = np.random.default_rng(11)
+    weights = random_weights(network.graph, rng)
+    x = rng.normal(size=(1, *network.input_shape)).astype(np.float32)
+    expected = reference_run(network.graph, weights, x)
+    one = network.compile(weights=weights, threads=1)(x)
+    np.testing.assert_allclose(one, expected, rtol=1e-5, atol=1e-5 * np.abs(expected).max())
+    for threads in (2, 3):
+        model = network.compile(weights=weights, threads=threads)
+        for _ in range(20):  # the threads take tiles in a different order each time
+            np.testing.assert_array_equal(model(x), one)
+
+
+def test_division_is_chosen_by_measured_speed_and_the_slower_way_is_retried_now_and_then():
+    from netspec.backends.llvm.runtime import DivisionChoice
+
+    choice = DivisionChoice()
+    for seconds in (0.5, 0.010):  # the first divided call (starting threads) is not counted
+        assert choice.divide() is True
+        choice.record(True, seconds)
+    for seconds in (0.5, 0.004):
+        assert choice.divide() is False
+        choice.record(False, seconds)  # one thread alone was faster (a busy core)
+    picks = [choice.divide() for _ in range(2 * DivisionChoice.EXPLORE)]
+    assert picks.count(True) == 2 and picks.count(False) == 2 * DivisionChoice.EXPLORE - 2
+    choice.record(True, 0.002)  # dividing has become faster: believed at once
+    assert choice.divide() is True
+    choice.record(True, 0.010)  # one slow call moves the estimate only part of the way
+    assert choice.seconds[True] == pytest.approx(0.002 + DivisionChoice.WEIGHT * 0.008)
+    assert choice.divide() is True
 
 
 def test_concurrent_calls_from_many_threads_agree():

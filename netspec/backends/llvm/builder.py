@@ -253,15 +253,30 @@ class KernelBuilder:
         return self.intrinsic("llvm.maximum", real(a), real(b))
 
 
+@dataclass(frozen=True)
+class Tickets:
+    """How threads dividing a layer share its work: the tiles of every example of the
+    call are numbered in order, and a thread takes the next number from the shared
+    `counter` (an atomic add) whenever it finishes a tile, so a thread slowed down (by
+    another process on its core) simply takes fewer. `ticket` is the thread's slot
+    holding the number it took last; `example` is the example being lowered."""
+
+    counter: ir.Value
+    ticket: ir.Value
+    example: ir.Value
+
+
 class LayerCode:
     """What a layer's lowering gets: a builder inside the layer's function, the
     shaped layer, buffers for its inputs, output, weights and scratch, the
     elementwise function to apply as it stores (`fused`, when the plan fused an
     activation into it), the number of examples (`count`, an IR value: only for
-    kernels lowered per tile; others see one example at a time) and the host's
-    float vector width."""
+    kernels lowered per tile; others see one example at a time), the host's
+    float vector width, and for a divisible kernel (see `KernelDef.divisible`)
+    the `Tickets` its tiles of work are taken by, None when it does all of them."""
 
-    def __init__(self, builder: KernelBuilder, layer, sources, target, weights, scratch, fused, count, vector_width):
+    def __init__(self, builder: KernelBuilder, layer, sources, target, weights, scratch, fused, count, vector_width,
+                 tickets=None):
         self.k = builder
         self.layer = layer
         self.sources = sources  # one per tensor the layer reads (several for joins); None: already in place
@@ -272,6 +287,7 @@ class LayerCode:
         self.fused = fused
         self.count = count
         self.vector_width = vector_width
+        self.tickets = tickets
 
     @property
     def attrs(self):

@@ -1,9 +1,10 @@
 """Emit the LLVM module for a shaped graph (after the inference rewrite).
 
 Each layer becomes an internal function `layer.NAME(source, target, weights,
-scratch, count)` over a tile of `count` examples, with `noalias` buffers;
-`forward(input, weights, output, batch, workspace)` walks the batch tile by
-tile and calls them in order, with every pointer computed from the memory plan.
+scratch, count)` over a tile of `count` examples, with `noalias` buffers (and
+the counter its tiles are taken by, when threads divide it); `forward` walks the
+batch tile by tile and calls them in order, with every pointer computed from the
+memory plan.
 """
 from __future__ import annotations
 
@@ -13,7 +14,8 @@ from llvmlite import ir
 
 from ...check import ShapedGraph
 from . import jit
-from .builder import F32_PTR, I64, Buffer, KernelBuilder, LayerCode, violation_counter
+from .barrier import TICKETS, barrier_function
+from .builder import F32_PTR, I64, Buffer, KernelBuilder, LayerCode, Tickets, index, violation_counter
 from .kernels import KERNELS
 from .layout import WeightLayout, weight_layout
 from .plan import Location, MemoryPlan, memory_plan
@@ -21,8 +23,9 @@ from .plan import Location, MemoryPlan, memory_plan
 ENTRY = "forward"
 
 
-def _layer_type(sources: int) -> ir.FunctionType:
-    return ir.FunctionType(ir.VoidType(), [F32_PTR] * sources + [F32_PTR, F32_PTR, F32_PTR, I64])
+def _layer_type(sources: int, divided: bool = False) -> ir.FunctionType:
+    tickets = [ir.PointerType(I64)] if divided else []
+    return ir.FunctionType(ir.VoidType(), [F32_PTR] * sources + [F32_PTR, F32_PTR, F32_PTR, I64] + tickets)
 
 
 def _declare_noalias(function: ir.Function, names) -> None:
@@ -33,18 +36,29 @@ def _declare_noalias(function: ir.Function, names) -> None:
 
 
 def layer_function(module: ir.Module, layer, plan: MemoryPlan, weights: WeightLayout, width: int,
-                   guarded: bool) -> ir.Function:
+                   guarded: bool, divided: bool = False) -> ir.Function:
     """`layer.NAME(sources..., target, weights, scratch, count)`: the layer's forward loop
-    nest over `count` examples, reading and writing where `plan` puts its tensors."""
+    nest over `count` examples, reading and writing where `plan` puts its tensors. With
+    `divided` (for a divisible kernel), one more argument `tickets`, the counter its
+    tiles are taken by (see `Tickets`), so that threads calling it at once together do
+    the layer; the counter must be 0 on entry (the barrier after the layer resets it)."""
     name = layer.node.name
     kernel = KERNELS[layer.node.kind]
     readers = len(layer.node.inputs)
-    function = ir.Function(module, _layer_type(readers), f"layer.{name}")
+    divided = divided and kernel.divisible
+    function = ir.Function(module, _layer_type(readers, divided), f"layer.{name}")
     function.linkage = "internal"
+    # Inlining every layer into `forward` would have LLVM optimize each loop nest twice
+    # (half the compile time of a large network) for the saving of one call per layer.
+    function.attributes.add("noinline")
     source_names = ("source",) if readers == 1 else tuple(f"source{i}" for i in range(readers))
     _declare_noalias(function, (*source_names, "target", "weights", "scratch", "count"))
     k = KernelBuilder(function, name, guarded)
-    *sources, target, weight_base, scratch, count = function.args
+    *sources, target, weight_base, scratch, count = function.args[:readers + 4]
+    if divided:
+        counter = function.args[-1]
+        counter.name = "tickets"  # shared by the threads: not noalias
+        ticket = k.variable("ticket", k.b.atomic_rmw("add", counter, index(1), "monotonic"))
     buffers = {
         key.rsplit(".", 1)[1]: Buffer(k.at(weight_base, offset), prod(weights.stored[key]))
         for key, offset in weights.offsets.items() if key.rsplit(".", 1)[0] == name
@@ -58,35 +72,103 @@ def layer_function(module: ir.Module, layer, plan: MemoryPlan, weights: WeightLa
     if kernel.batched:
         whole_sources = [Buffer(source, k.mul(count, size)) for source, size in zip(sources, sizes)]
         whole_target = Buffer(target, k.mul(count, outputs))
-        kernel.lower(LayerCode(k, layer, whole_sources, whole_target, buffers, scratch, fused, count, width))
+        tickets = Tickets(counter, ticket, index(0)) if divided else None  # the tile as one example
+        kernel.lower(LayerCode(k, layer, whole_sources, whole_target, buffers, scratch, fused, count, width, tickets))
     else:
         stride = plan.locations[name].stride or outputs
         with k.loop("n", 0, count) as n:
             example_sources = [None if index in in_place else Buffer(k.at(source, k.mul(n, size)), size)
                                for index, (source, size) in enumerate(zip(sources, sizes))]
             example_target = Buffer(k.at(target, k.mul(n, stride)), outputs)
-            kernel.lower(LayerCode(k, layer, example_sources, example_target, buffers, scratch, fused, None, width))
+            tickets = Tickets(counter, ticket, n) if divided else None
+            kernel.lower(LayerCode(k, layer, example_sources, example_target, buffers, scratch, fused, None, width,
+                                   tickets))
     k.b.ret_void()
     return function
 
 
-def generate_module(graph: ShapedGraph, vector_width: int,
-                    guarded: bool = False) -> tuple[ir.Module, MemoryPlan, WeightLayout]:
+# Relative compile work, to balance the parts: a register-tiled kernel (one that fuses
+# activations: conv, dense) has several times the code of the others and of `forward`.
+TILED_COST, OTHER_COST, FORWARD_COST = 4, 1, 1
+
+
+def _compile_cost(layer) -> int:
+    return TILED_COST if KERNELS[layer.node.kind].fuses_activation else OTHER_COST
+
+
+def _part_function(module: ir.Module, layer, plan: MemoryPlan, weights: WeightLayout, width: int, guarded: bool,
+                   defined: bool, parts: int) -> ir.Function:
+    """The layer's function (divided between threads when its kernel can be), defined in
+    this module, or declared when another part defines it."""
+    if not defined:
+        divided = KERNELS[layer.node.kind].divisible
+        return ir.Function(module, _layer_type(len(layer.node.inputs), divided), f"layer.{layer.node.name}")
+    function = layer_function(module, layer, plan, weights, width, guarded, divided=True)
+    if parts > 1:
+        function.linkage = ""  # external: forward, in another part, calls it
+    return function
+
+
+def _code_key(layer, plan: MemoryPlan, weights: WeightLayout) -> tuple[tuple, int]:
+    """What `layer_function` reads about a layer, with its weights' offsets taken from
+    where the layer's first weight starts (returned too): equal keys, equal code."""
+    name = layer.node.name
+    own = {key.rsplit(".", 1)[1]: offset for key, offset in weights.offsets.items() if key.rsplit(".", 1)[0] == name}
+    start = min(own.values(), default=0)
+    placement = tuple(sorted((suffix, offset - start, weights.stored[f"{name}.{suffix}"]) for suffix, offset in own.items()))
+    key = (layer.node.kind, repr(layer.attrs), tuple(layer.input_shapes), layer.output_shape, plan.fused.get(name),
+           plan.in_place.get(name, frozenset()), plan.locations[name].stride, placement)
+    return key, start
+
+
+def generate_module(graph: ShapedGraph, vector_width: int, guarded: bool = False,
+                    part: int = 0, parts: int = 1) -> tuple[ir.Module, MemoryPlan, WeightLayout]:
     """The module, with loops vectorized explicitly `vector_width` floats wide where a
-    kernel does so; `guarded` tests every access against its buffer (see `KernelBuilder`)."""
+    kernel does so; `guarded` tests every access against its buffer (see `KernelBuilder`).
+    With `parts` > 1 it holds part `part` of the code: its share of the layer functions
+    (and `forward` in part 0), declaring the others, so that the parts can be compiled
+    separately (at once, in other processes) and linked when loaded."""
     plan = memory_plan(graph)
     weights = weight_layout(graph)
-    module = ir.Module(name=graph.name)
+    module = ir.Module(name=graph.name if parts == 1 else f"{graph.name}.part{part}")
     if guarded:  # the counter exists even when no layer emits a guarded access
         violation_counter(module)
-    functions = {
-        layer.node.name: layer_function(module, layer, plan, weights, vector_width, guarded)
-        for layer in graph.layers if layer.node.name not in plan.views
-    }
-    forward = ir.Function(module, ir.FunctionType(ir.VoidType(), [F32_PTR, F32_PTR, F32_PTR, I64, F32_PTR]), ENTRY)
-    _declare_noalias(forward, ("input", "weights", "output", "batch", "workspace"))
-    inputs, weight_base, outputs, batch, workspace = forward.args
+    # Layers that would compile to the same code share one function (the first such
+    # layer's): it reads its weights relative to the pointer it is given, so each call
+    # passes the weights moved by the distance between the two layers' weights.
+    functions: dict[str, tuple[ir.Function, int]] = {}
+    shared: dict[tuple, tuple[ir.Function, int]] = {}
+    loads = [FORWARD_COST] + [0] * (parts - 1)  # the estimated compile work of each part so far
+    for layer in graph.layers:
+        name = layer.node.name
+        if name in plan.views:
+            continue
+        key, start = _code_key(layer, plan, weights)
+        if key not in shared:
+            least = loads.index(min(loads))
+            loads[least] += _compile_cost(layer)
+            shared[key] = (_part_function(module, layer, plan, weights, vector_width, guarded,
+                                          least == part, parts), start)
+        function, first_start = shared[key]
+        functions[name] = (function, start - first_start)
+    if part == 0:
+        _forward_function(module, graph, plan, functions)
+    return module, plan, weights
+
+
+def _forward_function(module: ir.Module, graph: ShapedGraph, plan: MemoryPlan, functions) -> None:
+    """`forward(input, weights, output, batch, workspace, scratch, part, parts, barrier)`:
+    the layers in order over the batch, tile by tile. `parts` threads may run it at once
+    on the same tensors (with their own scratch): each does its share of a divisible
+    layer, thread 0 the other layers, and all wait at the barrier after each layer."""
+    forward = ir.Function(module, ir.FunctionType(ir.VoidType(), [F32_PTR, F32_PTR, F32_PTR, I64, F32_PTR, F32_PTR,
+                                                                  I64, I64, ir.PointerType(I64)]), ENTRY)
+    _declare_noalias(forward, ("input", "weights", "output", "batch", "workspace", "scratch", "part", "parts"))
+    forward.args[-1].name = "barrier"  # shared by the threads: not noalias
+    inputs, weight_base, outputs, batch, workspace, scratch, part, parts, barrier = forward.args
     builder = KernelBuilder(forward, "forward")
+    wait = barrier_function(module)
+    first_part = builder.b.icmp_signed("==", part, index(0))
     input_size, output_size = prod(graph.input_shape), prod(graph.output_shape)
     with builder.loop("tile", 0, batch, step=plan.tile) as first:
         count = builder.smin(plan.tile, builder.b.sub(batch, first))
@@ -94,6 +176,7 @@ def generate_module(graph: ShapedGraph, vector_width: int,
             "input": builder.at(inputs, builder.mul(first, input_size)),
             "output": builder.at(outputs, builder.mul(first, output_size)),
             "workspace": workspace,
+            "scratch": scratch,
         }
 
         def pointer(location: Location):
@@ -101,13 +184,19 @@ def generate_module(graph: ShapedGraph, vector_width: int,
 
         for layer in graph.layers:
             name = layer.node.name
-            if name in functions:
-                scratch = pointer(plan.scratch[name]) if name in plan.scratch else workspace
-                sources = [pointer(plan.locations[source]) for source in layer.node.inputs]
-                target = pointer(plan.locations[name])
-                builder.b.call(functions[name], [*sources, target, weight_base, scratch, count])
+            if name not in functions:
+                continue
+            function, weight_shift = functions[name]
+            arguments = [*[pointer(plan.locations[source]) for source in layer.node.inputs],
+                         pointer(plan.locations[name]), builder.at(weight_base, weight_shift),
+                         pointer(plan.scratch[name]) if name in plan.scratch else scratch, count]
+            if len(function.args) > len(arguments):  # divided between the threads
+                builder.b.call(function, [*arguments, builder.b.gep(barrier, [index(TICKETS)], inbounds=True)])
+            else:
+                with builder.b.if_then(first_part):
+                    builder.b.call(function, arguments)
+            builder.b.call(wait, [barrier, parts])
     builder.b.ret_void()
-    return module, plan, weights
 
 
 def canonical_form(graph: ShapedGraph, guarded: bool = False) -> str:
@@ -119,8 +208,8 @@ def canonical_form(graph: ShapedGraph, guarded: bool = False) -> str:
     return "\n".join(lines)
 
 
-def llvm_ir(graph: ShapedGraph, guarded: bool = False) -> str:
+def llvm_ir(graph: ShapedGraph, guarded: bool = False, part: int = 0, parts: int = 1) -> str:
     """The LLVM IR of a graph after the inference rewrite (see `rewrite.rewrite_for_inference`),
-    vectorized for this host."""
-    module, _, _ = generate_module(graph, jit.host_vector_width(), guarded)
+    vectorized for this host: all of it, or part `part` of `parts` (see `generate_module`)."""
+    module, _, _ = generate_module(graph, jit.host_vector_width(), guarded, part, parts)
     return str(module)

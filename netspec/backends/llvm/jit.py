@@ -3,11 +3,15 @@
 The object code of a network is keyed by its canonical form, the backend
 version, llvmlite's LLVM and the host CPU and features; entries carry a
 checksum, are written atomically, and the cache is trimmed to a size bound.
+A module is compiled in parts (one per core), at once in forked processes (llvmlite
+serializes every LLVM call of a process), and linked when loaded.
 """
 from __future__ import annotations
 
 import hashlib
 import os
+import struct
+import sys
 import tempfile
 import threading
 import time
@@ -23,7 +27,7 @@ import llvmlite.binding as llvm
 # sources is part of the key too, so a changed compiler never reuses stale code.
 BACKEND_VERSION = "3"
 CACHE_LIMIT_BYTES = 256 * 2**20
-_MAGIC = b"NETSPEC-OBJ1"
+_MAGIC = b"NETSPEC-OBJ2"
 
 
 def cache_dir() -> Path:
@@ -158,9 +162,66 @@ LOADED_LIMIT = 64
 _lock = threading.Lock()
 
 
+def _split(payload: bytes) -> list[bytes] | None:
+    """The object files of a cache entry: a count, their lengths, then the objects."""
+    try:
+        count, = struct.unpack_from("<I", payload)
+        lengths = struct.unpack_from(f"<{count}Q", payload, 4)
+    except struct.error:  # shorter than its own table
+        return None
+    objects, position = [], 4 + 8 * count
+    for length in lengths:
+        objects.append(payload[position:position + length])
+        position += length
+    return objects if position == len(payload) else None
+
+
+def _join(objects: list[bytes]) -> bytes:
+    return struct.pack(f"<I{len(objects)}Q", len(objects), *map(len, objects)) + b"".join(objects)
+
+
+def _in_processes(work, count: int) -> list[bytes]:
+    """[work(0), ..., work(count - 1)]: work(0) here while forked children do the rest at
+    once, each sending its bytes back through a pipe. Work a child could not finish is
+    done here, and all of it where there is no fork or where this process runs other
+    threads (an editor's server, a Dask worker, a training step's pool): a forked child
+    holds only the forking thread, and a lock another thread held at that moment (LLVM's,
+    the allocator's) would never be released in it."""
+    children = []
+    if sys.platform.startswith("linux") and threading.active_count() == 1:
+        for part in range(1, count):
+            read, write = os.pipe()
+            pid = os.fork()
+            if pid == 0:  # the child: compile, send, and leave without running the parent's exit code
+                os.close(read)
+                status = 1
+                try:
+                    data = work(part)
+                    with os.fdopen(write, "wb") as pipe:
+                        pipe.write(data)
+                    status = 0
+                finally:
+                    os._exit(status)
+            os.close(write)
+            children.append((part, pid, read))
+    results = {0: work(0)}
+    for part, pid, read in children:
+        with os.fdopen(read, "rb") as pipe:
+            data = pipe.read()
+        _, status = os.waitpid(pid, 0)
+        results[part] = data if status == 0 and data else work(part)
+    return [results[part] if part in results else work(part) for part in range(count)]
+
+
 def compile_object(canonical: str, emit_ir, symbol: str) -> Compiled:
     """Native code for `canonical`: from this process, from the disk cache, or by
     calling `emit_ir()` for LLVM IR text and compiling it."""
+    return compile_parts(canonical, lambda part: emit_ir(), 1, symbol)
+
+
+def compile_parts(canonical: str, emit_part, parts: int, symbol: str) -> Compiled:
+    """Native code for `canonical` (see `compile_object`), compiled in `parts` parts:
+    `emit_part(i)` gives the IR text of part i, and the parts are linked as they load."""
     key = cache_key(canonical)
     with _lock:
         if key in _loaded:
@@ -169,12 +230,14 @@ def compile_object(canonical: str, emit_ir, symbol: str) -> Compiled:
         started = time.perf_counter()
         path = cache_dir() / f"{key}.o"
         payload = _read_entry(path)
-        from_cache = payload is not None
-        if payload is None:
-            payload = target_machine().emit_object(optimize(emit_ir()))
-            _write_entry(path, payload)
+        objects = _split(payload) if payload is not None else None
+        from_cache = objects is not None
+        if objects is None:
+            objects = _in_processes(lambda part: target_machine().emit_object(optimize(emit_part(part))), parts)
+            _write_entry(path, _join(objects))
         engine = llvm.create_mcjit_compiler(llvm.parse_assembly(""), _new_target_machine())
-        engine.add_object_file(llvm.ObjectFileRef.from_data(payload))
+        for code in objects:
+            engine.add_object_file(llvm.ObjectFileRef.from_data(code))
         engine.finalize_object()
         compiled = Compiled(engine, engine.get_function_address(symbol), time.perf_counter() - started, from_cache)
         _loaded[key] = compiled

@@ -46,11 +46,12 @@ def memory_need(graph: ShapedGraph, batch: int, threads: int) -> MemoryNeed:
     """Estimated for the graph as given (the inference rewrite only removes work)."""
     layout = weight_layout(graph)
     weight_floats = sum(prod(shape) for shape in layout.shapes.values())
+    plan = memory_plan(graph)
     return MemoryNeed(
         inputs=4 * batch * prod(graph.input_shape),
         outputs=4 * batch * prod(graph.output_shape),
         weights=4 * (weight_floats + layout.total_floats),
-        workspace=4 * threads * memory_plan(graph).workspace_floats,
+        workspace=4 * threads * (plan.workspace_floats + plan.scratch_floats),
     )
 
 

@@ -24,7 +24,7 @@ MAX_TILE = 64
 
 @dataclass(frozen=True)
 class Location:
-    """`input`, `output`, or `workspace` at a float offset; `stride` is the distance from
+    """`input`, `output`, `workspace` or `scratch` at a float offset; `stride` is the distance from
     one example to the next when it is not the tensor's own size (a tensor written
     straight into its slice of a concatenation)."""
 
@@ -42,6 +42,10 @@ class MemoryPlan:
     in_place: dict[str, frozenset[int]]  # concat -> operands already written into its buffer
     tile: int  # examples processed together; tensors in the workspace hold `tile` examples
     workspace_floats: int
+    # Temporary buffers (a padded copy of an input, a convolution's wide result) live in
+    # an area of their own, one per thread even when threads share one example's tensors;
+    # one layer runs at a time, so every layer's scratch starts at its beginning.
+    scratch_floats: int = 0
 
 
 def _consumers(graph: ShapedGraph) -> dict[str, list[str]]:
@@ -173,9 +177,8 @@ def memory_plan(graph: ShapedGraph) -> MemoryPlan:
 
     for layer in graph.layers:
         name = layer.node.name
-        size = KERNELS[layer.node.kind].scratch_floats(layer)
-        if size:
-            scratch[name] = Location("workspace", arena.allocate(size))
+        if KERNELS[layer.node.kind].scratch_floats(layer):
+            scratch[name] = Location("scratch")
         if name in alias:
             locations[name] = locations[alias[name]]
         elif name in embedded:
@@ -186,8 +189,6 @@ def memory_plan(graph: ShapedGraph) -> MemoryPlan:
             locations[name] = Location(whole.area, whole.offset + offset, sizes[concat])
         elif name not in locations:
             locations[name] = place(name)
-        if size:
-            arena.release(scratch[name].offset, size)
         for root, (offset, floats) in list(live.items()):
             if last_use.get(root, -1) <= position[name] and position.get(root, -1) <= position[name] and root != name:
                 arena.release(offset, floats)
@@ -198,4 +199,5 @@ def memory_plan(graph: ShapedGraph) -> MemoryPlan:
             if embedded.get(_root(alias, source), (None,))[0] == layer.node.name:
                 in_place.setdefault(layer.node.name, set()).add(index)
     frozen = {name: frozenset(indices) for name, indices in in_place.items()}
-    return MemoryPlan(locations, scratch, fused, frozenset(alias), frozen, tile, arena.end)
+    scratch_floats = max([KERNELS[layer.node.kind].scratch_floats(layer) for layer in graph.layers] + [0])
+    return MemoryPlan(locations, scratch, fused, frozenset(alias), frozen, tile, arena.end, aligned(scratch_floats))

@@ -10,6 +10,7 @@ import functools
 import hashlib
 import os
 import threading
+import time
 from concurrent.futures import ThreadPoolExecutor
 from math import prod
 
@@ -20,6 +21,7 @@ from ...errors import DataError
 from ...ir import format_shape
 from ...interop.binding import resolve
 from . import jit
+from .barrier import STATE_WORDS
 from .buffers import aligned_zeros
 from .builder import OUT_OF_BOUNDS
 from .codegen import ENTRY, canonical_form, llvm_ir
@@ -28,7 +30,9 @@ from .memory import default_limit, require_memory
 from .plan import memory_plan
 from .rewrite import rewrite_for_inference
 
-_FORWARD = ctypes.CFUNCTYPE(None, ctypes.c_void_p, ctypes.c_void_p, ctypes.c_void_p, ctypes.c_int64, ctypes.c_void_p)
+# forward(input, weights, output, batch, workspace, scratch, part, parts, barrier)
+_FORWARD = ctypes.CFUNCTYPE(None, ctypes.c_void_p, ctypes.c_void_p, ctypes.c_void_p, ctypes.c_int64, ctypes.c_void_p,
+                            ctypes.c_void_p, ctypes.c_int64, ctypes.c_int64, ctypes.c_void_p)
 
 
 def accepted_input_shapes(graph: ShapedGraph) -> list[tuple[int, ...]]:
@@ -92,12 +96,60 @@ MAX_LAYERS = 5000
 MIN_WORK_PER_THREAD = 6_000_000
 
 
+# A network is compiled in up to this many parts at once (one per core); a bounds-checked
+# build is compiled whole (its one violation counter would be defined in every part).
+MAX_COMPILE_PARTS = 4
+
+
+def parts_to_compile(bounds_check: bool) -> int:
+    return 1 if bounds_check else min(available_cores(), MAX_COMPILE_PARTS)
+
+
+class DivisionChoice:
+    """Whether to divide a call's examples between threads layer by layer, decided by
+    how fast each way has been: the threads wait for each other after every layer, so a
+    thread whose core another process is using slows them all, and one thread alone is
+    then faster. Keeps an estimate of seconds per example for each way, uses the faster,
+    and tries the other every EXPLORE calls in case the machine has changed. The first
+    call each way (which starts threads and touches new memory) is not counted; a faster
+    measurement replaces the estimate (interference only ever slows a call down), a
+    slower one moves it by WEIGHT of the difference."""
+
+    EXPLORE = 64
+    WEIGHT = 0.25
+
+    def __init__(self):
+        self.seconds = {True: None, False: None}  # per example, divided or not
+        self.warm: set[bool] = set()
+        self.calls = 0
+
+    def divide(self) -> bool:
+        self.calls += 1
+        for way in (True, False):  # measure each way, dividing first
+            if self.seconds[way] is None:
+                return way
+        faster = self.seconds[True] <= self.seconds[False]
+        return faster != (self.calls % self.EXPLORE == 0)
+
+    def record(self, divided: bool, seconds: float) -> None:
+        if divided not in self.warm:
+            self.warm.add(divided)
+            return
+        before = self.seconds[divided]
+        self.seconds[divided] = seconds if before is None or seconds < before else before + self.WEIGHT * (seconds - before)
+
+
 class Model:
     """A network compiled to native code with its weights; call it on a batch.
 
     Batches are split across `threads` threads (default: every core this process
-    may use); each thread has its own workspace, and the GIL is released while
-    generated code runs, so a model may also be called from several threads."""
+    may use), each with its own workspace; a batch too small to split but with work
+    enough for several threads (one image of a large network) is divided layer by
+    layer instead: the threads share the calling thread's tensors, each computes a
+    share of every convolution and dense layer, and they wait for each other between
+    layers (see `DivisionChoice` for when). The GIL
+    is released while generated code runs, so a model may also be called from
+    several threads."""
 
     def __init__(self, graph: ShapedGraph, weights=None, seed: int = 0, threads: int | None = None,
                  bounds_check: bool = False, max_memory: int | None = None):
@@ -117,8 +169,11 @@ class Model:
         self._output_bytes = 4 * prod(graph.output_shape)
         plan = memory_plan(code_graph)
         self._workspace_floats = plan.workspace_floats
+        self._scratch_floats = plan.scratch_floats
         self._canonical = canonical_form(code_graph, bounds_check)
-        compiled = jit.compile_object(self._canonical, lambda: llvm_ir(code_graph, bounds_check), ENTRY)
+        parts = parts_to_compile(bounds_check)
+        compiled = jit.compile_parts(self._canonical, lambda part: llvm_ir(code_graph, bounds_check, part, parts),
+                                     parts, ENTRY)
         # A bounds-checked build counts accesses outside their buffers (a test mode).
         self._violations = None
         if bounds_check:
@@ -133,8 +188,9 @@ class Model:
         self._local = threading.local()
         self._pool: ThreadPoolExecutor | None = None
         self._plan_tile = plan.tile
-        work = graph.macs + sum(prod(layer.output_shape) for layer in graph.layers)
-        self._examples_per_thread = -(-MIN_WORK_PER_THREAD // max(work, 1))
+        self._work = graph.macs + sum(prod(layer.output_shape) for layer in graph.layers)
+        self._examples_per_thread = -(-MIN_WORK_PER_THREAD // max(self._work, 1))
+        self._division = DivisionChoice()
 
     @property
     def input_shape(self):
@@ -144,18 +200,30 @@ class Model:
     def output_shape(self):
         return self.graph.output_shape
 
-    def _workspace_address(self) -> int:
-        # One workspace per thread: concurrent calls never share scratch memory.
-        address = getattr(self._local, "address", None)
-        if address is None:
-            self._local.workspace = aligned_zeros(max(self._workspace_floats, 1))
-            address = self._local.address = self._local.workspace.ctypes.data
-        return address
+    def _memory(self) -> tuple[int, int, int]:
+        """This thread's workspace, scratch and barrier addresses: concurrent calls never
+        share memory (the barrier is used by the threads a call from this thread divides into)."""
+        addresses = getattr(self._local, "addresses", None)
+        if addresses is None:
+            self._local.workspace = aligned_zeros(self._workspace_floats + max(self._scratch_floats, 1))
+            self._local.barrier = np.zeros(STATE_WORDS, dtype=np.int64)
+            workspace = self._local.workspace.ctypes.data
+            addresses = self._local.addresses = (workspace, workspace + 4 * self._workspace_floats,
+                                                 self._local.barrier.ctypes.data)
+        return addresses
 
     def _run_slice(self, input_address: int, output_address: int, start: int, stop: int) -> None:
         # ctypes releases the GIL for the duration of the call.
+        workspace, scratch, barrier = self._memory()
         self._forward(input_address + start * self._input_bytes, self._weights_address,
-                      output_address + start * self._output_bytes, stop - start, self._workspace_address())
+                      output_address + start * self._output_bytes, stop - start, workspace, scratch, 0, 1, barrier)
+
+    def _run_part(self, input_address: int, output_address: int, count: int, workspace: int, barrier: int,
+                  part: int, parts: int) -> None:
+        """Part `part` of a call divided between `parts` threads, on the caller's tensors."""
+        _, scratch, _ = self._memory()
+        self._forward(input_address, self._weights_address, output_address, count, workspace, scratch, part, parts,
+                      barrier)
 
     def _slices(self, count: int) -> list[tuple[int, int]]:
         """Split [0, count) into one slice per thread, cut at tile boundaries."""
@@ -179,17 +247,36 @@ class Model:
         count = batch.shape[0]
         output = np.empty((count, *self.output_shape), dtype=np.float32)
         input_address, output_address = _address(batch), _address(output)
-        if count < 2 * self._examples_per_thread or self.threads == 1:
+        if self.threads == 1 or count * self._work < 2 * MIN_WORK_PER_THREAD:
             self._run_slice(input_address, output_address, 0, count)
             return output, notes
-        slices = self._slices(count)
         if self._pool is None:
             self._pool = ThreadPoolExecutor(max_workers=self.threads - 1, thread_name_prefix="netspec")
+        if count < 2 * self._examples_per_thread:
+            self._run_divided(input_address, output_address, count)
+            return output, notes
+        slices = self._slices(count)
         pending = [self._pool.submit(self._run_slice, input_address, output_address, *piece) for piece in slices[1:]]
         self._run_slice(input_address, output_address, *slices[0])
         for future in pending:
             future.result()
         return output, notes
+
+    def _run_divided(self, input_address: int, output_address: int, count: int) -> None:
+        """The examples divided between the threads layer by layer, or run by this thread
+        alone when that has been faster (see `DivisionChoice`)."""
+        divide = self._division.divide()
+        started = time.perf_counter()
+        if divide:
+            workspace, _, barrier = self._memory()
+            pending = [self._pool.submit(self._run_part, input_address, output_address, count, workspace, barrier,
+                                         part, self.threads) for part in range(1, self.threads)]
+            self._run_part(input_address, output_address, count, workspace, barrier, 0, self.threads)
+            for future in pending:
+                future.result()
+        else:
+            self._run_slice(input_address, output_address, 0, count)
+        self._division.record(divide, (time.perf_counter() - started) / count)
 
     def __call__(self, x) -> np.ndarray:
         """N x C x H x W (or one C x H x W example) float32 -> N x output."""

@@ -55,6 +55,10 @@ class KernelDef:
     # buffer and are skipped (concat): the plan may then let producers write straight
     # into the output.
     in_place_operands: bool = False
+    # True when `lower` can do a share of one example's work (LayerCode.part of
+    # LayerCode.parts), so that threads divide a layer between them; the shares must
+    # write disjoint outputs (scratch is private to each thread).
+    divisible: bool = False
     # Elementwise kinds: the scalar-or-vector function, for fusing into a producer.
     element: Callable | None = None
     packing: Packing = AS_GIVEN

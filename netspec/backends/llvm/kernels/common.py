@@ -1,9 +1,10 @@
 """Loop-nest helpers shared by the lowerings of several layer kinds."""
 from __future__ import annotations
 
+from contextlib import contextmanager
 from math import prod
 
-from ..builder import LayerCode
+from ..builder import LayerCode, index
 
 
 def copy_padded(c: LayerCode, channels: int, height: int, width: int, padding, fill: float, extra: int = 0):
@@ -34,19 +35,27 @@ def copy_input(c: LayerCode) -> None:
     map_elements(c, prod(c.layer.input_shape), lambda k, x: x)
 
 
-def activate_rows(c: LayerCode, rows, length: int) -> None:
-    """Apply the fused activation (if any) to target[0 : rows * length] in place,
-    a vector at a time: one copy of the activation's code per function."""
-    if not c.fused:
-        return
-    k, width = c.k, c.vector_width
-    whole = length - length % width
-    with k.loop("act.row", 0, rows) as row:
-        start = k.mul(row, length)
-        with k.loop("act", 0, whole, step=width) as column:
-            position = k.add(start, column)
-            k.vstore(c.activate(k.vload(c.target, position, width)), c.target, position)
-        if whole < length:
-            position = k.add(start, whole)
-            value = c.activate(k.vload(c.target, position, width, length - whole))
-            k.vstore(value, c.target, position, length - whole)
+@contextmanager
+def _taken_tickets(c: LayerCode, count: int):
+    """The loop over the pieces of this example's work that this thread takes tickets for
+    (see `builder.Tickets`): example n's pieces are tickets [n * count, (n + 1) * count),
+    so a ticket past them waits in the slot for the next example."""
+    k, share = c.k, c.tickets
+    b = k.b
+    condition, body, end = (k.function.append_basic_block(k.name(f"ticket.{part}")) for part in ("cond", "body", "end"))
+    b.branch(condition)
+    b.position_at_end(condition)
+    ticket = b.load(share.ticket)
+    first = k.mul(share.example, count)
+    b.cbranch(b.icmp_signed("<", ticket, k.add(first, count)), body, end)
+    b.position_at_end(body)
+    yield b.sub(ticket, first)
+    b.store(b.atomic_rmw("add", share.counter, index(1), "monotonic"), share.ticket)
+    b.branch(condition)
+    b.position_at_end(end)
+
+
+def share_of(c: LayerCode, var: str, count: int):
+    """A loop over `count` pieces of a layer's work (tiles of output channels, panels of
+    outputs): all of them, or, when threads divide the layer, those this thread takes."""
+    return _taken_tickets(c, count) if c.tickets else c.k.loop(var, 0, count)

@@ -1,8 +1,11 @@
 """Convolution as loop nests: stride phases read as "wide rows", with register tiles."""
 from __future__ import annotations
 
+from contextlib import contextmanager
+
 from ..builder import constant, index, vector_type
 from . import KernelDef
+from .common import share_of
 
 # -- Schedule: "wide rows" of stride phases, with register tiles ---------------
 #
@@ -91,40 +94,44 @@ def _wide_tile(c, phases: _Phases, source, wide, first_channel, channels: int, f
             line = k.add(k.mul(ic, phases.channel), phase_row, k.mul(k.b.udiv(kh, index(s_h)), phases.width), first_q)
             taps = [k.view(weight, k.offset((k.add(first_channel, r), ic, kh), (c_i * k_h * k_w, k_h * k_w, k_w)), k_w)
                     for r in range(channels)]
-            # The kernel row is unrolled: the accumulators stay SSA values (registers) across it.
-            sums = [[k.b.load(slot) for slot in row] for row in accumulators]
-            for kw in range(k_w):
-                shift = (kw % s_w) * phases.plane + kw // s_w
-                xs = [k.vload(source, k.add(line, shift + v * width), width) for v in range(vectors)]
+            with k.loop("kw", 0, k_w) as kw:
+                # tap kw reads phase column kw % s_w, shifted right by kw // s_w
+                shift = k.add(k.mul(k.b.urem(kw, index(s_w)), phases.plane), k.b.udiv(kw, index(s_w)))
+                at = k.add(line, shift)
+                xs = [k.vload(source, k.add(at, v * width), width) for v in range(vectors)]
                 for r in range(channels):
                     w = k.splat(k.load(taps[r], kw), width)
-                    sums[r] = [k.intrinsic("llvm.fma", w, x, total) for x, total in zip(xs, sums[r])]
-            for row, totals in zip(accumulators, sums):
-                for slot, total in zip(row, totals):
-                    k.b.store(total, slot)
+                    for x, slot in zip(xs, accumulators[r]):
+                        k.b.store(k.intrinsic("llvm.fma", w, x, k.b.load(slot)), slot)
     for r in range(channels):
         row = k.add(k.mul(k.add(first_channel, r), phases.pitch), first_q)
         for v in range(vectors):
             k.vstore(k.b.load(accumulators[r][v]), wide, k.add(row, v * width))
 
 
+@contextmanager
+def _overlapping_tiles(k, var: str, total: int, size: int):
+    """A loop over tiles of `size` covering [0, total): the last tile is moved back to end
+    at `total`, overlapping its neighbour, so one copy of the tile's code serves every tile
+    (the overlap recomputes a few identical results instead of emitting a remainder tile)."""
+    with k.loop(var, 0, -(-total // size)) as tile:
+        yield k.smin(k.mul(tile, size), total - size)
+
+
 def _tiles_over_q(c, phases: _Phases, source, wide, first_channel, channels: int) -> None:
     width = c.vector_width
     vectors = -(-phases.positions // width)
     _, across = _tile_shape(width, vectors, c.layer.output_shape[0])
-    looped = vectors - vectors % across
-    if looped:
-        with c.k.loop("q", 0, looped * width, step=across * width) as first_q:
-            _wide_tile(c, phases, source, wide, first_channel, channels, first_q, across)
-    if vectors > looped:
-        _wide_tile(c, phases, source, wide, first_channel, channels, index(looped * width), vectors - looped)
+    with _overlapping_tiles(c.k, "q", vectors * width, across * width) as first_q:
+        _wide_tile(c, phases, source, wide, first_channel, channels, first_q, across)
 
 
-def _compact(c, phases: _Phases, wide) -> None:
-    """out[oc, oh, :] = act(wide[oc, oh * W' : oh * W' + o_w]), a vector at a time."""
+def _compact(c, phases: _Phases, wide, channels: tuple) -> None:
+    """out[oc, oh, :] = act(wide[oc, oh * W' : oh * W' + o_w]) for oc in [first, stop),
+    a vector at a time."""
     k, width = c.k, c.vector_width
-    c_o, o_h, o_w = c.layer.output_shape
-    with k.loop("oc.out", 0, c_o) as oc:
+    _, o_h, o_w = c.layer.output_shape
+    with k.loop("oc.out", *channels) as oc:
         with k.loop("oh.out", 0, o_h) as oh:
             source_row = k.add(k.mul(oc, phases.pitch), k.mul(oh, phases.width))
             target_row = k.offset((oc, oh), (o_h * o_w, o_w))
@@ -134,6 +141,9 @@ def _compact(c, phases: _Phases, wide) -> None:
 
 
 def lower(c) -> None:
+    """Tiles of output channels, each computed over every position and then compacted.
+    Threads dividing a layer take tiles by ticket; each splits the whole input into its
+    own scratch (a copy, cheap beside the products)."""
     k = c.k
     c_o = c.layer.output_shape[0]
     phases = _Phases(c.layer)
@@ -142,13 +152,12 @@ def lower(c) -> None:
     _split_phases(c, phases, split)
     vectors = -(-phases.positions // c.vector_width)
     channels, _ = _tile_shape(c.vector_width, vectors, c_o)
-    looped = c_o - c_o % channels
-    if looped:
-        with k.loop("oc", 0, looped, step=channels) as first_channel:
-            _tiles_over_q(c, phases, split, wide, first_channel, channels)
-    if c_o > looped:
-        _tiles_over_q(c, phases, split, wide, index(looped), c_o - looped)
-    _compact(c, phases, wide)
+    tiles = -(-c_o // channels)
+    with share_of(c, "oc", tiles) as tile:
+        # The last tile is moved back to end at c_o, overlapping its neighbour, so one copy
+        # of the tile's code serves every tile; it compacts only the channels it adds.
+        first_channel = k.smin(k.mul(tile, channels), c_o - channels)
+        _tiles_over_q(c, phases, split, wide, first_channel, channels)
+        _compact(c, phases, wide, (k.mul(tile, channels), k.smin(k.mul(k.add(tile, 1), channels), c_o)))
 
-
-KERNELS = {"conv": KernelDef(lower=lower, scratch_floats=scratch_floats, fuses_activation=True)}
+KERNELS = {"conv": KernelDef(lower=lower, scratch_floats=scratch_floats, fuses_activation=True, divisible=True)}

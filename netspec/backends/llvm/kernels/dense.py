@@ -9,7 +9,7 @@ from ....ir import Shape
 from ....ops.dense import DenseAttrs
 from ..builder import constant, index, vector_type
 from . import KernelDef, Packing
-from .common import activate_rows
+from .common import share_of
 
 
 # Stored weights are padded to a multiple of this many outputs, so every vector
@@ -80,6 +80,21 @@ def _register_tile(c, block, first_row, rows: int, first_vector, vectors: int, l
                      last_lanes if v == vectors - 1 else None)
 
 
+def _activate_panel(c, first_vector, vectors: int, last_lanes: int) -> None:
+    """Apply the fused activation (if any) to a panel's outputs of every example, in
+    place: a loop, so that the activation's code appears twice, not once per register."""
+    if not c.fused:
+        return
+    k, width, outputs = c.k, c.vector_width, c.attrs.out_features
+    with k.loop("act.n", 0, c.count) as row:
+        start = k.add(k.mul(row, outputs), k.mul(first_vector, width))
+        with k.loop("act.v", 0, (vectors - 1) * width, step=width) as column:
+            position = k.add(start, column)
+            k.vstore(c.activate(k.vload(c.target, position, width)), c.target, position)
+        position = k.add(start, (vectors - 1) * width)
+        k.vstore(c.activate(k.vload(c.target, position, width, last_lanes)), c.target, position, last_lanes)
+
+
 def _examples(c, block, first_vector, vectors: int, last_lanes: int) -> None:
     """One panel of output vectors for every example of the tile, ROWS examples at a
     time: the panel's weights stay in cache while all the examples use them."""
@@ -92,24 +107,35 @@ def _examples(c, block, first_vector, vectors: int, last_lanes: int) -> None:
 
 
 def lower(c) -> None:
-    """Blocks of BLOCK inputs, so a panel of weights (BLOCK x VECTORS vectors) stays in
-    L2 while every example of the tile uses it; within a block, output panels of
-    VECTORS vectors in a loop, then the rest (which holds the last, possibly partial,
-    vector, stored masked). Each weight vector loaded is used ROWS times."""
+    """Output panels of VECTORS vectors (the last one holds the rest, its last vector
+    stored masked); for each, blocks of BLOCK inputs, so a panel of weights (BLOCK x
+    VECTORS vectors) stays in L2 while every example of the tile uses it. Each weight
+    vector loaded is used ROWS times; then the fused activation over the panel. Threads
+    dividing a layer take panels by ticket."""
     k, width, outputs = c.k, c.vector_width, c.attrs.out_features
     inputs = prod(c.layer.input_shape)
     complete = outputs // width
     looped = complete - complete % VECTORS
     rest = -(-outputs // width) - looped
-    with k.loop("block", 0, inputs, step=BLOCK) as start:
-        block = (start, k.smin(k.add(start, BLOCK), inputs))
-        if looped:
-            with k.loop("o", 0, looped, step=VECTORS) as first_vector:
-                _examples(c, block, first_vector, VECTORS, width)
-        if rest:
-            _examples(c, block, index(looped), rest, outputs - (looped + rest - 1) * width)
-    activate_rows(c, c.count, outputs)
+    whole = looped // VECTORS
+    rest_lanes = outputs - (looped + rest - 1) * width  # in the last vector
 
+    def panel(first_vector, vectors: int, last_lanes: int):
+        with k.loop("block", 0, inputs, step=BLOCK) as start:
+            _examples(c, (start, k.smin(k.add(start, BLOCK), inputs)), first_vector, vectors, last_lanes)
+        _activate_panel(c, first_vector, vectors, last_lanes)
 
-KERNELS = {"dense": KernelDef(lower=lower, batched=True, fuses_activation=True,
+    with share_of(c, "o", whole + (1 if rest else 0)) as number:
+        if not rest:
+            panel(k.mul(number, VECTORS), VECTORS, width)
+        elif not whole:
+            panel(index(looped), rest, rest_lanes)
+        else:
+            with k.b.if_else(k.b.icmp_signed("<", number, index(whole))) as (full, last):
+                with full:
+                    panel(k.mul(number, VECTORS), VECTORS, width)
+                with last:
+                    panel(index(looped), rest, rest_lanes)
+
+KERNELS = {"dense": KernelDef(lower=lower, batched=True, fuses_activation=True, divisible=True,
                               packing=Packing(stored_shape=stored_shape, pack=pack, unpack=unpack))}
