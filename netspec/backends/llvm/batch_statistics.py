@@ -24,6 +24,13 @@ def each_value(k: KernelBuilder, layer, count, channel, visit) -> None:
             visit(k.add(start, i))
 
 
+def channel_share(k: KernelBuilder, layer, part, parts) -> tuple[ir.Value, ir.Value]:
+    """The first and past-the-last channel of share `part` of `parts`: threads divide a
+    batchnorm by channel, since each channel's statistics need every example."""
+    channels = layer.input_shape[0]
+    return (k.b.sdiv(k.mul(part, channels), parts), k.b.sdiv(k.mul(k.add(part, 1), channels), parts))
+
+
 def values_per_channel(k: KernelBuilder, layer, count) -> ir.Value:
     return k.b.sitofp(k.mul(count, prod(layer.input_shape[1:])), F32)
 
@@ -63,20 +70,21 @@ def inverse_deviation(k: KernelBuilder, layer, variance) -> ir.Value:
 
 
 def normalise(module: ir.Module, layer, weights, guarded: bool) -> ir.Function:
-    """layer.NAME(source, target, weights, scratch, count) over the whole batch:
+    """layer.NAME(source, target, weights, scratch, count, part, parts) over the whole
+    batch, for share `part` of `parts` of the channels:
     y = (x - mean) / sqrt(var + eps) * weight + bias with the batch's statistics, and the
     running statistics moved towards them, the variance unbiased (n / (n - 1)) as PyTorch's.
     `weights` lays out the weights in PyTorch's layouts (training.GradientLayout)."""
     name = layer.node.name
-    function = ir.Function(module, ir.FunctionType(ir.VoidType(), [F32_PTR] * 4 + [I64]), f"layer.{name}")
+    function = ir.Function(module, ir.FunctionType(ir.VoidType(), [F32_PTR] * 4 + [I64] * 3), f"layer.{name}")
     function.linkage = "internal"
-    source, target, weight_base, _, count = function.args
+    source, target, weight_base, _, count, part, parts = function.args
     k = KernelBuilder(function, name, guarded)
     own = weights.own(k, weight_base, name)
     floats = k.mul(count, prod(layer.input_shape))
     source, target = Buffer(source, floats), Buffer(target, floats)
     values = values_per_channel(k, layer, count)
-    with k.loop("c", 0, layer.input_shape[0]) as channel:
+    with k.loop("c", *channel_share(k, layer, part, parts)) as channel:
         mean, variance = batch_statistics(k, layer, source, count, channel)
         scale = k.fmul(inverse_deviation(k, layer, variance), k.load(own["weight"], channel))
         shift = k.load(own["bias"], channel)

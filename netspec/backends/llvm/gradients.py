@@ -3,9 +3,10 @@ the loss back to its operands and weights, keyed by kind (one table for one conc
 
 A rule *adds* to the gradients of its operands and weights, because a tensor read by
 several layers, and a weight used by every example of the batch, gathers the sum of
-their contributions. A rule sees one example at a time, or the whole batch when it
-says so (batchnorm, whose statistics couple the examples, and the elementwise rules,
-for which a batch is one long vector). An operand's gradient is None when nothing
+their contributions. A rule sees one example at a time, or all of its examples when it
+is `batched` (products over the batch, elementwise loops for which a batch is one
+long vector, and batchnorm, whose statistics couple the examples: it sees the whole
+batch, and a thread takes a share of its channels). An operand's gradient is None when nothing
 needs it (the network's input): the rule then skips that work. Convolutions and
 dense layers are matrix products (`products`); the rest are plain loops.
 """
@@ -15,7 +16,8 @@ from dataclasses import dataclass
 from math import prod
 from typing import Callable
 
-from .batch_statistics import batch_statistics, channel_sums, each_value, inverse_deviation, values_per_channel
+from .batch_statistics import (batch_statistics, channel_share, channel_sums, each_value, inverse_deviation,
+                               values_per_channel)
 from .builder import F32, Buffer, KernelBuilder, constant, index
 from .kernels.pool import each_adaptive_window
 from .products import Matrix, multiply_add
@@ -28,7 +30,8 @@ class GradientCode:
     its weights and their gradients (PyTorch's layouts, keyed by suffix: "weight",
     "bias"), scratch memory of the rule's `scratch_floats`, the number of examples
     (`count`, an IR value) and the host's float vector width. The buffers hold one
-    example, or all `count` for a rule that sees the whole batch."""
+    example, or all `count` for a batched rule. A rule that runs on the whole batch
+    (batchnorm) takes share `part` of `parts` (IR values) of its channels."""
 
     k: KernelBuilder
     layer: object
@@ -41,6 +44,8 @@ class GradientCode:
     scratch: Buffer
     count: object
     vector_width: int
+    part: object
+    parts: object
 
     @property
     def attrs(self):
@@ -54,10 +59,10 @@ def _no_scratch(layer) -> int:
 @dataclass(frozen=True)
 class Gradient:
     """How a kind's backward pass is lowered: `lower(GradientCode)`, per example or for
-    the whole batch at once, with `scratch_floats(layer)` of scratch memory."""
+    all examples at once (`batched`), with `scratch_floats(layer)` of scratch memory."""
 
     lower: Callable[[GradientCode], None]
-    whole_batch: bool = False
+    batched: bool = False
     scratch_floats: Callable[[object], int] = _no_scratch
 
 
@@ -393,7 +398,7 @@ def _batchnorm(c: GradientCode) -> None:
     dx += weight / sqrt(var + eps) * (dy - sum dy / m - xhat * sum(dy xhat) / m)."""
     k, x, dy = c.k, c.sources[0], c.output_gradient
     values = values_per_channel(k, c.layer, c.count)
-    with k.loop("c", 0, c.layer.input_shape[0]) as channel:
+    with k.loop("c", *channel_share(k, c.layer, c.part, c.parts)) as channel:
         mean, variance = batch_statistics(k, c.layer, x, c.count, channel)
         inverse = inverse_deviation(k, c.layer, variance)
 
@@ -416,19 +421,19 @@ def _batchnorm(c: GradientCode) -> None:
 
 
 GRADIENTS = {
-    "conv": Gradient(_conv, whole_batch=True, scratch_floats=_conv_scratch),
-    "dense": Gradient(_dense, whole_batch=True),
+    "conv": Gradient(_conv, batched=True, scratch_floats=_conv_scratch),
+    "dense": Gradient(_dense, batched=True),
     "avgpool": Gradient(_avgpool),
-    "relu": Gradient(lambda c: _map_gradient(c, _relu), whole_batch=True),
-    "sigmoid": Gradient(lambda c: _map_gradient(c, _sigmoid), whole_batch=True),
-    "tanh": Gradient(lambda c: _map_gradient(c, _tanh), whole_batch=True),
-    "flatten": Gradient(lambda c: _map_gradient(c, _identity), whole_batch=True),
+    "relu": Gradient(lambda c: _map_gradient(c, _relu), batched=True),
+    "sigmoid": Gradient(lambda c: _map_gradient(c, _sigmoid), batched=True),
+    "tanh": Gradient(lambda c: _map_gradient(c, _tanh), batched=True),
+    "flatten": Gradient(lambda c: _map_gradient(c, _identity), batched=True),
     "maxpool": Gradient(_maxpool),
     "globalavgpool": Gradient(_globalavgpool),
     "adaptiveavgpool": Gradient(_adaptiveavgpool),
     "softmax": Gradient(_softmax),
-    "add": Gradient(_add, whole_batch=True),
-    "dropout": Gradient(_dropout, whole_batch=True),
+    "add": Gradient(_add, batched=True),
+    "dropout": Gradient(_dropout, batched=True),
     "concat": Gradient(_concat),
-    "batchnorm": Gradient(_batchnorm, whole_batch=True),
+    "batchnorm": Gradient(_batchnorm, batched=True),
 }

@@ -34,7 +34,7 @@ from .plan import Location, MemoryPlan
 
 ENTRY = "train_step"
 # See generate_training_module.
-_STEP = ctypes.CFUNCTYPE(None, ctypes.c_int64, *[ctypes.c_void_p] * 4, *[ctypes.c_int64] * 3,
+_STEP = ctypes.CFUNCTYPE(None, ctypes.c_int64, *[ctypes.c_void_p] * 4, *[ctypes.c_int64] * 5,
                          *[ctypes.c_void_p] * 4)
 
 
@@ -181,11 +181,12 @@ def _masked_forward(module: ir.Module, layer, guarded: bool) -> ir.Function:
 def _gradient_function(module: ir.Module, layer, weights: GradientLayout, needed: frozenset[str],
                        vector_width: int, guarded: bool) -> ir.Function:
     """gradient.NAME(sources..., output, output_gradient, source_gradients..., weights,
-    weight_gradients, scratch, count): the layer's backward loop nest. The sources are
-    its operands (and its mask); the source gradients, those of its operands in `needed`."""
+    weight_gradients, scratch, count, part, parts): the layer's backward loop nest. The
+    sources are its operands (and its mask); the source gradients, those of its operands
+    in `needed`; part and parts, the share of a batchnorm's channels to take."""
     name, readers = layer.node.name, len(operands(layer))
     wanted = [source in needed for source in layer.node.inputs]
-    kind = ir.FunctionType(ir.VoidType(), [F32_PTR] * (readers + sum(wanted) + 5) + [I64])
+    kind = ir.FunctionType(ir.VoidType(), [F32_PTR] * (readers + sum(wanted) + 5) + [I64] * 3)
     function = ir.Function(module, kind, f"gradient.{name}")
     # No noalias: in `add a a` both operand gradients are one buffer.
     function.linkage = "internal"
@@ -194,7 +195,7 @@ def _gradient_function(module: ir.Module, layer, weights: GradientLayout, needed
     sources = [next(args) for _ in range(readers)]
     output, output_gradient = next(args), next(args)
     source_gradients = [next(args) if want else None for want in wanted]
-    weight_base, gradient_base, scratch, count = args
+    weight_base, gradient_base, scratch, count, part, parts = args
     rule = GRADIENTS[layer.node.kind]
     outputs = prod(layer.output_shape)
     sizes = [prod(shape) for shape in layer.input_shapes] + [outputs] * (readers - len(wanted))
@@ -206,9 +207,9 @@ def _gradient_function(module: ir.Module, layer, weights: GradientLayout, needed
         return GradientCode(k, layer, buffers(sources, sizes), *buffers((output, output_gradient), (outputs, outputs)),
                             buffers(source_gradients, sizes), weights.own(k, weight_base, name),
                             weights.own(k, gradient_base, name), Buffer(scratch, rule.scratch_floats(layer)),
-                            count, vector_width)
+                            count, vector_width, part, parts)
 
-    if rule.whole_batch:
+    if rule.batched:
         rule.lower(code(lambda pointer, size: Buffer(pointer, k.mul(count, size))))
     else:
         with k.loop("n", 0, count) as n:
@@ -220,8 +221,9 @@ def _gradient_function(module: ir.Module, layer, weights: GradientLayout, needed
 @dataclass(frozen=True)
 class Segment:
     """Consecutive operations of a training step that run on one thread's examples
-    each, or (`whole_batch`: batchnorm, whose statistics couple the examples) once on
-    all of them; an operation is ("forward", layer), ("loss", None) or ("backward", layer)."""
+    each, or (`whole_batch`: batchnorm, whose statistics couple the examples) on all of
+    them, each thread taking a share of the channels; an operation is
+    ("forward", layer), ("loss", None) or ("backward", layer)."""
 
     whole_batch: bool
     operations: tuple
@@ -243,8 +245,9 @@ def segments(graph: ShapedGraph, loss: str) -> tuple[Segment, ...]:
 
 def generate_training_module(graph: ShapedGraph, vector_width: int, loss: str, guarded: bool = False) -> ir.Module:
     """train_step(segment, activations, packed_weights, weights, targets, first, count,
-    total, gradients, weight_gradients, scratch, loss): segment number `segment` of a
-    batch of `total` examples on its examples [first, first + count). Tensor NAME of
+    total, part, parts, gradients, weight_gradients, scratch, loss): segment number
+    `segment` of a batch of `total` examples on its examples [first, first + count)
+    (a whole-batch segment: on share `part` of `parts` of its channels). Tensor NAME of
     example n lies at total * offsets[NAME] + n * sizes[NAME] of the activations (its
     gradient likewise in the gradients); `targets` are the whole batch's. `guarded`:
     the bounds-checked build (see `KernelBuilder`)."""
@@ -262,10 +265,10 @@ def generate_training_module(graph: ShapedGraph, vector_width: int, loss: str, g
     backward = {layer.node.name: _gradient_function(module, layer, weights, needed, vector_width, guarded)
                 for layer in trained_layers(graph, loss) if layer.node.name in needed}
     step = ir.Function(module, ir.FunctionType(ir.VoidType(), [I64, F32_PTR, F32_PTR, F32_PTR,
-                                                               ir.PointerType(target.target_type), I64, I64, I64,
+                                                               ir.PointerType(target.target_type), *[I64] * 5,
                                                                F32_PTR, F32_PTR, F32_PTR, F32_PTR]), ENTRY)
-    (segment, activations, packed_base, weight_base, targets, first, count, total, gradients, weight_gradients,
-     scratch, loss_value) = step.args
+    (segment, activations, packed_base, weight_base, targets, first, count, total, part, parts, gradients,
+     weight_gradients, scratch, loss_value) = step.args
     k = KernelBuilder(step, "step")
 
     def at(base, name):
@@ -274,9 +277,10 @@ def generate_training_module(graph: ShapedGraph, vector_width: int, loss: str, g
     def emit(operation, layer):
         if operation == "forward":
             sources = [at(activations, name) for name in operands(layer)]
+            share = [part, parts] if batch_normalised(layer) else []
             layer_weights = weight_base if batch_normalised(layer) else packed_base
             k.b.call(forward[layer.node.name], [*sources, at(activations, layer.node.name), layer_weights, scratch,
-                                                count])
+                                                count, *share])
         elif operation == "loss":
             read = loss_layer(graph, loss).node.name
             own_targets = k.b.gep(targets, [k.mul(first, 1 if target.target_type == I64 else tensors.sizes[read])])
@@ -287,15 +291,15 @@ def generate_training_module(graph: ShapedGraph, vector_width: int, loss: str, g
                      [*[at(activations, name) for name in operands(layer)], at(activations, layer.node.name),
                       at(gradients, layer.node.name), *[at(gradients, name) for name in layer.node.inputs
                                                         if name in needed],
-                      weight_base, weight_gradients, scratch, count])
+                      weight_base, weight_gradients, scratch, count, part, parts])
 
     done = step.append_basic_block("step.done")
     branches = k.b.switch(segment, done)
-    for number, part in enumerate(segments(graph, loss)):
+    for number, piece in enumerate(segments(graph, loss)):
         block = step.append_basic_block(f"step.segment{number}")
         branches.add_case(ir.Constant(I64, number), block)
         k.b.position_at_end(block)
-        for operation, layer in part.operations:
+        for operation, layer in piece.operations:
             emit(operation, layer)
         k.b.branch(done)
     k.b.position_at_end(done)
@@ -322,7 +326,7 @@ class Trainer:
     checkpoint can save and restore its state). A batch is split among `threads`
     threads, each summing its examples' weight gradients, added up in a fixed order
     (so the same thread count gives the same bits); batchnorm layers, whose batch
-    statistics need every example, run on one thread between the others' parts."""
+    statistics need every example, are split among them by channel instead."""
 
     def __init__(self, graph: ShapedGraph, weights, seed: int = 0, threads: int = 1, loss: str = "cross-entropy",
                  bounds_check: bool = False):
@@ -387,17 +391,17 @@ class Trainer:
         packed = self._packed.pack(self.graph, self.weights)
         weights = self._gradient_layout.pack(self.weights)
 
-        def run(segment: int, share: _Share, first: int, count: int) -> None:
+        def run(segment: int, share: _Share, first: int, count: int, part: int) -> None:
             self._step(segment, self._activations.ctypes.data, packed.ctypes.data, weights.ctypes.data,
-                       targets.ctypes.data, first, count, batch, self._gradients.ctypes.data,
+                       targets.ctypes.data, first, count, batch, part, len(shares), self._gradients.ctypes.data,
                        share.weight_gradients.ctypes.data, share.scratch.ctypes.data, share.loss.ctypes.data)
 
         for number, segment in enumerate(self._segments):
-            if segment.whole_batch or len(shares) == 1:
-                run(number, shares[0], 0, batch)
-                continue
-            parts = [(number, share, share.examples.start, share.examples.stop - share.examples.start)
-                     for share in shares]
+            # A whole-batch segment gives each thread all the examples and a share of the
+            # channels, so its weight gradients land in disjoint parts of the threads' own.
+            parts = [(number, share, 0, batch, part) if segment.whole_batch else
+                     (number, share, share.examples.start, share.examples.stop - share.examples.start, part)
+                     for part, share in enumerate(shares)]
             others = [self._pool.submit(run, *part) for part in parts[1:]]
             run(*parts[0])
             for running in others:
