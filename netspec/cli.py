@@ -953,7 +953,8 @@ def train(file, data, val_split, validation, output_path, weights_path, map_path
         _echo_classes(dataset.class_names, as_json)
         start = load_checkpoint(checkpoint_path) if resume else None
         if start:
-            refuse_other_run(checkpoint_path, start, run_identity(graph, dataset, settings, batch, seed, rates, loss))
+            identity = run_identity(graph, dataset, settings, batch, seed, rates, loss, threads)
+            refuse_other_run(checkpoint_path, start, identity)
             epoch = start.epoch
         for report, reached in train_epochs(graph, weights, dataset, settings, epochs, batch, seed, start, rates,
                                             loss=loss, threads=threads, progress=True):

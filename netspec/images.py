@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import stat
+import threading
 import warnings
 from dataclasses import dataclass
 
@@ -130,31 +131,41 @@ def read_image(path: str, input_shape: Shape, preprocessing: Preprocessing | Non
     Image, ImageOps = _pillow()
     _require_regular_file(path)
     notes = ()
-    # Pillow warns, rather than refuses, between its pixel limit and twice that: both refused here.
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        warnings.simplefilter("error", Image.DecompressionBombWarning)
-        try:
-            with Image.open(path, formats=FORMATS) as image:
-                if getattr(image, "is_animated", False):
-                    notes = (f"{printable(path)} is animated; netspec reads its first frame",)
-                image.load()
-                pixels, scale = _converted(image, channels, Image)
-        except (Image.DecompressionBombError, Image.DecompressionBombWarning):
-            raise ImageError(f"has more pixels than Pillow's limit of {Image.MAX_IMAGE_PIXELS:,} "
-                             "(Image.MAX_IMAGE_PIXELS), which guards against decompression bombs") from None
-        except Image.UnidentifiedImageError:
-            raise ImageError(f"is not a {', '.join(FORMATS[:-1])} or {FORMATS[-1]} image") from None
-        except OSError as problem:
-            if problem.errno is not None:
-                raise ImageError(f"cannot read it: {problem.strerror}") from None
-            raise ImageError(f"is truncated or corrupt ({problem})") from None
-        # Pillow's decoders report a corrupt file with whatever exception their parsing hits
-        # (SyntaxError, ValueError, struct.error, IndexError, ...): each is this file's problem.
-        except Exception as problem:
-            raise ImageError(f"is corrupt ({type(problem).__name__}: {problem})") from None
+    try:
+        with _opened(path, Image) as image:
+            if getattr(image, "is_animated", False):
+                notes = (f"{printable(path)} is animated; netspec reads its first frame",)
+            image.load()
+            pixels, scale = _converted(image, channels, Image)
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning):
+        raise ImageError(f"has more pixels than Pillow's limit of {Image.MAX_IMAGE_PIXELS:,} "
+                         "(Image.MAX_IMAGE_PIXELS), which guards against decompression bombs") from None
+    except Image.UnidentifiedImageError:
+        raise ImageError(f"is not a {', '.join(FORMATS[:-1])} or {FORMATS[-1]} image") from None
+    except OSError as problem:
+        if problem.errno is not None:
+            raise ImageError(f"cannot read it: {problem.strerror}") from None
+        raise ImageError(f"is truncated or corrupt ({problem})") from None
+    # Pillow's decoders report a corrupt file with whatever exception their parsing hits
+    # (SyntaxError, ValueError, struct.error, IndexError, ...): each is this file's problem.
+    except Exception as problem:
+        raise ImageError(f"is corrupt ({type(problem).__name__}: {problem})") from None
     resized = _resized(pixels, input_shape[1:], preprocessing, Image, ImageOps)
     return _normalised(resized, scale, channels, preprocessing), notes
+
+
+# warnings.catch_warnings changes the process's warning filters: images decoded in a
+# pool of threads open one at a time (only the header is read while the lock is held).
+_OPENING = threading.Lock()
+
+
+def _opened(path: str, Image):
+    """Image.open with Pillow's decompression-bomb warning (between its pixel limit and
+    twice that, where it warns rather than refuses) raised as an error, as above it."""
+    with _OPENING, warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        warnings.simplefilter("error", Image.DecompressionBombWarning)
+        return Image.open(path, formats=FORMATS)
 
 
 def _pillow():

@@ -41,12 +41,17 @@ def progress_bar(total: int, description: str, unit: str = "images", enabled: bo
                 file=sys.stderr, dynamic_ncols=True)
 
 
+# The timer thread of `notice_if_slow`: it only waits, then prints, so the compiler may
+# still fork while it runs (see jit._in_processes).
+NOTICE_THREAD = "netspec-notice"
+
+
 @contextmanager
 def notice_if_slow(message: str, after: float = 1.0):
     """Print `message` on standard error if the block is still running `after` seconds
     in (work without a count to show, such as compiling a network)."""
     timer = threading.Timer(after, lambda: print(message, file=sys.stderr, flush=True))
-    timer.daemon = True
+    timer.name, timer.daemon = NOTICE_THREAD, True
     timer.start()
     try:
         yield

@@ -36,6 +36,8 @@ def read_progress(output: str) -> Progress | None:
     try:
         with open(path, encoding="utf-8") as handle:
             record = json.load(handle)
+        if not isinstance(record["run"], dict):
+            raise TypeError("its run is not a record of settings")
         return Progress(record["run"], {int(index): str(digest) for index, digest in record["done"].items()})
     except FileNotFoundError:
         return None

@@ -161,6 +161,8 @@ def test_momentum_weight_decay_and_a_schedule_are_the_optimizers_and_checked_on_
     assert header["run"]["schedule"] == "Step(step_size=1, gamma=0.5)"
     result = cli(*common[:-1], "0.1", "--epochs", "2", "--resume")
     assert result.exit_code == 1 and "schedule was 'Step(step_size=1, gamma=0.5)'" in result.stderr
+    result = cli(*common, "--epochs", "2", "--resume", "--threads", "2")
+    assert result.exit_code == 1 and "threads was 1" in result.stderr
 
 
 def test_momentum_is_refused_for_adam(cli, spec, tmp_path, data):

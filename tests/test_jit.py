@@ -112,3 +112,22 @@ def test_a_network_compiled_in_parts_matches_the_reference(parts, tmp_path, monk
     assert not model.from_cache
     expected = reference_run(network.graph, weights, x)
     np.testing.assert_allclose(model(x), expected, rtol=1e-5, atol=1e-5 * np.abs(expected).max())
+
+
+def test_compiling_forks_beside_the_compile_notice_but_not_beside_other_threads():
+    """`netspec run` compiles inside notice_if_slow, whose timer thread only waits: the
+    compiler may still fork then; with any other thread running it must not."""
+    import threading
+
+    from netspec.progress import notice_if_slow
+
+    with notice_if_slow("compiling...", after=60):
+        assert jit._alone()
+    release = threading.Event()
+    other = threading.Thread(target=release.wait)
+    other.start()
+    try:
+        assert not jit._alone()
+    finally:
+        release.set()
+        other.join()

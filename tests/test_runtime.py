@@ -225,3 +225,31 @@ def test_run_returns_outputs_and_notes_on_conversions():
     assert outputs.tolist() == [[0.0, 0.0, 2.0]]
     assert notes == ["input converted from float64 to float32"]
     assert model.run(np.zeros((1, 3), np.float32))[1] == []
+
+
+def test_a_model_called_from_two_threads_at_once_divides_one_call_at_a_time():
+    """Two callers of one model whose single examples are divided between 3 threads: each
+    divided call needs every pool thread at its barriers, so two at once could wait for
+    each other forever; both must return, with the one-thread outputs."""
+    import threading
+
+    network = netspec.loads("network big\ninput 3x32x32\nconv 64 kernel=3 padding=1\nrelu\n"
+                            "conv 64 kernel=3 padding=1\nrelu\nglobalavgpool\nflatten\ndense 10\n")
+    x = np.random.default_rng(0).random((1, 3, 32, 32), dtype=np.float32)
+    expected = network.compile(seed=0, threads=1)(x)
+    for trial in range(6):
+        model = network.compile(seed=0, threads=3)  # fresh: its first calls divide
+        start, results = threading.Barrier(2), []
+
+        def call(model=model, start=start, results=results):
+            start.wait()
+            results.append(model(x))
+
+        callers = [threading.Thread(target=call, daemon=True) for _ in range(2)]
+        for caller in callers:
+            caller.start()
+        for caller in callers:
+            caller.join(timeout=60)
+        assert not any(caller.is_alive() for caller in callers), f"trial {trial}: the callers never returned"
+        for result in results:
+            np.testing.assert_allclose(result, expected, rtol=1e-5, atol=1e-6)

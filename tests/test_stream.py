@@ -169,6 +169,8 @@ def test_resume_refuses_an_output_of_other_weights(cli, tmp_path, x):
 @pytest.mark.parametrize("record, message", [
     ("{not json", "is not a progress record netspec wrote"),
     ('{"run": {}, "done": {}}', "was started with another network"),
+    ('{"run": [], "done": {}}', "is not a progress record netspec wrote"),
+    ('{"run": "x", "done": []}', "is not a progress record netspec wrote"),
 ])
 def test_a_broken_progress_record_is_one_clear_error(cli, tmp_path, x, record, message):
     assert killed_run(tmp_path).returncode == -signal.SIGKILL

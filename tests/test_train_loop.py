@@ -198,3 +198,27 @@ def test_an_npz_of_uint8_pixels_without_a_channel_axis_is_read_as_images_are(tmp
         assert part.x.dtype == np.float32 and part.x.shape[1:] == (1, 5, 4)
         np.testing.assert_allclose(part.x, expected[part.y], atol=1e-6)
     assert sorted(np.concatenate([dataset.training.y, dataset.validation.y])) == list(range(6))
+
+
+def test_uint8_examples_of_a_flat_input_are_scaled_only():
+    pixels = np.random.default_rng(1).integers(0, 256, (6, 16), dtype=np.uint8)
+    dataset = load_dataset((pixels, np.arange(6) % 3), Wanted((16,), 3), share=0.5)
+    for part in (dataset.training, dataset.validation):
+        assert part.x.shape[1:] == (16,)
+    assert len(dataset.training.y) + len(dataset.validation.y) == 6
+    np.testing.assert_allclose(np.sort(np.concatenate([dataset.training.x, dataset.validation.x]).ravel()),
+                               np.sort(pixels.ravel() / 255), atol=1e-7)
+
+
+def test_a_last_batch_of_one_example_joins_the_one_before_where_batchnorm_needs_two():
+    from netspec.train.loop import batches
+
+    order = np.arange(11)
+    assert [len(b) for b in batches(order, 5, no_single=True)] == [5, 6]
+    assert [len(b) for b in batches(order, 5, no_single=False)] == [5, 5, 1]
+    assert [len(b) for b in batches(order, 11, no_single=True)] == [11]
+    graph = netspec.loads("network b\ninput 1x2x2\nflatten\ndense 4\nbatchnorm\ndense 3\n").graph
+    rng = np.random.default_rng(0)
+    examples = Examples(rng.random((11, 1, 2, 2), dtype=np.float32), rng.integers(0, 3, 11))
+    (report, _), = train(graph, initial_weights(graph, 0), Dataset(examples, examples, 3), Adam(), 1, 5)
+    assert np.isfinite(report.loss)

@@ -268,3 +268,14 @@ def test_weights_that_do_not_fit_and_named_sizes_are_refused():
     sized = netspec.loads(spec("conv 2 kernel=3\nglobalavgpool\n", "1xHxW")).graph
     with pytest.raises(DataError, match="input sizes that are names"):
         compile_training(sized, {})
+
+
+def test_a_batch_too_large_for_memory_is_refused_before_it_is_allocated(monkeypatch):
+    import netspec.backends.llvm.training as training
+
+    graph = netspec.load("examples/lenet5.net").graph
+    trainer = compile_training(graph, initial_weights(graph))
+    monkeypatch.setattr(training, "default_limit", lambda: 2**20)
+    with pytest.raises(DataError, match=r"on batches of 64 needs [\d,]+ MiB .* more than the limit of 1 MiB; use a "
+                                        r"smaller --batch"):
+        trainer.loss_and_gradients(np.zeros((64, 1, 28, 28), np.float32), np.zeros(64, np.int64))

@@ -13,7 +13,7 @@ import numpy as np
 from ..check import ShapedGraph
 from ..errors import DataError
 from ..ir import Shape, format_shape
-from ..preprocessing import Preprocessing
+from ..preprocessing import IMAGE_CHANNELS, Preprocessing
 from .folders import read_folder
 
 VALIDATION_SHARE = 0.2
@@ -131,8 +131,10 @@ def _arrays(name: str, x, y, wanted: Wanted) -> Examples:
     if not np.issubdtype(x.dtype, np.number) or not np.isfinite(x).all():
         raise DataError(f"{name}: x holds {'NaN or infinite values' if np.issubdtype(x.dtype, np.number) else x.dtype}"
                         "; examples are finite numbers")
-    if x.dtype == np.uint8:  # pixels 0-255, made inputs as the spec says images are
-        x = wanted.preprocessing.normalise(x.astype(np.float32) / np.float32(255))
+    if x.dtype == np.uint8:  # pixels 0-255: scaled to [0, 1], and for an image input made inputs as images are
+        x = x.astype(np.float32) / np.float32(255)
+        if len(input_shape) == 3 and input_shape[0] in IMAGE_CHANNELS:
+            x = wanted.preprocessing.normalise(x)
     return Examples(x.astype(np.float32), _targets(name, y, wanted))
 
 

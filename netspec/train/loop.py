@@ -16,6 +16,7 @@ from ..backends.llvm.runtime import compile_network
 from ..backends.llvm.training import compile_training
 from ..check import ShapedGraph
 from ..errors import DataError, TrainingError
+from ..ops import OPS, Trait
 from ..progress import progress_bar
 from .checkpoint import Checkpoint
 from .data import LOSSES, VALIDATION_SHARE, Dataset, Examples, load_dataset, wanted
@@ -76,14 +77,16 @@ def _mean_squared_error(model, examples: Examples) -> float:
 
 
 def run_identity(graph: ShapedGraph, dataset: Dataset, optimizer, batch: int, seed: int,
-                 schedule=CONSTANT, loss: str = LOSSES[0]) -> dict:
+                 schedule=CONSTANT, loss: str = LOSSES[0], threads: int = 1) -> dict:
     """What a checkpoint must share with a run that resumes it: the spec, the examples
-    (both as digests) and the settings that shape the steps."""
+    (both as digests) and the settings that shape the steps (the threads too: they set
+    the order in which gradients are summed, so another count changes the last bits)."""
     examples = hashlib.sha256()
     for array in (dataset.training.x, dataset.training.y, dataset.validation.x, dataset.validation.y):
         examples.update(np.ascontiguousarray(array).tobytes())
     return {"spec": hashlib.sha256(canonical_form(graph).encode()).hexdigest(), "examples": examples.hexdigest(),
-            "loss": loss, "optimizer": repr(optimizer), "schedule": repr(schedule), "batch": batch, "seed": seed}
+            "loss": loss, "optimizer": repr(optimizer), "schedule": repr(schedule), "batch": batch, "seed": seed,
+            "threads": threads}
 
 
 def _first_non_finite(graph: ShapedGraph, loss: float, gradients) -> str | None:
@@ -106,6 +109,23 @@ def _evaluated(graph: ShapedGraph, weights, dataset: Dataset, threads: int) -> d
             "validation_accuracy": _accuracy(model, dataset.validation), "validation_loss": None}
 
 
+def batches(order: np.ndarray, batch: int, no_single: bool) -> list[np.ndarray]:
+    """`order` cut into batches of `batch` examples; with `no_single`, a last batch of one
+    example joins the one before (batchnorm cannot normalise over one example, and how
+    many examples the validation split leaves is not the user's to foresee)."""
+    cut = [order[first:first + batch] for first in range(0, len(order), batch)]
+    if no_single and len(cut) > 1 and len(cut[-1]) == 1:
+        cut[-2:] = [np.concatenate(cut[-2:])]
+    return cut
+
+
+def _needs_two(graph: ShapedGraph) -> bool:
+    """Whether a batchnorm layer normalises single values per example (a flat vector, or
+    1x1 images), which needs a batch of at least two."""
+    return any(OPS[layer.node.kind].has(Trait.AFFINE_PER_CHANNEL) and math.prod(layer.input_shape[1:]) == 1
+               for layer in graph.layers)
+
+
 def train(graph: ShapedGraph, weights, dataset: Dataset, optimizer, epochs: int, batch: int,
           seed: int = 0, resume: Checkpoint | None = None, schedule=CONSTANT, *, loss: str = LOSSES[0],
           threads: int = 1, progress: bool = False) -> Iterator[tuple[EpochReport, Checkpoint]]:
@@ -114,7 +134,7 @@ def train(graph: ShapedGraph, weights, dataset: Dataset, optimizer, epochs: int,
     without the interruption. Epoch e (from 1) trains at `schedule`'s rate after e - 1
     epochs, on `threads` threads; with `progress`, a bar shows each epoch's steps (on
     standard error). A NaN or infinite loss or gradient raises TrainingError."""
-    run = run_identity(graph, dataset, optimizer, batch, seed, schedule, loss)
+    run = run_identity(graph, dataset, optimizer, batch, seed, schedule, loss, threads)
     trainer = compile_training(graph, resume.weights if resume else weights, seed, threads=threads, loss=loss)
     state, rng = (resume.optimizer if resume else OptimizerState()), np.random.default_rng(seed)
     if resume:
@@ -125,8 +145,7 @@ def train(graph: ShapedGraph, weights, dataset: Dataset, optimizer, epochs: int,
         stepping = dataclasses.replace(optimizer, lr=schedule.rate(optimizer.lr, epoch - 1))
         started = time.perf_counter()
         with progress_bar(len(order), f"epoch {epoch}", enabled=progress) as bar:
-            for first in range(0, len(order), batch):
-                chosen = order[first:first + batch]
+            for chosen in batches(order, batch, _needs_two(graph)):
                 batch_loss, gradients = trainer.loss_and_gradients(examples.x[chosen], examples.y[chosen])
                 broken = _first_non_finite(graph, batch_loss, gradients)
                 if broken:

@@ -23,6 +23,8 @@ from pathlib import Path
 import llvmlite
 import llvmlite.binding as llvm
 
+from ...progress import NOTICE_THREAD
+
 # Bump when generated code changes meaning or layout; the digest of netspec's own
 # sources is part of the key too, so a changed compiler never reuses stale code.
 BACKEND_VERSION = "3"
@@ -180,6 +182,13 @@ def _join(objects: list[bytes]) -> bytes:
     return struct.pack(f"<I{len(objects)}Q", len(objects), *map(len, objects)) + b"".join(objects)
 
 
+def _alone() -> bool:
+    """Whether this thread is the process's only one, but for netspec's notice timer (which
+    holds no lock while it waits)."""
+    return all(thread is threading.current_thread() or thread.name == NOTICE_THREAD
+               for thread in threading.enumerate())
+
+
 def _in_processes(work, count: int) -> list[bytes]:
     """[work(0), ..., work(count - 1)]: work(0) here while forked children do the rest at
     once, each sending its bytes back through a pipe. Work a child could not finish is
@@ -187,11 +196,16 @@ def _in_processes(work, count: int) -> list[bytes]:
     threads (an editor's server, a Dask worker, a training step's pool): a forked child
     holds only the forking thread, and a lock another thread held at that moment (LLVM's,
     the allocator's) would never be released in it."""
-    children = []
-    if sys.platform.startswith("linux") and threading.active_count() == 1:
-        for part in range(1, count):
+    children, sent = [], {}
+    try:
+        for part in range(1, count) if sys.platform.startswith("linux") and _alone() else ():
             read, write = os.pipe()
-            pid = os.fork()
+            try:
+                pid = os.fork()
+            except OSError:  # no process to spare: the rest is done here
+                os.close(read)
+                os.close(write)
+                break
             if pid == 0:  # the child: compile, send, and leave without running the parent's exit code
                 os.close(read)
                 status = 1
@@ -204,13 +218,15 @@ def _in_processes(work, count: int) -> list[bytes]:
                     os._exit(status)
             os.close(write)
             children.append((part, pid, read))
-    results = {0: work(0)}
-    for part, pid, read in children:
-        with os.fdopen(read, "rb") as pipe:
-            data = pipe.read()
-        _, status = os.waitpid(pid, 0)
-        results[part] = data if status == 0 and data else work(part)
-    return [results[part] if part in results else work(part) for part in range(count)]
+        own = work(0)
+    finally:  # every child is read and reaped, even when this part fails
+        for part, pid, read in children:
+            with os.fdopen(read, "rb") as pipe:
+                data = pipe.read()
+            _, status = os.waitpid(pid, 0)
+            if status == 0 and data:
+                sent[part] = data
+    return [own] + [sent[part] if part in sent else work(part) for part in range(1, count)]
 
 
 def compile_object(canonical: str, emit_ir, symbol: str) -> Compiled:

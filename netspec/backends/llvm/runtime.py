@@ -191,6 +191,7 @@ class Model:
         self._work = graph.macs + sum(prod(layer.output_shape) for layer in graph.layers)
         self._examples_per_thread = -(-MIN_WORK_PER_THREAD // max(self._work, 1))
         self._division = DivisionChoice()
+        self._dividing = threading.Lock()
 
     @property
     def input_shape(self):
@@ -265,15 +266,20 @@ class Model:
     def _run_divided(self, input_address: int, output_address: int, count: int) -> None:
         """The examples divided between the threads layer by layer, or run by this thread
         alone when that has been faster (see `DivisionChoice`)."""
-        divide = self._division.divide()
+        # One divided call at a time: each needs every pool thread at its barriers, and two
+        # callers' parts interleaved in the pool's queue would wait for each other forever.
+        divide = self._division.divide() and self._dividing.acquire(blocking=False)
         started = time.perf_counter()
         if divide:
-            workspace, _, barrier = self._memory()
-            pending = [self._pool.submit(self._run_part, input_address, output_address, count, workspace, barrier,
-                                         part, self.threads) for part in range(1, self.threads)]
-            self._run_part(input_address, output_address, count, workspace, barrier, 0, self.threads)
-            for future in pending:
-                future.result()
+            try:
+                workspace, _, barrier = self._memory()
+                pending = [self._pool.submit(self._run_part, input_address, output_address, count, workspace,
+                                             barrier, part, self.threads) for part in range(1, self.threads)]
+                self._run_part(input_address, output_address, count, workspace, barrier, 0, self.threads)
+                for future in pending:
+                    future.result()
+            finally:
+                self._dividing.release()
         else:
             self._run_slice(input_address, output_address, 0, count)
         self._division.record(divide, (time.perf_counter() - started) / count)

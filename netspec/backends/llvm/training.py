@@ -29,6 +29,7 @@ from .codegen import canonical_form, layer_function
 from .gradients import GRADIENTS, GradientCode
 from .kernels import KERNELS
 from .layout import weight_layout
+from .memory import default_limit
 from .losses import LOSSES
 from .plan import Location, MemoryPlan
 
@@ -413,6 +414,15 @@ class Trainer:
         loss = sum(float(share.loss[0]) for share in shares)
         return loss, self._gradient_layout.unpack(weight_gradients, self._parameters)
 
+    def _require_memory(self, batch: int, floats: int) -> None:
+        """Refuse a batch whose step would need more memory than netspec allows itself
+        (the same limit as runs: a share of this machine's memory), before allocating it."""
+        limit = default_limit()
+        if 4 * floats > limit:
+            raise DataError(f"a training step of {self.graph.name} on batches of {batch} needs {4 * floats / 2**20:,.0f} "
+                            f"MiB for its tensors, their gradients and each thread's weight gradients, more than the "
+                            f"limit of {limit / 2**20:,.0f} MiB; use a smaller --batch")
+
     @property
     def out_of_bounds_accesses(self) -> int:
         """Accesses outside their buffers caught so far by a bounds-checked build (else 0)."""
@@ -425,6 +435,8 @@ class Trainer:
         examples = [slice(start, stop) for start, stop in zip(bounds, bounds[1:])]
         if [share.examples for share in self._shares] != examples:
             floats = batch * self._tensors.floats_per_example
+            self._require_memory(batch, 2 * floats + len(examples) * (self._gradient_layout.total_floats
+                                                                       + self._scratch_floats))
             self._activations, self._gradients = aligned_zeros(floats), aligned_zeros(floats)
             self._shares = [_Share(chosen, aligned_zeros(self._gradient_layout.total_floats),
                                    aligned_zeros(self._scratch_floats), np.zeros(1, np.float32))
