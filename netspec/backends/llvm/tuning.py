@@ -1,0 +1,168 @@
+"""The convolution's register tile chosen per host by timing: each distinct conv layer is
+compiled alone with a few candidate tiles, run, and the fastest tile kept in a file.
+
+The fastest tile differs between CPUs (AMD Zen and Intel cores differ in load ports and
+FMA latency), so the choice is measured on the host once per layer shape and stored
+keyed by the host (its CPU and features, `jit._host_key`), as TVM's autotuners record
+theirs. The file lives in the compile cache's directory and is written atomically; a file
+that cannot be read, is corrupt, or was written by another format is ignored (and
+replaced by the next tuning), never an error.
+"""
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+
+from ...check import ShapedGraph
+from ...ir import format_shape
+from . import jit
+from .kernels import KERNELS, conv
+
+FILE_NAME = "tiles.json"
+FORMAT = 1
+# Each candidate: the best of REPEATS runs of at least SECONDS_PER_REPEAT (and 2 calls).
+REPEATS = 3
+SECONDS_PER_REPEAT = 0.05
+# A candidate replaces the fixed rule's tile only when at least this much faster: smaller
+# differences are within the timing noise of a machine shared with other work.
+MARGIN = 0.03
+
+
+@dataclass(frozen=True)
+class Choice:
+    """The tile chosen for a layer shape and what it and the fixed rule's tile took
+    (seconds per call at batch 1 on one thread, measured in the same run)."""
+
+    tile: tuple[int, int]
+    seconds: float
+    fixed_seconds: float
+
+
+def tuned_layers(graph: ShapedGraph) -> list:
+    """The layers of a (rewritten) graph that the convolution kernel lowers."""
+    return [layer for layer in graph.layers if KERNELS[layer.node.kind] is conv.KERNELS["conv"]]
+
+
+def _layer_spec(layer) -> str:
+    """A network of this one layer: same input, channels, kernel, stride, padding, bias."""
+    a, p = layer.attrs, layer.attrs.padding
+    return (f"network tile\ninput {format_shape(layer.input_shape)}\n"
+            f"conv {a.out_channels} kernel={a.kernel[0]}x{a.kernel[1]} stride={a.stride[0]}x{a.stride[1]} "
+            f"padding={p.top},{p.bottom},{p.left},{p.right} bias={str(a.bias).lower()}\n")
+
+
+def signature(layer, width: int) -> str:
+    """What a layer's best tile depends on: its one-layer network and the vector width."""
+    return f"{' '.join(_layer_spec(layer).split()[2:])} width={width}"
+
+
+def _choice(entry) -> Choice | None:
+    """A stored choice, or None when it is not one (a file edited or written by another tool)."""
+    try:
+        channels, vectors = entry["tile"]
+        choice = Choice((channels, vectors), float(entry["seconds"]), float(entry["fixed_seconds"]))
+    except (KeyError, TypeError, ValueError):
+        return None
+    return choice if all(isinstance(n, int) and not isinstance(n, bool) for n in choice.tile) else None
+
+
+def _read_document(path: Path) -> dict:
+    """The whole file (every host's choices), or an empty one when it is absent or not ours."""
+    try:
+        document = json.loads(path.read_text())
+    except (OSError, ValueError):  # unreadable, or not JSON (UnicodeDecodeError is a ValueError)
+        return {"format": FORMAT, "hosts": {}}
+    if not isinstance(document, dict) or document.get("format") != FORMAT or not isinstance(document.get("hosts"), dict):
+        return {"format": FORMAT, "hosts": {}}
+    return document
+
+
+def tiles_file() -> Path:
+    return jit.cache_dir() / FILE_NAME
+
+
+def load_choices() -> dict[str, Choice]:
+    """This host's stored choices by signature; what cannot be read is left out."""
+    entries = _read_document(tiles_file())["hosts"].get(jit._host_key())
+    if not isinstance(entries, dict):
+        return {}
+    choices = {key: _choice(entry) for key, entry in entries.items()}
+    return {key: choice for key, choice in choices.items() if choice is not None}
+
+
+def store_choices(choices: dict[str, Choice]) -> None:
+    """Write this host's choices (other hosts' are kept) atomically: temporary file + rename."""
+    path = tiles_file()
+    document = _read_document(path)
+    document["hosts"][jit._host_key()] = {key: asdict(choice) for key, choice in choices.items()}
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
+        with os.fdopen(handle, "w") as out:
+            json.dump(document, out, indent=1)
+        os.replace(temporary, path)
+    except OSError:
+        pass  # an unwritable cache only costs tuning again next time
+
+
+def _seconds_per_call(model, x) -> float:
+    model(x)  # the first call touches new memory
+    best = float("inf")
+    for _ in range(REPEATS):
+        calls, start = 0, time.perf_counter()
+        while calls < 2 or time.perf_counter() - start < SECONDS_PER_REPEAT:
+            model(x)
+            calls += 1
+        best = min(best, (time.perf_counter() - start) / calls)
+    return best
+
+
+def time_tiles(layer, width: int) -> dict[tuple[int, int], float]:
+    """Seconds per call at batch 1 on one thread of the layer alone, for each candidate tile."""
+    from ...network import loads
+    from .runtime import Model
+
+    graph = loads(_layer_spec(layer)).graph
+    alone = graph.layers[0]
+    x = np.random.default_rng(0).random((1, *graph.input_shape), dtype=np.float32)
+    return {tile: _seconds_per_call(Model(graph, threads=1, tiles={alone.node.name: tile}), x)
+            for tile in conv.candidate_tiles(alone, width)}
+
+
+def choose(layer, width: int) -> Choice:
+    """The fastest candidate tile for the layer, unless the fixed rule's is within MARGIN."""
+    times = time_tiles(layer, width)
+    fixed = conv.fixed_tile(layer, width)
+    best = min(times, key=times.get)
+    if times[best] > (1 - MARGIN) * times[fixed]:
+        best = fixed
+    return Choice(best, times[best], times[fixed])
+
+
+def tune(graph: ShapedGraph) -> dict[str, Choice]:
+    """Each conv layer's choice by layer name, timing the layer shapes this host has no
+    valid stored choice for yet (and storing those)."""
+    width = jit.host_vector_width()
+    stored = load_choices()
+    chosen = {}
+    timed = False
+    for layer in tuned_layers(graph):
+        key = signature(layer, width)
+        if key not in stored or not conv.valid_tile(layer, width, stored[key].tile):
+            stored[key] = choose(layer, width)
+            timed = True
+        chosen[layer.node.name] = stored[key]
+    if timed:
+        store_choices(stored)
+    return chosen
+
+
+def tuned_tiles(graph: ShapedGraph) -> dict[str, tuple[int, int]]:
+    """The tile of each conv layer of a rewritten graph, as `codegen` takes them."""
+    return {name: choice.tile for name, choice in tune(graph).items()}
