@@ -26,9 +26,11 @@ from .kernels import KERNELS, conv
 
 FILE_NAME = "tiles.json"
 FORMAT = 1
-# Each candidate: the best of REPEATS runs of at least SECONDS_PER_REPEAT (and 2 calls).
-REPEATS = 3
-SECONDS_PER_REPEAT = 0.05
+# Each candidate: the best of REPEATS runs of at least SECONDS_PER_REPEAT (and 2 calls), the
+# candidates taking turns, so that a burst of other work on the machine slows one round of
+# every candidate rather than all the runs of one.
+REPEATS = 5
+SECONDS_PER_REPEAT = 0.03
 # A candidate replaces the fixed rule's tile only when at least this much faster: smaller
 # differences are within the timing noise of a machine shared with other work.
 MARGIN = 0.03
@@ -112,15 +114,11 @@ def store_choices(choices: dict[str, Choice]) -> None:
 
 
 def _seconds_per_call(model, x) -> float:
-    model(x)  # the first call touches new memory
-    best = float("inf")
-    for _ in range(REPEATS):
-        calls, start = 0, time.perf_counter()
-        while calls < 2 or time.perf_counter() - start < SECONDS_PER_REPEAT:
-            model(x)
-            calls += 1
-        best = min(best, (time.perf_counter() - start) / calls)
-    return best
+    calls, start = 0, time.perf_counter()
+    while calls < 2 or time.perf_counter() - start < SECONDS_PER_REPEAT:
+        model(x)
+        calls += 1
+    return (time.perf_counter() - start) / calls
 
 
 def time_tiles(layer, width: int) -> dict[tuple[int, int], float]:
@@ -131,8 +129,14 @@ def time_tiles(layer, width: int) -> dict[tuple[int, int], float]:
     graph = loads(_layer_spec(layer)).graph
     alone = graph.layers[0]
     x = np.random.default_rng(0).random((1, *graph.input_shape), dtype=np.float32)
-    return {tile: _seconds_per_call(Model(graph, threads=1, tiles={alone.node.name: tile}), x)
-            for tile in conv.candidate_tiles(alone, width)}
+    models = {tile: Model(graph, threads=1, tiles={alone.node.name: tile}) for tile in conv.candidate_tiles(alone, width)}
+    for model in models.values():
+        model(x)  # the first call touches new memory
+    best = dict.fromkeys(models, float("inf"))
+    for _ in range(REPEATS):
+        for tile, model in models.items():
+            best[tile] = min(best[tile], _seconds_per_call(model, x))
+    return best
 
 
 def choose(layer, width: int) -> Choice:
