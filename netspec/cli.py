@@ -875,6 +875,7 @@ def tune(file):
     from .backends.llvm import jit, tuning
     from .backends.llvm.kernels.conv import fixed_tile
     from .backends.llvm.rewrite import rewrite_for_inference
+    from .backends.llvm.runtime import single_threaded
 
     network = _network(file)
     try:
@@ -883,7 +884,7 @@ def tune(file):
         _fail(str(problem))
     graph = rewrite_for_inference(network.graph).graph
     with notice_if_slow(f"timing the convolutions of {graph.name} on this CPU..."):
-        chosen = tuning.tune(graph)
+        chosen = tuning.tune(graph, single_threaded)
     width = jit.host_vector_width()
     click.echo(f"{'layer':<24} {'fixed tile':>10} {'us':>9} {'tuned tile':>10} {'us':>9} {'speedup':>8}")
     for layer in tuning.tuned_layers(graph):

@@ -10,7 +10,7 @@ from netspec.backends.llvm import jit, tuning
 from netspec.backends.llvm.codegen import canonical_form
 from netspec.backends.llvm.kernels import conv
 from netspec.backends.llvm.rewrite import rewrite_for_inference
-from netspec.backends.llvm.runtime import Model
+from netspec.backends.llvm.runtime import Model, single_threaded
 from netspec.weights import initial_weights
 from reference import run as reference_run
 
@@ -68,7 +68,7 @@ def test_a_tile_that_does_not_fit_is_refused():
             Model(graph, threads=1, tiles={layer.node.name: tile})
 
 
-def slowest_first(layer, width):
+def slowest_first(layer, width, compile_model):
     """Timings that make the last candidate (never the fixed rule's tile) the fastest."""
     candidates = conv.candidate_tiles(layer, width)
     tiles = [t for t in candidates if t != conv.fixed_tile(layer, width)] + [conv.fixed_tile(layer, width)]
@@ -104,7 +104,7 @@ def test_a_tuned_build_computes_what_the_fixed_build_does(cache, monkeypatch):
     fixed, tuned = net.compile(weights, threads=1), net.compile(weights, threads=1, tuned=True)
     code_graph = rewrite_for_inference(net.graph).graph
     width = jit.host_vector_width()
-    chosen = tuning.tuned_tiles(code_graph)
+    chosen = tuning.tuned_tiles(code_graph, single_threaded)
     assert set(chosen) == {"conv1", "conv2", "conv3"}
     assert all(tile != conv.fixed_tile(layer, width)
                for layer in tuning.tuned_layers(code_graph) for tile in [chosen[layer.node.name]])
@@ -123,15 +123,15 @@ def test_the_canonical_form_includes_the_chosen_tiles():
 def test_choices_are_stored_and_reused_without_timing_again(cache, monkeypatch):
     monkeypatch.setattr(tuning, "time_tiles", slowest_first)
     graph = rewrite_for_inference(netspec.loads(NETWORK).graph).graph
-    first = tuning.tune(graph)
+    first = tuning.tune(graph, single_threaded)
     stored = json.loads((cache / tuning.FILE_NAME).read_text())
     assert len(stored["hosts"][jit._host_key()]) == 3  # one per distinct layer shape
 
-    def fail(layer, width):
+    def fail(layer, width, compile_model):
         raise AssertionError("timed a layer shape that was stored")
 
     monkeypatch.setattr(tuning, "time_tiles", fail)
-    assert tuning.tune(graph) == first
+    assert tuning.tune(graph, single_threaded) == first
     assert set(tuning.load_choices().values()) == set(first.values())
 
 
@@ -166,7 +166,7 @@ def test_stored_entries_that_are_not_choices_or_do_not_fit_are_tuned_again(cache
     (cache / tuning.FILE_NAME).write_text(json.dumps({"format": tuning.FORMAT, "hosts": {jit._host_key(): entries}}))
     assert set(tuning.load_choices()) == {key}
     monkeypatch.setattr(tuning, "time_tiles", slowest_first)
-    tile = tuning.tuned_tiles(graph)["conv1"]
+    tile = tuning.tuned_tiles(graph, single_threaded)["conv1"]
     assert conv.valid_tile(graph.layers[0], jit.host_vector_width(), tile)
 
 
@@ -174,9 +174,9 @@ def test_tuning_times_each_candidate_and_keeps_the_fixed_tile_unless_clearly_fas
     monkeypatch.setattr(tuning, "SECONDS_PER_REPEAT", 0.001)
     layer = network(CONVS[0]).graph.layers[0]
     width = jit.host_vector_width()
-    times = tuning.time_tiles(layer, width)
+    times = tuning.time_tiles(layer, width, single_threaded)
     assert set(times) == set(conv.candidate_tiles(layer, width)) and all(t > 0 for t in times.values())
     fixed = conv.fixed_tile(layer, width)
     close = {tile: 1.0 if tile == fixed else 0.99 for tile in times}
-    monkeypatch.setattr(tuning, "time_tiles", lambda layer, width: close)
-    assert tuning.choose(layer, width) == tuning.Choice(fixed, 1.0, 1.0)
+    monkeypatch.setattr(tuning, "time_tiles", lambda layer, width, compile_model: close)
+    assert tuning.choose(layer, width, single_threaded) == tuning.Choice(fixed, 1.0, 1.0)

@@ -29,6 +29,7 @@ from .layout import weight_layout
 from .memory import default_limit, require_memory
 from .plan import memory_plan
 from .rewrite import rewrite_for_inference
+from .tuning import tuned_tiles
 
 # forward(input, weights, output, batch, workspace, scratch, part, parts, barrier)
 _FORWARD = ctypes.CFUNCTYPE(None, ctypes.c_void_p, ctypes.c_void_p, ctypes.c_void_p, ctypes.c_int64, ctypes.c_void_p,
@@ -322,6 +323,11 @@ def _whole_number(value) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
 
 
+def single_threaded(graph: ShapedGraph, tiles: Tiles) -> Model:
+    """The graph compiled with these tiles for one thread, seeded weights: what tuning times."""
+    return Model(graph, threads=1, tiles=tiles)
+
+
 def compile_network(graph: ShapedGraph, weights=None, seed: int = 0, threads: int | None = None,
                     bounds_check: bool = False, max_memory: int | None = None, tuned: bool = False) -> Model:
     """The model (see `Model`); with `tuned`, its conv layers get the tile shapes timed
@@ -333,9 +339,5 @@ def compile_network(graph: ShapedGraph, weights=None, seed: int = 0, threads: in
         raise DataError(f"threads must be a whole number of at least 1, got {threads!r}")
     if max_memory is not None and (not _whole_number(max_memory) or max_memory < 1):
         raise DataError(f"max_memory must be a positive number of bytes, got {max_memory!r}")
-    tiles = None
-    if tuned:
-        from .tuning import tuned_tiles
-
-        tiles = tuned_tiles(rewrite_for_inference(graph).graph)
+    tiles = tuned_tiles(rewrite_for_inference(graph).graph, single_threaded) if tuned else None
     return Model(graph, weights, seed, threads, bounds_check, max_memory, tiles)

@@ -14,15 +14,20 @@ import json
 import os
 import tempfile
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
+from typing import Callable, Mapping
 
 import numpy as np
 
-from ...check import ShapedGraph
-from ...ir import format_shape
+from ...check import ShapedGraph, check
+from ...ir import INPUT, Graph, format_shape
 from . import jit
 from .kernels import KERNELS, conv
+
+# Compiles a graph with the given tiles (layer name -> tile) into a model run on one thread:
+# the runtime's, passed in so that the runtime may call tuning without a circle.
+CompileModel = Callable[[ShapedGraph, Mapping[str, tuple[int, int]]], Callable]
 
 FILE_NAME = "tiles.json"
 FORMAT = 1
@@ -51,17 +56,19 @@ def tuned_layers(graph: ShapedGraph) -> list:
     return [layer for layer in graph.layers if KERNELS[layer.node.kind] is conv.KERNELS["conv"]]
 
 
-def _layer_spec(layer) -> str:
-    """A network of this one layer: same input, channels, kernel, stride, padding, bias."""
-    a, p = layer.attrs, layer.attrs.padding
-    return (f"network tile\ninput {format_shape(layer.input_shape)}\n"
-            f"conv {a.out_channels} kernel={a.kernel[0]}x{a.kernel[1]} stride={a.stride[0]}x{a.stride[1]} "
-            f"padding={p.top},{p.bottom},{p.left},{p.right} bias={str(a.bias).lower()}\n")
-
-
 def signature(layer, width: int) -> str:
-    """What a layer's best tile depends on: its one-layer network and the vector width."""
-    return f"{' '.join(_layer_spec(layer).split()[2:])} width={width}"
+    """What a layer's best tile depends on: its input, channels, kernel, stride, padding,
+    bias, and the vector width (as a spec would write the layer)."""
+    a, p = layer.attrs, layer.attrs.padding
+    return (f"input {format_shape(layer.input_shape)} conv {a.out_channels} kernel={a.kernel[0]}x{a.kernel[1]} "
+            f"stride={a.stride[0]}x{a.stride[1]} padding={p.top},{p.bottom},{p.left},{p.right} "
+            f"bias={str(a.bias).lower()} width={width}")
+
+
+def _alone(layer) -> ShapedGraph:
+    """A network of this one layer, reading the input (nothing fused into it)."""
+    node = replace(layer.node, inputs=(INPUT,), attrs=layer.attrs, expectations=())
+    return check(Graph("tile", layer.input_shape, (node,), node.name))
 
 
 def _choice(entry) -> Choice | None:
@@ -121,15 +128,12 @@ def _seconds_per_call(model, x) -> float:
     return (time.perf_counter() - start) / calls
 
 
-def time_tiles(layer, width: int) -> dict[tuple[int, int], float]:
+def time_tiles(layer, width: int, compile_model: CompileModel) -> dict[tuple[int, int], float]:
     """Seconds per call at batch 1 on one thread of the layer alone, for each candidate tile."""
-    from ...network import loads
-    from .runtime import Model
-
-    graph = loads(_layer_spec(layer)).graph
-    alone = graph.layers[0]
+    graph = _alone(layer)
+    name = layer.node.name
     x = np.random.default_rng(0).random((1, *graph.input_shape), dtype=np.float32)
-    models = {tile: Model(graph, threads=1, tiles={alone.node.name: tile}) for tile in conv.candidate_tiles(alone, width)}
+    models = {tile: compile_model(graph, {name: tile}) for tile in conv.candidate_tiles(layer, width)}
     for model in models.values():
         model(x)  # the first call touches new memory
     best = dict.fromkeys(models, float("inf"))
@@ -139,9 +143,9 @@ def time_tiles(layer, width: int) -> dict[tuple[int, int], float]:
     return best
 
 
-def choose(layer, width: int) -> Choice:
+def choose(layer, width: int, compile_model: CompileModel) -> Choice:
     """The fastest candidate tile for the layer, unless the fixed rule's is within MARGIN."""
-    times = time_tiles(layer, width)
+    times = time_tiles(layer, width, compile_model)
     fixed = conv.fixed_tile(layer, width)
     best = min(times, key=times.get)
     if times[best] > (1 - MARGIN) * times[fixed]:
@@ -149,9 +153,10 @@ def choose(layer, width: int) -> Choice:
     return Choice(best, times[best], times[fixed])
 
 
-def tune(graph: ShapedGraph) -> dict[str, Choice]:
+def tune(graph: ShapedGraph, compile_model: CompileModel) -> dict[str, Choice]:
     """Each conv layer's choice by layer name, timing the layer shapes this host has no
-    valid stored choice for yet (and storing those)."""
+    valid stored choice for yet (and storing those); `compile_model` compiles the
+    one-layer networks timed."""
     width = jit.host_vector_width()
     stored = load_choices()
     chosen = {}
@@ -159,7 +164,7 @@ def tune(graph: ShapedGraph) -> dict[str, Choice]:
     for layer in tuned_layers(graph):
         key = signature(layer, width)
         if key not in stored or not conv.valid_tile(layer, width, stored[key].tile):
-            stored[key] = choose(layer, width)
+            stored[key] = choose(layer, width, compile_model)
             timed = True
         chosen[layer.node.name] = stored[key]
     if timed:
@@ -167,6 +172,6 @@ def tune(graph: ShapedGraph) -> dict[str, Choice]:
     return chosen
 
 
-def tuned_tiles(graph: ShapedGraph) -> dict[str, tuple[int, int]]:
+def tuned_tiles(graph: ShapedGraph, compile_model: CompileModel) -> dict[str, tuple[int, int]]:
     """The tile of each conv layer of a rewritten graph, as `codegen` takes them."""
-    return {name: choice.tile for name, choice in tune(graph).items()}
+    return {name: choice.tile for name, choice in tune(graph, compile_model).items()}
