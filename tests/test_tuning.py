@@ -180,3 +180,26 @@ def test_tuning_times_each_candidate_and_keeps_the_fixed_tile_unless_clearly_fas
     close = {tile: 1.0 if tile == fixed else 0.99 for tile in times}
     monkeypatch.setattr(tuning, "time_tiles", lambda layer, width, compile_model: close)
     assert tuning.choose(layer, width, single_threaded) == tuning.Choice(fixed, 1.0, 1.0)
+
+
+def test_the_tune_command_shows_each_conv_layer_and_run_tuned_uses_the_choices(cache, monkeypatch, cli, tmp_path):
+    monkeypatch.setattr(tuning, "time_tiles", slowest_first)
+    spec = tmp_path / "tuned.net"
+    spec.write_text(NETWORK)
+    shown = cli("tune", str(spec))
+    assert shown.exit_code == 0, shown.output
+    rows = {line.split()[0]: line.split() for line in shown.output.splitlines() if line.startswith("conv")}
+    assert set(rows) == {"conv1", "conv2", "conv3"}
+    stored = tuning.load_choices()
+    assert {row[3] for row in rows.values()} == {"x".join(map(str, c.tile)) for c in stored.values()}
+    for name, extra in (("fixed", ()), ("tuned", ("--tuned",))):
+        result = cli("run", str(spec), "--threads", "1", "--batch", "3", "--output", str(tmp_path / f"{name}.npy"), *extra)
+        assert result.exit_code == 0, result.output
+    fixed, tuned = np.load(tmp_path / "fixed.npy"), np.load(tmp_path / "tuned.npy")
+    assert fixed.shape == (3, 4)
+    np.testing.assert_allclose(tuned, fixed, rtol=1e-5, atol=1e-5)
+
+
+def test_the_tune_command_reports_a_missing_file_without_a_traceback(cli, cache):
+    result = cli("tune", str(cache / "missing.net"))
+    assert result.exit_code == 1 and "cannot read" in result.output and "Traceback" not in result.output
