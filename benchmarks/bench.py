@@ -12,6 +12,11 @@ register-only FMA loop, see fma_peak.py); it prints ratios netspec/peer and
 netspec's GFLOP/s as a fraction of each peak. It also measures what a user feels: a cold and a warm
 `netspec run examples/lenet5.net` in fresh processes, the cold compile times of
 LeNet-5 and GoogLeNet, and peak memory at batch 4096.
+
+With --tuned it also compiles each network with its convolution tiles tuned for this
+CPU (`compile(tuned=True)`, timing any layer shape not tuned before) and measures that
+model in the same run: the fixed and the tuned builds are timed in turns (columns
+marked *, so that other work on the machine slows both alike), with their ratio.
 """
 from __future__ import annotations
 
@@ -94,7 +99,7 @@ def sgemm_peak(threads: int) -> float:
 class Peers:
     """PyTorch and ONNX Runtime versions of one network, with netspec's weights."""
 
-    def __init__(self, network, weights):
+    def __init__(self, network, weights, threads=THREADS):
         self.torch_module = self.sessions = None
         if torch is None:
             return
@@ -108,11 +113,11 @@ class Peers:
         torch.onnx.export(self.torch_module, example, buffer, input_names=["x"], output_names=["y"],
                           dynamic_axes={"x": {0: "n"}, "y": {0: "n"}}, dynamo=False)
         self.sessions = {}
-        for threads in THREADS:
+        for count in threads:
             options = ort.SessionOptions()
-            options.intra_op_num_threads = threads
+            options.intra_op_num_threads = count
             options.inter_op_num_threads = 1
-            self.sessions[threads] = ort.InferenceSession(buffer.getvalue(), options, providers=["CPUExecutionProvider"])
+            self.sessions[count] = ort.InferenceSession(buffer.getvalue(), options, providers=["CPUExecutionProvider"])
 
     def runners(self, threads: int) -> dict:
         found = {}
@@ -139,43 +144,69 @@ def runnable_networks(names):
             continue
 
 
-def bench_network(name, network, batches, min_time, peaks, max_work):
+def paired_seconds_per_call(fixed, tuned, x, min_time: float) -> tuple[float, float]:
+    """The best over rounds of seconds per call of each model, the two taking turns, so that
+    other work on the machine slows both alike: their ratio is the tuning's effect."""
+    best = [float("inf"), float("inf")]
+    for _ in range(5):
+        for i, model in enumerate((fixed, tuned)):
+            best[i] = min(best[i], seconds_per_call(model, x, min_time / 5))
+    return best[0], best[1]
+
+
+def tuned_models(name, network, weights, threads, expected, check) -> dict:
+    """The network compiled with tuned tiles for each thread count, checked against the fixed build."""
+    started = time.perf_counter()
+    models = {t: network.compile(weights=weights, threads=t, tuned=True) for t in threads}
+    print(f"{name}: tuned and compiled in {time.perf_counter() - started:.1f} s", flush=True)
+    got = models[threads[0]](check)
+    if not np.allclose(expected, got, rtol=1e-5, atol=1e-5 * max(1.0, float(np.abs(got).max()))):
+        raise SystemExit(f"{name}: tuned and fixed builds disagree (max difference {np.abs(expected - got).max():.3g})")
+    return models
+
+
+def bench_network(name, network, batches, min_time, peaks, max_work, threads=THREADS, tuned=False):
     """`peaks`: {"sgemm" or "fma": {threads: GFLOP/s}}."""
     weights = initial_weights(network.graph, seed=0)
-    peers = Peers(network, weights)
-    models = {t: network.compile(weights=weights, threads=t) for t in THREADS}
+    peers = Peers(network, weights, threads)
+    models = {t: network.compile(weights=weights, threads=t) for t in threads}
     batches = [b for b in batches if b == batches[0] or b * network.graph.macs <= max_work]
     flops = 2 * network.graph.macs
     rng = np.random.default_rng(0)
     check = rng.random((16, *network.input_shape), dtype=np.float32)
-    expected = models[1](check)
+    expected = models[threads[0]](check)
     for peer, run in peers.runners(1).items():
         got = run(check)
         scale = max(1.0, float(np.abs(got).max()))
         if not np.allclose(expected, got, rtol=1e-5, atol=1e-5 * scale):
             raise SystemExit(f"{name}: netspec and {peer} disagree (max difference {np.abs(expected - got).max():.3g})")
+    tuned = tuned_models(name, network, weights, threads, expected, check) if tuned else {}
     rows = []
-    for threads in THREADS:
+    for count in threads:
         if torch is not None:
-            torch.set_num_threads(threads)
-        runners = {"netspec": models[threads], **peers.runners(threads)}
+            torch.set_num_threads(count)
+        runners = {"netspec": models[count], **peers.runners(count)}
         for batch in batches:
             x = rng.random((batch, *network.input_shape), dtype=np.float32)
-            row = {"network": name, "threads": threads, "batch": batch}
+            row = {"network": name, "threads": count, "batch": batch}
             for peer, run in runners.items():
                 seconds = seconds_per_call(run, x, min_time)
                 row[peer] = {"images_per_s": batch / seconds, "latency_us": seconds * 1e6}
             row["netspec_gflops"] = flops * row["netspec"]["images_per_s"] / 1e9
-            row["fraction_of_peak"] = row["netspec_gflops"] / peaks["sgemm"][threads]
-            row["fraction_of_fma_peak"] = row["netspec_gflops"] / peaks["fma"][threads]
+            row["fraction_of_peak"] = row["netspec_gflops"] / peaks["sgemm"][count]
+            row["fraction_of_fma_peak"] = row["netspec_gflops"] / peaks["fma"][count]
+            if tuned:
+                fixed_seconds, tuned_seconds = paired_seconds_per_call(models[count], tuned[count], x, min_time)
+                row["tuning"] = {"fixed_images_per_s": batch / fixed_seconds, "tuned_images_per_s": batch / tuned_seconds,
+                                 "speedup": fixed_seconds / tuned_seconds}
             rows.append(row)
             print_row(row, list(runners))
     return rows
 
 
-def print_header(peers):
+def print_header(peers, tuned=False):
     columns = (["network", "thr", "batch", "netspec img/s", "latency"] + [f"x {p}" for p in peers]
-               + ["GFLOP/s", "of sgemm", "of FMA peak"])
+               + ["GFLOP/s", "of sgemm", "of FMA peak"] + (["fixed img/s*", "tuned img/s*", "tuned/fixed"] if tuned else []))
     print("  ".join(f"{c:>13}" if i > 2 else f"{c:>8}" for i, c in enumerate(columns)))
 
 
@@ -185,6 +216,10 @@ def print_row(row, runners):
              f"{row['netspec']['latency_us']:11,.1f}us"]
     cells += [f"{netspec_rate / row[p]['images_per_s']:13.2f}" for p in runners if p != "netspec"]
     cells += [f"{row['netspec_gflops']:13.1f}", f"{row['fraction_of_peak']:12.0%}", f"{row['fraction_of_fma_peak']:12.0%}"]
+    if "tuning" in row:
+        tuning = row["tuning"]
+        cells += [f"{tuning['fixed_images_per_s']:13,.0f}", f"{tuning['tuned_images_per_s']:13,.0f}",
+                  f"{tuning['speedup']:13.2f}"]
     print("  ".join(cells), flush=True)
 
 
@@ -226,6 +261,15 @@ def user_experience() -> dict:
     return results
 
 
+def print_experience(experience: dict) -> None:
+    compiles = ", ".join(f"{name} {experience[f'{name}_compile_s'] * 1e3:.0f} ms" for name in COMPILE_TIMED)
+    print(f"cold `netspec run examples/lenet5.net` (empty cache): {experience['cold_run_s']:.2f} s; "
+          f"warm: {experience['warm_run_s']:.2f} s; cold compile: {compiles}")
+    print(f"batch 4096: peak RSS {experience['peak_rss_bytes'] / 2**20:.0f} MiB (process with input allocated: "
+          f"{experience['rss_before_run_bytes'] / 2**20:.0f} MiB; the run added "
+          f"{experience['run_growth_bytes'] / 2**20:.1f} MiB); input + output {experience['input_output_bytes'] / 2**20:.1f} MiB")
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--networks", nargs="*", help="example names (default: every runnable one)")
@@ -234,26 +278,28 @@ def main():
     parser.add_argument("--json", metavar="FILE", help="also write the results as JSON")
     parser.add_argument("--max-work", type=float, default=2e10,
                         help="skip batch sizes whose multiply-accumulates per call exceed this (big networks)")
+    parser.add_argument("--threads", nargs="*", type=int, default=list(THREADS), help="thread counts to measure")
+    parser.add_argument("--no-user", action="store_true",
+                        help="skip the fresh-process timings of the CLI, the cold compiles and the memory probe")
+    parser.add_argument("--tuned", action="store_true",
+                        help="also measure netspec with convolution tiles tuned for this CPU, beside the fixed schedule")
     args = parser.parse_args()
 
     missing = [name for name, module in (("torch==2.13.0", torch), ("onnxruntime", ort)) if module is None]
     if missing:
         print(f"note: {', '.join(missing)} not installed; those peers are skipped (pip install '.[bench]')")
     print(f"machine: {platform.machine()}, {os.cpu_count()} cores, {cpu_model()}")
-    peaks = {"sgemm": {t: sgemm_peak(t) for t in THREADS}, "fma": {t: fma_peak(t) for t in THREADS}}
+    threads = tuple(args.threads)
+    peaks = {"sgemm": {t: sgemm_peak(t) for t in threads}, "fma": {t: fma_peak(t) for t in threads}}
     for label, name in (("sgemm", "sgemm peak"), ("fma", "FMA peak (generated register-only loop)")):
-        print(f"{name}: " + ", ".join(f"{peaks[label][t]:.0f} GFLOP/s on {t} thread{'s' * (t > 1)}" for t in THREADS))
-    print_header([p for p, m in (("pytorch", torch), ("onnxruntime", ort)) if m is not None])
+        print(f"{name}: " + ", ".join(f"{peaks[label][t]:.0f} GFLOP/s on {t} thread{'s' * (t > 1)}" for t in threads))
+    print_header([p for p, m in (("pytorch", torch), ("onnxruntime", ort)) if m is not None], args.tuned)
     rows = []
     for name, network in runnable_networks(args.networks):
-        rows += bench_network(name, network, args.batches, args.min_time, peaks, args.max_work)
-    experience = user_experience()
-    compiles = ", ".join(f"{name} {experience[f'{name}_compile_s'] * 1e3:.0f} ms" for name in COMPILE_TIMED)
-    print(f"cold `netspec run examples/lenet5.net` (empty cache): {experience['cold_run_s']:.2f} s; "
-          f"warm: {experience['warm_run_s']:.2f} s; cold compile: {compiles}")
-    print(f"batch 4096: peak RSS {experience['peak_rss_bytes'] / 2**20:.0f} MiB (process with input allocated: "
-          f"{experience['rss_before_run_bytes'] / 2**20:.0f} MiB; the run added "
-          f"{experience['run_growth_bytes'] / 2**20:.1f} MiB); input + output {experience['input_output_bytes'] / 2**20:.1f} MiB")
+        rows += bench_network(name, network, args.batches, args.min_time, peaks, args.max_work, threads, args.tuned)
+    experience = {} if args.no_user else user_experience()
+    if experience:
+        print_experience(experience)
     if args.json:
         with open(args.json, "w") as handle:
             json.dump({"peaks_gflops": peaks, "rows": rows, "user": experience,

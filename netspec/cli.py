@@ -344,6 +344,9 @@ def _dask_address(ctx, param, address):
 @click.option("--top", type=click.IntRange(min=1), default=3, show_default=True, help="Classes shown per example.")
 @click.option("--threads", type=click.IntRange(min=1), help="Threads to split the batch across (default: all cores).")
 @click.option("--max-memory", type=ByteSize(), help="Refuse runs needing more memory (default: half the RAM).")
+@click.option("--tuned", is_flag=True,
+              help="Give each convolution the register tile timed fastest on this CPU (timed once per layer shape, "
+                   "then stored; see `netspec tune`).")
 @click.option("--json", "as_json", is_flag=True, help="Print the report (or the errors) as JSON on stdout.")
 @click.option("--verify", is_flag=True,
               help="Also run the network in ONNX Runtime and compare every layer's output, stopping at the first "
@@ -360,7 +363,7 @@ def _dask_address(ctx, param, address):
 @_preprocessing_options
 @_warning_options
 def run(file, input_paths, labels_path, weights_path, map_path, output_path, batch, seed, top, threads, max_memory,
-        as_json, verify, tolerance, resume, dask_address, allow, deny_warnings, **preprocess):
+        tuned, as_json, verify, tolerance, resume, dask_address, allow, deny_warnings, **preprocess):
     """Compile FILE to native code and run it.
 
     Without --weights the weights are initialised from --seed (PyTorch's default
@@ -408,7 +411,7 @@ def run(file, input_paths, labels_path, weights_path, map_path, output_path, bat
     network = _network(file, as_json, allow, deny_warnings)
     if streams:
         _run_streaming(network, input_paths[0], output_path, _Weights(weights_path, map_path, seed),
-                       threads, max_memory or default_limit(), resume, dask_address, as_json)
+                       threads, max_memory or default_limit(), resume, dask_address, as_json, tuned)
     try:
         preprocessing = with_options(network.preprocessing, network.input_shape, preprocess)
     except ValueError as problem:
@@ -419,7 +422,7 @@ def run(file, input_paths, labels_path, weights_path, map_path, output_path, bat
         network.graph.require_numbers()
         labels = read_labels(labels_path, network.graph) if labels_path else None
         if input_paths and not is_array(input_paths) and not verify:
-            model = _compiled(network, _bound_weights(network, weights_path, map_path), seed, threads, limit)
+            model = _compiled(network, _bound_weights(network, weights_path, map_path), seed, threads, limit, tuned)
             inputs, output, seconds = run_images(model, input_paths, preprocessing,
                                                  chunk_examples(network.graph, threads, limit), available_cores())
             converted = []
@@ -431,7 +434,7 @@ def run(file, input_paths, labels_path, weights_path, map_path, output_path, bat
                 require_memory(network.graph, batch or 1, threads, limit)
                 inputs = random_inputs(network.input_shape, batch or 1, seed)
             weights = _bound_weights(network, weights_path, map_path)
-            model = _compiled(network, weights, seed, threads, limit)
+            model = _compiled(network, weights, seed, threads, limit, tuned)
             batch, converted = as_batch(network.graph, inputs.array)
             model.run(batch[:1])  # the first call sets up the workspace: not timed
             started = time.perf_counter()
@@ -474,14 +477,15 @@ class _Weights:
     seed: int
 
 
-def _compiled(network, weights, seed: int, threads: int, limit: int):
+def _compiled(network, weights, seed: int, threads: int, limit: int, tuned: bool = False):
     """The network compiled for `run`, saying so on standard error once that takes a second."""
-    with notice_if_slow(f"compiling {network.graph.name} ({len(network.graph.layers)} layers) for this CPU..."):
-        return network.compile(weights=weights, seed=seed, threads=threads, max_memory=limit)
+    doing = "tuning and compiling" if tuned else "compiling"
+    with notice_if_slow(f"{doing} {network.graph.name} ({len(network.graph.layers)} layers) for this CPU..."):
+        return network.compile(weights=weights, seed=seed, threads=threads, max_memory=limit, tuned=tuned)
 
 
 def _run_streaming(network: Network, input_path: str, output_path: str, weights: _Weights, threads, limit: int,
-                   resume: bool, dask_address: str | None, as_json: bool) -> None:
+                   resume: bool, dask_address: str | None, as_json: bool, tuned: bool) -> None:
     """`run --input X.npy --output Y.npy`: chunk by chunk (stream.py), here or on Dask; exits."""
     from .backends.llvm.runtime import available_cores
     from .stream import ArrayInput, LocalRunner, chunk_examples, stream
@@ -492,7 +496,7 @@ def _run_streaming(network: Network, input_path: str, output_path: str, weights:
         network.graph.require_numbers()
         source = ArrayInput(input_path, network.graph)
         model = _compiled(network, _bound_weights(network, weights.path, weights.map_path), weights.seed, threads,
-                          limit)
+                          limit, tuned)
         if dask_address is None:
             streamed = stream(source, output_path, LocalRunner(model), model,
                               chunk_examples(network.graph, threads, limit), resume)
@@ -853,6 +857,43 @@ def draw(file, output_path, collapse, allow, deny_warnings):
         click.echo(f"nothing drawn: {file} has no layers to draw until these errors are fixed", err=True)
     _echo_explain_hint(list(result.diagnostics))
     sys.exit(0 if result.ok else 1)
+
+
+@main.command()
+@click.argument("file")
+def tune(file):
+    """Choose FILE's convolution tiles for this CPU and show each layer's choice.
+
+    Each distinct convolution is compiled alone with a few register tile shapes
+    and timed (batch 1, one thread); the fastest is stored next to the compile
+    cache and used by `run --tuned`. Layer shapes tuned before are not timed again.
+
+    \b
+    Example:
+      netspec tune examples/resnet18.net
+    """
+    from .backends.llvm import jit, tuning
+    from .backends.llvm.kernels.conv import fixed_tile
+    from .backends.llvm.rewrite import rewrite_for_inference
+    from .backends.llvm.runtime import single_threaded
+
+    network = _network(file)
+    try:
+        network.graph.require_numbers()
+    except DataError as problem:
+        _fail(str(problem))
+    graph = rewrite_for_inference(network.graph).graph
+    with notice_if_slow(f"timing the convolutions of {graph.name} on this CPU..."):
+        chosen = tuning.tune(graph, single_threaded)
+    width = jit.host_vector_width()
+    click.echo(f"{'layer':<24} {'fixed tile':>10} {'us':>9} {'tuned tile':>10} {'us':>9} {'speedup':>8}")
+    for layer in tuning.tuned_layers(graph):
+        choice = chosen[layer.node.name]
+        fixed = "x".join(map(str, fixed_tile(layer, width)))
+        click.echo(f"{layer.node.name:<24} {fixed:>10} {choice.fixed_seconds * 1e6:9.1f} "
+                   f"{'x'.join(map(str, choice.tile)):>10} {choice.seconds * 1e6:9.1f} "
+                   f"{choice.fixed_seconds / choice.seconds:7.2f}x")
+    click.echo(f"tiles are output channels x vectors of {width} floats; stored in {tuning.tiles_file()}")
 
 
 @main.command()

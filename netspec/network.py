@@ -129,18 +129,20 @@ class Network:
         return layer_table(self.graph)
 
     def compile(self, weights=None, seed: int = 0, threads: int | None = None, bounds_check: bool = False,
-                max_memory: int | None = None):
+                max_memory: int | None = None, tuned: bool = False):
         """Compile to native code. `weights` is a weight file's path (.npz, .safetensors,
         .pt, .pth), a mapping of arrays, or None for the network's own weights (an imported
         model's) or else seeded initialisation; keys that are not netspec's are bound by
         order and shape; `threads` defaults to every available core; `bounds_check` builds a
         slower test version that counts out-of-bounds accesses; `max_memory` (bytes, default
-        half the RAM) bounds what one example may need."""
+        half the RAM) bounds what one example may need; `tuned` gives each convolution the
+        register tile timed fastest on this host (timed once per layer shape and stored in
+        the compile cache's directory; docs/performance.md)."""
         from .backends.llvm.runtime import compile_network
 
         weights = self.weights if weights is None else weights
         return compile_network(self.graph, weights=weights, seed=seed, threads=threads,
-                               bounds_check=bounds_check, max_memory=max_memory)
+                               bounds_check=bounds_check, max_memory=max_memory, tuned=tuned)
 
     def trainer(self, weights=None, seed: int = 0, threads: int = 1, loss: str = "cross-entropy"):
         """The training step compiled to native code, starting from `weights` (as for

@@ -273,10 +273,12 @@ class LayerCode:
     activation into it), the number of examples (`count`, an IR value: only for
     kernels lowered per tile; others see one example at a time), the host's
     float vector width, and for a divisible kernel (see `KernelDef.divisible`)
-    the `Tickets` its tiles of work are taken by, None when it does all of them."""
+    the `Tickets` its tiles of work are taken by, None when it does all of them,
+    and the register tile shape chosen for the layer (`tile`, for kernels that
+    tile registers: conv's (output channels, q vectors)), None for the kernel's own rule."""
 
     def __init__(self, builder: KernelBuilder, layer, sources, target, weights, scratch, fused, count, vector_width,
-                 tickets=None):
+                 tickets=None, tile=None):
         self.k = builder
         self.layer = layer
         self.sources = sources  # one per tensor the layer reads (several for joins); None: already in place
@@ -288,6 +290,7 @@ class LayerCode:
         self.count = count
         self.vector_width = vector_width
         self.tickets = tickets
+        self.tile = tile
 
     @property
     def attrs(self):

@@ -4,11 +4,13 @@ Each layer becomes an internal function `layer.NAME(source, target, weights,
 scratch, count)` over a tile of `count` examples, with `noalias` buffers (and
 the counter its tiles are taken by, when threads divide it); `forward` walks the
 batch tile by tile and calls them in order, with every pointer computed from the
-memory plan.
+memory plan. `tiles` maps a layer's name to the register tile shape chosen for it
+(by `tuning`); a layer not in it gets its kernel's fixed rule.
 """
 from __future__ import annotations
 
 from math import prod
+from typing import Mapping
 
 from llvmlite import ir
 
@@ -35,13 +37,17 @@ def _declare_noalias(function: ir.Function, names) -> None:
             argument.add_attribute("noalias")
 
 
+Tiles = Mapping[str, tuple[int, int]]
+
+
 def layer_function(module: ir.Module, layer, plan: MemoryPlan, weights: WeightLayout, width: int,
-                   guarded: bool, divided: bool = False) -> ir.Function:
+                   guarded: bool, divided: bool = False, tile: tuple[int, int] | None = None) -> ir.Function:
     """`layer.NAME(sources..., target, weights, scratch, count)`: the layer's forward loop
     nest over `count` examples, reading and writing where `plan` puts its tensors. With
     `divided` (for a divisible kernel), one more argument `tickets`, the counter its
     tiles are taken by (see `Tickets`), so that threads calling it at once together do
-    the layer; the counter must be 0 on entry (the barrier after the layer resets it)."""
+    the layer; the counter must be 0 on entry (the barrier after the layer resets it).
+    `tile`: the register tile shape chosen for the layer (see `LayerCode.tile`)."""
     name = layer.node.name
     kernel = KERNELS[layer.node.kind]
     readers = len(layer.node.inputs)
@@ -73,7 +79,8 @@ def layer_function(module: ir.Module, layer, plan: MemoryPlan, weights: WeightLa
         whole_sources = [Buffer(source, k.mul(count, size)) for source, size in zip(sources, sizes)]
         whole_target = Buffer(target, k.mul(count, outputs))
         tickets = Tickets(counter, ticket, index(0)) if divided else None  # the tile as one example
-        kernel.lower(LayerCode(k, layer, whole_sources, whole_target, buffers, scratch, fused, count, width, tickets))
+        kernel.lower(LayerCode(k, layer, whole_sources, whole_target, buffers, scratch, fused, count, width, tickets,
+                               tile))
     else:
         stride = plan.locations[name].stride or outputs
         with k.loop("n", 0, count) as n:
@@ -82,7 +89,7 @@ def layer_function(module: ir.Module, layer, plan: MemoryPlan, weights: WeightLa
             example_target = Buffer(k.at(target, k.mul(n, stride)), outputs)
             tickets = Tickets(counter, ticket, n) if divided else None
             kernel.lower(LayerCode(k, layer, example_sources, example_target, buffers, scratch, fused, None, width,
-                                   tickets))
+                                   tickets, tile))
     k.b.ret_void()
     return function
 
@@ -97,19 +104,19 @@ def _compile_cost(layer) -> int:
 
 
 def _part_function(module: ir.Module, layer, plan: MemoryPlan, weights: WeightLayout, width: int, guarded: bool,
-                   defined: bool, parts: int) -> ir.Function:
+                   defined: bool, parts: int, tile: tuple[int, int] | None) -> ir.Function:
     """The layer's function (divided between threads when its kernel can be), defined in
     this module, or declared when another part defines it."""
     if not defined:
         divided = KERNELS[layer.node.kind].divisible
         return ir.Function(module, _layer_type(len(layer.node.inputs), divided), f"layer.{layer.node.name}")
-    function = layer_function(module, layer, plan, weights, width, guarded, divided=True)
+    function = layer_function(module, layer, plan, weights, width, guarded, divided=True, tile=tile)
     if parts > 1:
         function.linkage = ""  # external: forward, in another part, calls it
     return function
 
 
-def _code_key(layer, plan: MemoryPlan, weights: WeightLayout) -> tuple[tuple, int]:
+def _code_key(layer, plan: MemoryPlan, weights: WeightLayout, tile) -> tuple[tuple, int]:
     """What `layer_function` reads about a layer, with its weights' offsets taken from
     where the layer's first weight starts (returned too): equal keys, equal code."""
     name = layer.node.name
@@ -117,17 +124,19 @@ def _code_key(layer, plan: MemoryPlan, weights: WeightLayout) -> tuple[tuple, in
     start = min(own.values(), default=0)
     placement = tuple(sorted((suffix, offset - start, weights.stored[f"{name}.{suffix}"]) for suffix, offset in own.items()))
     key = (layer.node.kind, repr(layer.attrs), tuple(layer.input_shapes), layer.output_shape, plan.fused.get(name),
-           plan.in_place.get(name, frozenset()), plan.locations[name].stride, placement)
+           plan.in_place.get(name, frozenset()), plan.locations[name].stride, placement, tile)
     return key, start
 
 
 def generate_module(graph: ShapedGraph, vector_width: int, guarded: bool = False,
-                    part: int = 0, parts: int = 1) -> tuple[ir.Module, MemoryPlan, WeightLayout]:
+                    part: int = 0, parts: int = 1, tiles: Tiles | None = None) -> tuple[ir.Module, MemoryPlan, WeightLayout]:
     """The module, with loops vectorized explicitly `vector_width` floats wide where a
     kernel does so; `guarded` tests every access against its buffer (see `KernelBuilder`).
     With `parts` > 1 it holds part `part` of the code: its share of the layer functions
     (and `forward` in part 0), declaring the others, so that the parts can be compiled
-    separately (at once, in other processes) and linked when loaded."""
+    separately (at once, in other processes) and linked when loaded. `tiles`: the
+    register tile shapes chosen per layer name (see the module's docstring)."""
+    tiles = tiles or {}
     plan = memory_plan(graph)
     weights = weight_layout(graph)
     module = ir.Module(name=graph.name if parts == 1 else f"{graph.name}.part{part}")
@@ -143,12 +152,12 @@ def generate_module(graph: ShapedGraph, vector_width: int, guarded: bool = False
         name = layer.node.name
         if name in plan.views:
             continue
-        key, start = _code_key(layer, plan, weights)
+        key, start = _code_key(layer, plan, weights, tiles.get(name))
         if key not in shared:
             least = loads.index(min(loads))
             loads[least] += _compile_cost(layer)
             shared[key] = (_part_function(module, layer, plan, weights, vector_width, guarded,
-                                          least == part, parts), start)
+                                          least == part, parts, tiles.get(name)), start)
         function, first_start = shared[key]
         functions[name] = (function, start - first_start)
     if part == 0:
@@ -199,17 +208,20 @@ def _forward_function(module: ir.Module, graph: ShapedGraph, plan: MemoryPlan, f
     builder.b.ret_void()
 
 
-def canonical_form(graph: ShapedGraph, guarded: bool = False) -> str:
+def canonical_form(graph: ShapedGraph, guarded: bool = False, tiles: Tiles | None = None) -> str:
     """Everything the generated code depends on, as text (the cache key's content)."""
     lines = [f"network {graph.name} input {graph.input_shape} guarded {guarded}"]
+    if tiles:
+        lines.append(f"tiles {sorted(tiles.items())}")
     for layer in graph.layers:
         node = layer.node
         lines.append(f"{node.name} {node.kind} {node.inputs} {layer.attrs!r} {layer.input_shape} -> {layer.output_shape}")
     return "\n".join(lines)
 
 
-def llvm_ir(graph: ShapedGraph, guarded: bool = False, part: int = 0, parts: int = 1) -> str:
+def llvm_ir(graph: ShapedGraph, guarded: bool = False, part: int = 0, parts: int = 1,
+            tiles: Tiles | None = None) -> str:
     """The LLVM IR of a graph after the inference rewrite (see `rewrite.rewrite_for_inference`),
     vectorized for this host: all of it, or part `part` of `parts` (see `generate_module`)."""
-    module, _, _ = generate_module(graph, jit.host_vector_width(), guarded, part, parts)
+    module, _, _ = generate_module(graph, jit.host_vector_width(), guarded, part, parts, tiles)
     return str(module)

@@ -24,11 +24,12 @@ from . import jit
 from .barrier import STATE_WORDS
 from .buffers import aligned_zeros
 from .builder import OUT_OF_BOUNDS
-from .codegen import ENTRY, canonical_form, llvm_ir
+from .codegen import ENTRY, Tiles, canonical_form, llvm_ir
 from .layout import weight_layout
 from .memory import default_limit, require_memory
 from .plan import memory_plan
 from .rewrite import rewrite_for_inference
+from .tuning import tuned_tiles
 
 # forward(input, weights, output, batch, workspace, scratch, part, parts, barrier)
 _FORWARD = ctypes.CFUNCTYPE(None, ctypes.c_void_p, ctypes.c_void_p, ctypes.c_void_p, ctypes.c_int64, ctypes.c_void_p,
@@ -149,17 +150,18 @@ class Model:
     share of every convolution and dense layer, and they wait for each other between
     layers (see `DivisionChoice` for when). The GIL
     is released while generated code runs, so a model may also be called from
-    several threads."""
+    several threads. `tiles` maps conv layers of the rewritten graph to the register
+    tile shapes chosen for them (see `tuning`); the others get the kernel's fixed rule."""
 
     def __init__(self, graph: ShapedGraph, weights=None, seed: int = 0, threads: int | None = None,
-                 bounds_check: bool = False, max_memory: int | None = None):
+                 bounds_check: bool = False, max_memory: int | None = None, tiles: Tiles | None = None):
         self.graph = graph
         self.threads = threads or available_cores()
         if len(graph.layers) > MAX_LAYERS:
             raise DataError(f"network {graph.name} has {len(graph.layers)} layers; netspec compiles at most {MAX_LAYERS}")
         require_memory(graph, 1, self.threads, max_memory or default_limit())
         arrays, self.untrained = resolve(graph, weights, seed)
-        self._shipped = (arrays, bounds_check)  # what another process compiles it from (__reduce__)
+        self._shipped = (arrays, bounds_check, tiles)  # what another process compiles it from (__reduce__)
         # The code is generated for the rewritten graph (dropout gone, batchnorm folded).
         rewritten = rewrite_for_inference(graph)
         code_graph = rewritten.graph
@@ -170,10 +172,10 @@ class Model:
         plan = memory_plan(code_graph)
         self._workspace_floats = plan.workspace_floats
         self._scratch_floats = plan.scratch_floats
-        self._canonical = canonical_form(code_graph, bounds_check)
+        self._canonical = canonical_form(code_graph, bounds_check, tiles)
         parts = parts_to_compile(bounds_check)
-        compiled = jit.compile_parts(self._canonical, lambda part: llvm_ir(code_graph, bounds_check, part, parts),
-                                     parts, ENTRY)
+        compiled = jit.compile_parts(self._canonical,
+                                     lambda part: llvm_ir(code_graph, bounds_check, part, parts, tiles), parts, ENTRY)
         # A bounds-checked build counts accesses outside their buffers (a test mode).
         self._violations = None
         if bounds_check:
@@ -315,11 +317,11 @@ _RECEIVED: dict[tuple[str, int], Model] = {}
 _RECEIVING = threading.Lock()
 
 
-def _received(digest: str, graph: ShapedGraph, arrays, bounds_check: bool, threads: int) -> Model:
+def _received(digest: str, graph: ShapedGraph, arrays, bounds_check: bool, tiles, threads: int) -> Model:
     with _RECEIVING:
         model = _RECEIVED.get((digest, threads))
         if model is None:
-            model = _RECEIVED[digest, threads] = Model(graph, arrays, 0, threads, bounds_check)
+            model = _RECEIVED[digest, threads] = Model(graph, arrays, 0, threads, bounds_check, tiles=tiles)
     return model
 
 
@@ -327,8 +329,15 @@ def _whole_number(value) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
 
 
+def single_threaded(graph: ShapedGraph, tiles: Tiles) -> Model:
+    """The graph compiled with these tiles for one thread, seeded weights: what tuning times."""
+    return Model(graph, threads=1, tiles=tiles)
+
+
 def compile_network(graph: ShapedGraph, weights=None, seed: int = 0, threads: int | None = None,
-                    bounds_check: bool = False, max_memory: int | None = None) -> Model:
+                    bounds_check: bool = False, max_memory: int | None = None, tuned: bool = False) -> Model:
+    """The model (see `Model`); with `tuned`, its conv layers get the tile shapes timed
+    fastest on this host (timing those not chosen yet, see `tuning.tuned_tiles`)."""
     if not graph.ok:
         raise DataError(f"network {graph.name} has errors; check it first")
     graph.require_numbers()
@@ -336,4 +345,5 @@ def compile_network(graph: ShapedGraph, weights=None, seed: int = 0, threads: in
         raise DataError(f"threads must be a whole number of at least 1, got {threads!r}")
     if max_memory is not None and (not _whole_number(max_memory) or max_memory < 1):
         raise DataError(f"max_memory must be a positive number of bytes, got {max_memory!r}")
-    return Model(graph, weights, seed, threads, bounds_check, max_memory)
+    tiles = tuned_tiles(rewrite_for_inference(graph).graph, single_threaded) if tuned else None
+    return Model(graph, weights, seed, threads, bounds_check, max_memory, tiles)

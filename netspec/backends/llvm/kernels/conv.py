@@ -67,13 +67,56 @@ def _split_phases(c, phases: _Phases, split) -> None:
                 k.store(k.load(c.source, k.add(source_row, w)), split, position)
 
 
-def _tile_shape(width: int, vectors: int, channels: int) -> tuple[int, int]:
-    """(output channels, q vectors) per register tile: as many accumulators as the
-    vector registers allow (32 with AVX-512, 16 otherwise) after the operands."""
-    accumulators = 24 if width >= 16 else 12
+def accumulators(width: int) -> int:
+    """Vector accumulators a register tile may hold: as many as the vector registers allow
+    (32 with AVX-512, 16 otherwise) after the operands."""
+    return 24 if width >= 16 else 12
+
+
+def q_vectors(layer, width: int) -> int:
+    """Vectors of wide-row positions the layer computes per output channel."""
+    return -(-_Phases(layer).positions // width)
+
+
+def fixed_tile(layer, width: int) -> tuple[int, int]:
+    """(output channels, q vectors) per register tile by a fixed rule: up to 4 vectors
+    across (a divisor of the row's vectors when one fits), then as many channels as the
+    accumulators allow."""
+    vectors, channels = q_vectors(layer, width), layer.output_shape[0]
     across = next((r for r in (4, 3, 2) if vectors % r == 0), min(vectors, 4 if width >= 16 else 2))
     across = min(across, vectors)
-    return max(1, min(channels, accumulators // across)), across
+    return max(1, min(channels, accumulators(width) // across)), across
+
+
+def valid_tile(layer, width: int, tile) -> bool:
+    """Whether (channels, vectors) fits the layer (a tile never exceeds the output channels
+    or the row's vectors: the last tile is moved back, see `_overlapping_tiles`) and the
+    accumulator budget."""
+    if (not isinstance(tile, tuple) or len(tile) != 2
+            or not all(isinstance(n, int) and not isinstance(n, bool) and n >= 1 for n in tile)):
+        return False
+    channels, vectors = tile
+    return (channels <= layer.output_shape[0] and vectors <= q_vectors(layer, width)
+            and channels * vectors <= accumulators(width))
+
+
+def candidate_tiles(layer, width: int) -> tuple[tuple[int, int], ...]:
+    """The fixed rule's tile and a few around it within the budget, for an autotuner to time:
+    1 to 6 vectors across with as many channels as fit, and the fixed tile's channels halved."""
+    channels, across = fixed_tile(layer, width)
+    budget = accumulators(width)
+    shapes = [(channels, across), (max(1, channels // 2), across)]
+    shapes += [(min(layer.output_shape[0], budget // vectors), vectors) for vectors in (1, 2, 3, 4, 6)]
+    return tuple(dict.fromkeys(shape for shape in shapes if valid_tile(layer, width, shape)))
+
+
+def tile_shape(c) -> tuple[int, int]:
+    """The layer's register tile: the one chosen for it (LayerCode.tile), else the fixed rule's."""
+    if c.tile is None:
+        return fixed_tile(c.layer, c.vector_width)
+    if not valid_tile(c.layer, c.vector_width, c.tile):
+        raise ValueError(f"tile {c.tile} does not fit conv layer {c.layer.node.name}")
+    return c.tile
 
 
 def _wide_tile(c, phases: _Phases, source, wide, first_channel, channels: int, first_q, vectors: int) -> None:
@@ -118,10 +161,10 @@ def _overlapping_tiles(k, var: str, total: int, size: int):
         yield k.smin(k.mul(tile, size), total - size)
 
 
-def _tiles_over_q(c, phases: _Phases, source, wide, first_channel, channels: int) -> None:
+def _tiles_over_q(c, phases: _Phases, source, wide, first_channel, shape: tuple[int, int]) -> None:
     width = c.vector_width
     vectors = -(-phases.positions // width)
-    _, across = _tile_shape(width, vectors, c.layer.output_shape[0])
+    channels, across = shape
     with _overlapping_tiles(c.k, "q", vectors * width, across * width) as first_q:
         _wide_tile(c, phases, source, wide, first_channel, channels, first_q, across)
 
@@ -150,14 +193,14 @@ def lower(c) -> None:
     split = k.view(c.scratch, 0, phases.input_floats)
     wide = k.view(c.scratch, phases.input_floats, c_o * phases.pitch)
     _split_phases(c, phases, split)
-    vectors = -(-phases.positions // c.vector_width)
-    channels, _ = _tile_shape(c.vector_width, vectors, c_o)
+    shape = tile_shape(c)
+    channels = shape[0]
     tiles = -(-c_o // channels)
     with share_of(c, "oc", tiles) as tile:
         # The last tile is moved back to end at c_o, overlapping its neighbour, so one copy
         # of the tile's code serves every tile; it compacts only the channels it adds.
         first_channel = k.smin(k.mul(tile, channels), c_o - channels)
-        _tiles_over_q(c, phases, split, wide, first_channel, channels)
+        _tiles_over_q(c, phases, split, wide, first_channel, shape)
         _compact(c, phases, wide, (k.mul(tile, channels), k.smin(k.mul(k.add(tile, 1), channels), c_o)))
 
 KERNELS = {"conv": KernelDef(lower=lower, scratch_floats=scratch_floats, fuses_activation=True, divisible=True)}
