@@ -279,3 +279,18 @@ def test_a_batch_too_large_for_memory_is_refused_before_it_is_allocated(monkeypa
     with pytest.raises(DataError, match=r"on batches of 64 needs [\d,]+ MiB .* more than the limit of 1 MiB; use a "
                                         r"smaller --batch"):
         trainer.loss_and_gradients(np.zeros((64, 1, 28, 28), np.float32), np.zeros(64, np.int64))
+
+
+@pytest.mark.parametrize("x, targets, masks, message", [
+    (np.zeros((2, 2, 9, 8), np.complex64), [0, 1], None, "training examples must be real numbers"),
+    (np.zeros((2, 2, 9, 8)), 1, None, "no array of targets for 2 examples"),
+    (np.zeros((2, 2, 9, 8)), ["a", "b"], None, "one integer class label per example"),
+    (np.zeros((2, 2, 9, 8)), [0.5, 1], None, "one integer class label per example"),
+    (np.zeros((2, 2, 9, 8)), [0, 1], {"flatten1": np.ones((2, 144))}, r"masks are for the dropout layers \(dropout1\)"),
+    (np.zeros((2, 2, 9, 8)), [0, 1], {}, "got none"),
+])
+def test_malformed_batches_from_python_are_data_errors(x, targets, masks, message):
+    graph = netspec.loads(spec("flatten\ndropout 0.5\ndense 3\n")).graph
+    trainer = compile_training(graph, initial_weights(graph))
+    with pytest.raises(DataError, match=message):
+        trainer.loss_and_gradients(x, targets, masks)

@@ -87,7 +87,7 @@ def _squared_error(module: ir.Module, size: int, guarded: bool) -> ir.Function:
 def class_labels(y: np.ndarray, classes: int) -> np.ndarray:
     """Integer class labels, each in [0, classes)."""
     y = np.asarray(y)
-    if y.ndim != 1 or not (np.issubdtype(y.dtype, np.integer) or (y.size and np.all(y == np.round(y)))):
+    if y.ndim != 1 or y.dtype.kind not in "iuf" or not (y.dtype.kind in "iu" or np.all(y == np.round(y))):
         raise DataError(f"cross-entropy needs one integer class label per example; got an array of shape "
                         f"{y.shape} and type {y.dtype}")
     labels = y.astype(np.int64)
@@ -102,6 +102,8 @@ def regression_targets(y: np.ndarray, size: int) -> np.ndarray:
     y = np.asarray(y)
     if y.ndim == 1 and np.issubdtype(y.dtype, np.integer):
         return np.eye(size, dtype=np.float32)[class_labels(y, size)]
+    if y.dtype.kind not in "iuf":
+        raise DataError(f"mean squared error needs numbers as targets; got an array of {y.dtype}")
     targets = np.ascontiguousarray(y, dtype=np.float32).reshape(len(y), -1) if y.ndim else y
     if y.ndim == 0 or targets.shape[1] != size:
         raise DataError(f"mean squared error needs targets of {size} values per example (or integer class "

@@ -373,11 +373,18 @@ class Trainer:
         cross-entropy; for mse, one value per output of each example, or class labels
         (standing for their one-hot vectors). Dropout layers use `masks` (as `draw_masks`
         gives them), else freshly drawn ones."""
+        x, targets = np.asarray(x), np.asarray(targets)
+        if x.dtype.kind not in "fiu":
+            raise DataError(f"training examples must be real numbers; got an array of {x.dtype}")
         x = np.ascontiguousarray(x, dtype=np.float32)
         self._check_batch(x, targets)
         targets = LOSSES[self.loss].targets(targets, self._outputs)
         batch, tensors = len(x), self._tensors
         masks = self.draw_masks(batch) if masks is None else masks
+        dropped = {layer.node.name for layer in filter(masked, self.graph.layers)}
+        if set(masks) != dropped:
+            raise DataError(f"masks are for the dropout layers ({', '.join(sorted(dropped)) or 'none here'}); "
+                            f"got {', '.join(sorted(map(str, masks))) or 'none'}")
         shares = self._shares_of(batch)
         self._activations[:x.size] = x.ravel()  # the input's offset is 0
         for name, mask in masks.items():
@@ -445,12 +452,12 @@ class Trainer:
             share.loss[0] = 0
         return self._shares
 
-    def _check_batch(self, x: np.ndarray, targets) -> None:
+    def _check_batch(self, x: np.ndarray, targets: np.ndarray) -> None:
         if x.ndim != len(self.graph.input_shape) + 1 or x.shape[1:] != tuple(self.graph.input_shape) or not len(x):
             raise DataError(f"training batch has shape {x.shape}; network {self.graph.name} expects "
                             f"(N, {', '.join(map(str, self.graph.input_shape))}) with N > 0")
-        if len(targets) != len(x):
-            raise DataError(f"{len(targets)} targets for {len(x)} examples")
+        if targets.ndim == 0 or len(targets) != len(x):
+            raise DataError(f"{len(targets) if targets.ndim else 'no array of'} targets for {len(x)} examples")
         for layer in filter(batch_normalised, self.graph.layers):
             if len(x) * prod(layer.input_shape[1:]) < 2:
                 # Its unbiased variance would divide by zero; PyTorch refuses it too.
