@@ -13,10 +13,9 @@ import numpy as np
 
 from ..backends.llvm.codegen import canonical_form
 from ..backends.llvm.runtime import compile_network
-from ..backends.llvm.training import compile_training
+from ..backends.llvm.training import compile_training, single_value_batchnorm
 from ..check import ShapedGraph
 from ..errors import DataError, TrainingError
-from ..ops import OPS, Trait
 from ..progress import progress_bar
 from .checkpoint import Checkpoint
 from .data import LOSSES, VALIDATION_SHARE, Dataset, Examples, load_dataset, wanted
@@ -119,13 +118,6 @@ def batches(order: np.ndarray, batch: int, no_single: bool) -> list[np.ndarray]:
     return cut
 
 
-def _needs_two(graph: ShapedGraph) -> bool:
-    """Whether a batchnorm layer normalises single values per example (a flat vector, or
-    1x1 images), which needs a batch of at least two."""
-    return any(OPS[layer.node.kind].has(Trait.AFFINE_PER_CHANNEL) and math.prod(layer.input_shape[1:]) == 1
-               for layer in graph.layers)
-
-
 def train(graph: ShapedGraph, weights, dataset: Dataset, optimizer, epochs: int, batch: int,
           seed: int = 0, resume: Checkpoint | None = None, schedule=CONSTANT, *, loss: str = LOSSES[0],
           threads: int = 1, progress: bool = False) -> Iterator[tuple[EpochReport, Checkpoint]]:
@@ -145,7 +137,7 @@ def train(graph: ShapedGraph, weights, dataset: Dataset, optimizer, epochs: int,
         stepping = dataclasses.replace(optimizer, lr=schedule.rate(optimizer.lr, epoch - 1))
         started = time.perf_counter()
         with progress_bar(len(order), f"epoch {epoch}", enabled=progress) as bar:
-            for chosen in batches(order, batch, _needs_two(graph)):
+            for chosen in batches(order, batch, single_value_batchnorm(graph) is not None):
                 batch_loss, gradients = trainer.loss_and_gradients(examples.x[chosen], examples.y[chosen])
                 broken = _first_non_finite(graph, batch_loss, gradients)
                 if broken:

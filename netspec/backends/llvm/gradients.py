@@ -263,7 +263,7 @@ class _ConvGeometry:
         c_i, n_h, n_w = layer.input_shape
         _, o_h, o_w = layer.output_shape
         padded = (a.padding.top, a.padding.bottom, a.padding.left, a.padding.right) != (0, 0, 0, 0)
-        return _ConvGeometry(c_i, n_h + a.padding.rows, n_w + a.padding.left + a.padding.right,
+        return _ConvGeometry(c_i, n_h + a.padding.rows, n_w + a.padding.columns,
                              c_i * prod(a.kernel), o_h * o_w, padded)
 
     @property
@@ -290,18 +290,22 @@ def _conv_scratch(layer) -> int:
     return _examples_at_once(layer) * g.taps * g.positions + 2 * g.padded_floats
 
 
-def _pad(c: GradientCode, source: Buffer, padded: Buffer) -> None:
-    """Copy one example into the middle of a zeroed buffer of its padded size."""
+def _each_input_element(c: GradientCode, visit) -> None:
+    """visit(position in one example, position in its padded copy) for every input element."""
     k, a = c.k, c.attrs
     c_i, n_h, n_w = c.layer.input_shape
     g = _ConvGeometry.of(c.layer)
-    k.fill("zero", padded, g.padded_floats, 0.0)
     with k.loop("ic", 0, c_i) as ic:
         with k.loop("ih", 0, n_h) as ih:
             row = k.offset((ic, k.add(ih, a.padding.top)), (g.height * g.width, g.width))
             with k.loop("iw", 0, n_w) as iw:
-                k.store(k.load(source, k.offset((ic, ih, iw), (n_h * n_w, n_w, 1))), padded,
-                        k.add(row, iw, a.padding.left))
+                visit(k.offset((ic, ih, iw), (n_h * n_w, n_w, 1)), k.add(row, iw, a.padding.left))
+
+
+def _pad(c: GradientCode, source: Buffer, padded: Buffer) -> None:
+    """Copy one example into the middle of a zeroed buffer of its padded size."""
+    c.k.fill("zero", padded, _ConvGeometry.of(c.layer).padded_floats, 0.0)
+    _each_input_element(c, lambda position, inside: c.k.store(c.k.load(source, position), padded, inside))
 
 
 def _each_patch_element(c: GradientCode, visit) -> None:
@@ -375,21 +379,8 @@ def _conv_input_gradient(c: GradientCode, patches: Buffer, dy: Buffer, dx: Buffe
     if g.padded:
         k.fill("zero.dx", padded_dx, g.padded_floats, 0.0)
     _each_patch_element(c, lambda patch, position: _accumulate(k, gathered, position, k.load(patches, patch)))
-    if g.padded:
-        _unpad_add(c, padded_dx, dx)
-
-
-def _unpad_add(c: GradientCode, padded: Buffer, target: Buffer) -> None:
-    """Add the middle of a padded example's gradient to the example's gradient."""
-    k, a = c.k, c.attrs
-    c_i, n_h, n_w = c.layer.input_shape
-    g = _ConvGeometry.of(c.layer)
-    with k.loop("ic", 0, c_i) as ic:
-        with k.loop("ih", 0, n_h) as ih:
-            row = k.offset((ic, k.add(ih, a.padding.top)), (g.height * g.width, g.width))
-            with k.loop("iw", 0, n_w) as iw:
-                _accumulate(k, target, k.offset((ic, ih, iw), (n_h * n_w, n_w, 1)),
-                            k.load(padded, k.add(row, iw, a.padding.left)))
+    if g.padded:  # the middle of the padded gradient is the example's
+        _each_input_element(c, lambda position, inside: _accumulate(k, dx, position, k.load(padded_dx, inside)))
 
 
 def _batchnorm(c: GradientCode) -> None:

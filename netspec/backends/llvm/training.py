@@ -79,6 +79,13 @@ def batch_normalised(layer) -> bool:
     return OPS[layer.node.kind].has(Trait.AFFINE_PER_CHANNEL)
 
 
+def single_value_batchnorm(graph: ShapedGraph):
+    """The first batchnorm layer with one value per channel in an example (after a flat
+    vector, or on 1x1 images), which cannot normalise a batch of one; None if none."""
+    return next((layer for layer in graph.layers if batch_normalised(layer) and prod(layer.input_shape[1:]) == 1),
+                None)
+
+
 def operands(layer) -> tuple[str, ...]:
     """The tensors the layer reads in the training step."""
     return tuple(layer.node.inputs) + ((f"{layer.node.name}.mask",) if masked(layer) else ())
@@ -260,13 +267,13 @@ def generate_training_module(graph: ShapedGraph, vector_width: int, loss: str, g
     forward = {layer.node.name: _masked_forward(module, layer, guarded) if masked(layer) else
                normalise(module, layer, weights, guarded) if batch_normalised(layer) else
                layer_function(module, layer, plan, packed, vector_width, guarded) for layer in graph.layers}
-    target = LOSSES[loss]
-    loss_function = target.lower(module, tensors.sizes[loss_layer(graph, loss).node.name], guarded)
+    objective = LOSSES[loss]
+    loss_function = objective.lower(module, tensors.sizes[loss_layer(graph, loss).node.name], guarded)
     needed = gradients_needed(graph)
     backward = {layer.node.name: _gradient_function(module, layer, weights, needed, vector_width, guarded)
                 for layer in trained_layers(graph, loss) if layer.node.name in needed}
     step = ir.Function(module, ir.FunctionType(ir.VoidType(), [I64, F32_PTR, F32_PTR, F32_PTR,
-                                                               ir.PointerType(target.target_type), *[I64] * 5,
+                                                               ir.PointerType(objective.target_type), *[I64] * 5,
                                                                F32_PTR, F32_PTR, F32_PTR, F32_PTR]), ENTRY)
     (segment, activations, packed_base, weight_base, targets, first, count, total, part, parts, gradients,
      weight_gradients, scratch, loss_value) = step.args
@@ -284,7 +291,7 @@ def generate_training_module(graph: ShapedGraph, vector_width: int, loss: str, g
                                                 count, *share])
         elif operation == "loss":
             read = loss_layer(graph, loss).node.name
-            own_targets = k.b.gep(targets, [k.mul(first, 1 if target.target_type == I64 else tensors.sizes[read])])
+            own_targets = k.b.gep(targets, [k.mul(first, 1 if objective.target_type == I64 else tensors.sizes[read])])
             k.b.call(loss_function, [at(activations, read), own_targets, at(gradients, read), loss_value, count,
                                      total])
         else:
@@ -414,9 +421,9 @@ class Trainer:
             run(*parts[0])
             for running in others:
                 running.result()
-        weight_gradients = shares[0].weight_gradients
+        weight_gradients = shares[0].weight_gradients  # refilled every step: summed into in place
         for share in shares[1:]:
-            weight_gradients = weight_gradients + share.weight_gradients
+            weight_gradients += share.weight_gradients
         self.weights = self.weights | self._gradient_layout.unpack(weights, self._statistics)
         loss = sum(float(share.loss[0]) for share in shares)
         return loss, self._gradient_layout.unpack(weight_gradients, self._parameters)
@@ -458,11 +465,11 @@ class Trainer:
                             f"(N, {', '.join(map(str, self.graph.input_shape))}) with N > 0")
         if targets.ndim == 0 or len(targets) != len(x):
             raise DataError(f"{len(targets) if targets.ndim else 'no array of'} targets for {len(x)} examples")
-        for layer in filter(batch_normalised, self.graph.layers):
-            if len(x) * prod(layer.input_shape[1:]) < 2:
-                # Its unbiased variance would divide by zero; PyTorch refuses it too.
-                raise DataError(f"{layer.node.name} normalises each feature over the batch, which needs more than "
-                                "one example: train with batches of 2 or more")
+        single = single_value_batchnorm(self.graph)
+        if single is not None and len(x) == 1:
+            # Its unbiased variance would divide by zero; PyTorch refuses it too.
+            raise DataError(f"{single.node.name} normalises each feature over the batch, which needs more than "
+                            "one example: train with batches of 2 or more")
 
 
 def compile_training(graph: ShapedGraph, weights, seed: int = 0, threads: int = 1,
