@@ -37,6 +37,10 @@ class Chunk:
     def count(self) -> int:
         return self.stop - self.start
 
+    def bytes_in(self, offset: int, example_bytes: int) -> tuple[int, int]:
+        """Where the chunk's examples lie in a file whose examples start at `offset`."""
+        return offset + self.start * example_bytes, offset + self.stop * example_bytes
+
 
 def split(count: int, size: int) -> tuple[Chunk, ...]:
     return tuple(Chunk(i, start, min(start + size, count)) for i, start in enumerate(range(0, count, size)))
@@ -132,17 +136,14 @@ class ArrayInput:
         return {"bytes": status.st_size, "modified_ns": status.st_mtime_ns, "shape": list(self.shape),
                 "dtype": self.dtype.str}
 
-    def _bytes(self, chunk: Chunk) -> tuple[int, int]:
-        return self._offset + chunk.start * self._example_bytes, self._offset + chunk.stop * self._example_bytes
-
     def examples(self, chunk: Chunk) -> np.ndarray:
         return self._array[chunk.start:chunk.stop]
 
     def read_ahead(self, chunk: Chunk) -> None:
-        self._mapped.read_ahead(*self._bytes(chunk))
+        self._mapped.read_ahead(*chunk.bytes_in(self._offset, self._example_bytes))
 
     def drop(self, chunk: Chunk) -> None:
-        self._mapped.drop(*self._bytes(chunk))
+        self._mapped.drop(*chunk.bytes_in(self._offset, self._example_bytes))
 
 
 class ArrayOutput:
@@ -169,12 +170,9 @@ class ArrayOutput:
         self._array = np.ndarray(shape, np.float32, self._mapped.map, offset)
         self._offset, self._example_bytes = offset, 4 * prod(output_shape)
 
-    def _bytes(self, chunk: Chunk) -> tuple[int, int]:
-        return self._offset + chunk.start * self._example_bytes, self._offset + chunk.stop * self._example_bytes
-
     def checksum(self, chunk: Chunk) -> str:
         digest = checksum(self._array[chunk.start:chunk.stop])
-        self._mapped.drop(*self._bytes(chunk))
+        self._mapped.drop(*chunk.bytes_in(self._offset, self._example_bytes))
         return digest
 
     def write(self, chunk: Chunk, outputs: np.ndarray) -> str:
