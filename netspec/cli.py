@@ -873,7 +873,7 @@ def tune(file):
       netspec tune examples/resnet18.net
     """
     from .backends.llvm import jit, tuning
-    from .backends.llvm.kernels.conv import fixed_tile
+    from .backends.llvm.kernels.conv import describe_tile, fixed_tile
     from .backends.llvm.rewrite import rewrite_for_inference
     from .backends.llvm.runtime import single_threaded
 
@@ -886,14 +886,14 @@ def tune(file):
     with notice_if_slow(f"timing the convolutions of {graph.name} on this CPU..."):
         chosen = tuning.tune(graph, single_threaded)
     width = jit.host_vector_width()
-    click.echo(f"{'layer':<24} {'fixed tile':>10} {'us':>9} {'tuned tile':>10} {'us':>9} {'speedup':>8}")
+    click.echo(f"{'layer':<24} {'fixed tile':>12} {'us':>9} {'tuned tile':>12} {'us':>9} {'speedup':>8}")
     for layer in tuning.tuned_layers(graph):
         choice = chosen[layer.node.name]
-        fixed = "x".join(map(str, fixed_tile(layer, width)))
-        click.echo(f"{layer.node.name:<24} {fixed:>10} {choice.fixed_seconds * 1e6:9.1f} "
-                   f"{'x'.join(map(str, choice.tile)):>10} {choice.seconds * 1e6:9.1f} "
+        click.echo(f"{layer.node.name:<24} {describe_tile(fixed_tile(layer, width)):>12} "
+                   f"{choice.fixed_seconds * 1e6:9.1f} {describe_tile(choice.tile):>12} {choice.seconds * 1e6:9.1f} "
                    f"{choice.fixed_seconds / choice.seconds:7.2f}x")
-    click.echo(f"tiles are output channels x vectors of {width} floats; stored in {tuning.tiles_file()}")
+    click.echo(f"tiles: rows:CxV = C output channels x V vectors of {width} positions; "
+               f"lanes:PxV = P positions x V vectors of {width} output channels; stored in {tuning.tiles_file()}")
 
 
 @main.command()

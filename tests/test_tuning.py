@@ -1,4 +1,5 @@
-"""Conv register tiles chosen per host: every candidate against the reference executor,
+"""Conv register tiles chosen per host (every candidate against the reference executor is in
+test_conv_schedules.py):
 tuned builds against fixed ones, and the stored choices' file."""
 import json
 
@@ -21,6 +22,7 @@ CONVS = [
     "input 2x7x30\nconv 7 kernel=2x5 stride=1x3 padding=0,1,2,1\n",
     "input 8x6x6\nconv 40 kernel=1\n",
     "input 3x17x17\nconv 24 kernel=5 stride=2 padding=2\nrelu\n",
+    "input 8x3x3\nconv 48 kernel=3 padding=1\nrelu\n",  # whole vectors of channels: lanes too
 ]
 
 
@@ -38,31 +40,21 @@ def test_candidates_stay_within_the_accumulator_budget_and_include_the_fixed_til
         layer = network(body).graph.layers[0]
         candidates = conv.candidate_tiles(layer, width)
         assert conv.fixed_tile(layer, width) in candidates and len(candidates) >= 2
-        for channels, vectors in candidates:
-            assert 1 <= channels <= layer.output_shape[0]
-            assert channels * vectors <= (24 if width >= 16 else 12)
-
-
-@pytest.mark.parametrize("body", CONVS)
-def test_every_candidate_tile_matches_the_reference(body):
-    net = network(body)
-    graph, name = net.graph, net.graph.layers[0].node.name
-    weights = initial_weights(graph, seed=3)
-    x = inputs(graph)
-    expected = reference_run(graph, weights, x)
-    for tile in conv.candidate_tiles(graph.layers[0], jit.host_vector_width()):
-        got = Model(graph, weights, threads=1, tiles={name: tile})(x)
-        np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-5, err_msg=f"tile {tile}")
-        guarded = Model(graph, weights, threads=1, bounds_check=True, tiles={name: tile})
-        np.testing.assert_allclose(guarded(x), expected, rtol=1e-5, atol=1e-5, err_msg=f"tile {tile}")
-        assert guarded.out_of_bounds_accesses == 0, f"tile {tile}"
+        for schedule, first, vectors in candidates:
+            assert schedule in ("rows", "lanes") and first >= 1 and vectors >= 1
+            # rows: output channels per tile; lanes: positions per tile, vectors of output channels
+            assert first <= (layer.output_shape[0] if schedule == "rows" else layer.output_shape[1] * layer.output_shape[2])
+            if schedule == "lanes":
+                assert layer.output_shape[0] % width == 0 and vectors * width <= layer.output_shape[0]
+            assert first * vectors <= (24 if width >= 16 else 12)
 
 
 def test_a_tile_that_does_not_fit_is_refused():
     width = jit.host_vector_width()
     graph = network(CONVS[0]).graph
     layer = graph.layers[0]
-    for tile in [(0, 1), (1, 0), (6, 1), (1, 99), (12, 12), (True, 1)]:
+    for tile in [("rows", 0, 1), ("rows", 1, 0), ("rows", 6, 1), ("rows", 1, 99), ("rows", 12, 12),
+                 ("rows", True, 1), (1, 1), ("other", 1, 1), ("lanes", 1, 1)]:  # 5 channels: not whole vectors
         assert not conv.valid_tile(layer, width, tile)
         with pytest.raises(ValueError, match="does not fit"):
             Model(graph, threads=1, tiles={layer.node.name: tile})
@@ -115,8 +107,9 @@ def test_a_tuned_build_computes_what_the_fixed_build_does(cache, monkeypatch):
 def test_the_canonical_form_includes_the_chosen_tiles():
     graph = network(CONVS[1]).graph
     fixed = canonical_form(graph)
-    assert canonical_form(graph, tiles={"conv1": (2, 1)}) != fixed
-    assert canonical_form(graph, tiles={"conv1": (2, 1)}) != canonical_form(graph, tiles={"conv1": (1, 2)})
+    assert canonical_form(graph, tiles={"conv1": ("rows", 2, 1)}) != fixed
+    assert canonical_form(graph, tiles={"conv1": ("rows", 2, 1)}) != canonical_form(graph, tiles={"conv1": ("rows", 1, 2)})
+    assert canonical_form(graph, tiles={"conv1": ("rows", 2, 1)}) != canonical_form(graph, tiles={"conv1": ("lanes", 2, 1)})
     assert canonical_form(graph, tiles={}) == fixed
 
 
@@ -137,8 +130,8 @@ def test_choices_are_stored_and_reused_without_timing_again(cache, monkeypatch):
 
 def test_the_choices_file_round_trips_and_keeps_other_hosts(cache):
     (cache / tuning.FILE_NAME).write_text(json.dumps(
-        {"format": tuning.FORMAT, "hosts": {"another cpu": {"x": {"tile": [1, 1], "seconds": 1, "fixed_seconds": 2}}}}))
-    choices = {"a": tuning.Choice((4, 6), 1.5e-6, 2e-6), "b": tuning.Choice((24, 1), 3e-3, 3e-3)}
+        {"format": tuning.FORMAT, "hosts": {"another cpu": {"x": {"tile": ["rows", 1, 1], "seconds": 1, "fixed_seconds": 2}}}}))
+    choices = {"a": tuning.Choice(("rows", 4, 6), 1.5e-6, 2e-6), "b": tuning.Choice(("lanes", 24, 1), 3e-3, 3e-3)}
     tuning.store_choices(choices)
     assert tuning.load_choices() == choices
     assert "another cpu" in json.loads((cache / tuning.FILE_NAME).read_text())["hosts"]
@@ -161,8 +154,9 @@ def test_a_corrupt_or_foreign_choices_file_is_ignored(cache, monkeypatch, conten
 def test_stored_entries_that_are_not_choices_or_do_not_fit_are_tuned_again(cache, monkeypatch):
     graph = network(CONVS[0]).graph
     key = tuning.signature(graph.layers[0], jit.host_vector_width())
-    entries = {key: {"tile": [99, 99], "seconds": 1, "fixed_seconds": 1}, "other": {"tile": "4x6"},
-               "third": {"tile": [True, 2], "seconds": 1, "fixed_seconds": 1}}
+    entries = {key: {"tile": ["rows", 99, 99], "seconds": 1, "fixed_seconds": 1}, "other": {"tile": "4x6"},
+               "third": {"tile": [4, 6], "seconds": 1, "fixed_seconds": 1},
+               "fourth": {"tile": [7, 4, 6], "seconds": 1, "fixed_seconds": 1}}
     (cache / tuning.FILE_NAME).write_text(json.dumps({"format": tuning.FORMAT, "hosts": {jit._host_key(): entries}}))
     assert set(tuning.load_choices()) == {key}
     monkeypatch.setattr(tuning, "time_tiles", slowest_first)
@@ -191,7 +185,7 @@ def test_the_tune_command_shows_each_conv_layer_and_run_tuned_uses_the_choices(c
     rows = {line.split()[0]: line.split() for line in shown.output.splitlines() if line.startswith("conv")}
     assert set(rows) == {"conv1", "conv2", "conv3"}
     stored = tuning.load_choices()
-    assert {row[3] for row in rows.values()} == {"x".join(map(str, c.tile)) for c in stored.values()}
+    assert {row[3] for row in rows.values()} == {conv.describe_tile(c.tile) for c in stored.values()}
     for name, extra in (("fixed", ()), ("tuned", ("--tuned",))):
         result = cli("run", str(spec), "--threads", "1", "--batch", "3", "--output", str(tmp_path / f"{name}.npy"), *extra)
         assert result.exit_code == 0, result.output

@@ -37,11 +37,11 @@ def _declare_noalias(function: ir.Function, names) -> None:
             argument.add_attribute("noalias")
 
 
-Tiles = Mapping[str, tuple[int, int]]
+Tiles = Mapping[str, tuple[str, int, int]]  # see kernels.conv
 
 
 def layer_function(module: ir.Module, layer, plan: MemoryPlan, weights: WeightLayout, width: int,
-                   guarded: bool, divided: bool = False, tile: tuple[int, int] | None = None) -> ir.Function:
+                   guarded: bool, divided: bool = False, tile: tuple | None = None) -> ir.Function:
     """`layer.NAME(sources..., target, weights, scratch, count)`: the layer's forward loop
     nest over `count` examples, reading and writing where `plan` puts its tensors. With
     `divided` (for a divisible kernel), one more argument `tickets`, the counter its
@@ -104,7 +104,7 @@ def _compile_cost(layer) -> int:
 
 
 def _part_function(module: ir.Module, layer, plan: MemoryPlan, weights: WeightLayout, width: int, guarded: bool,
-                   defined: bool, parts: int, tile: tuple[int, int] | None) -> ir.Function:
+                   defined: bool, parts: int, tile: tuple | None) -> ir.Function:
     """The layer's function (divided between threads when its kernel can be), defined in
     this module, or declared when another part defines it."""
     if not defined:

@@ -27,10 +27,10 @@ from .kernels import KERNELS, conv
 
 # Compiles a graph with the given tiles (layer name -> tile) into a model run on one thread:
 # the runtime's, passed in so that the runtime may call tuning without a circle.
-CompileModel = Callable[[ShapedGraph, Mapping[str, tuple[int, int]]], Callable]
+CompileModel = Callable[[ShapedGraph, Mapping[str, tuple[str, int, int]]], Callable]
 
 FILE_NAME = "tiles.json"
-FORMAT = 1
+FORMAT = 2  # 2: tiles name their schedule
 # Each candidate: the best of REPEATS runs of at least SECONDS_PER_REPEAT (and 2 calls), the
 # candidates taking turns, so that a burst of other work on the machine slows one round of
 # every candidate rather than all the runs of one.
@@ -46,7 +46,7 @@ class Choice:
     """The tile chosen for a layer shape and what it and the fixed rule's tile took
     (seconds per call at batch 1 on one thread, measured in the same run)."""
 
-    tile: tuple[int, int]
+    tile: tuple[str, int, int]
     seconds: float
     fixed_seconds: float
 
@@ -74,11 +74,11 @@ def _alone(layer) -> ShapedGraph:
 def _choice(entry) -> Choice | None:
     """A stored choice, or None when it is not one (a file edited or written by another tool)."""
     try:
-        channels, vectors = entry["tile"]
-        choice = Choice((channels, vectors), float(entry["seconds"]), float(entry["fixed_seconds"]))
+        schedule, first, second = entry["tile"]
+        choice = Choice((schedule, first, second), float(entry["seconds"]), float(entry["fixed_seconds"]))
     except (KeyError, TypeError, ValueError):
         return None
-    return choice if all(isinstance(n, int) and not isinstance(n, bool) for n in choice.tile) else None
+    return choice if isinstance(choice.tile[0], str) else None
 
 
 def _read_document(path: Path) -> dict:
@@ -128,7 +128,7 @@ def _seconds_per_call(model, x) -> float:
     return (time.perf_counter() - start) / calls
 
 
-def time_tiles(layer, width: int, compile_model: CompileModel) -> dict[tuple[int, int], float]:
+def time_tiles(layer, width: int, compile_model: CompileModel) -> dict[tuple[str, int, int], float]:
     """Seconds per call at batch 1 on one thread of the layer alone, for each candidate tile."""
     graph = _alone(layer)
     name = layer.node.name
@@ -172,6 +172,6 @@ def tune(graph: ShapedGraph, compile_model: CompileModel) -> dict[str, Choice]:
     return chosen
 
 
-def tuned_tiles(graph: ShapedGraph, compile_model: CompileModel) -> dict[str, tuple[int, int]]:
+def tuned_tiles(graph: ShapedGraph, compile_model: CompileModel) -> dict[str, tuple[str, int, int]]:
     """The tile of each conv layer of a rewritten graph, as `codegen` takes them."""
     return {name: choice.tile for name, choice in tune(graph, compile_model).items()}

@@ -1,70 +1,68 @@
-"""Convolution as loop nests: stride phases read as "wide rows", with register tiles."""
+"""Convolution as loop nests: the stored weight layout, the choice of schedule and register tile.
+
+Two schedules compute a convolution (each explained in its module): "rows"
+(`conv_rows`: positions across the vector lanes, the input read as long wide rows)
+and "lanes" (`conv_lanes`: output channels across the lanes). Wide rows waste lanes
+on the padding columns and on rows rounded up to whole vectors, which on small
+feature maps is a quarter to a half of the work; lanes waste none but need the
+output channels to fill whole vectors and transpose their results. A layer's tile
+names its schedule: ("rows", output channels, q vectors) or ("lanes", positions,
+channel vectors).
+"""
 from __future__ import annotations
 
-from contextlib import contextmanager
+from math import prod
 
-from ..builder import constant, index, vector_type
-from . import KernelDef
-from .common import share_of
+import numpy as np
 
-# -- Schedule: "wide rows" of stride phases, with register tiles ---------------
-#
-# The padded input is split into its s_h x s_w stride phases: phase (a, b) holds
-# padded rows a, a + s_h, ... and columns b, b + s_w, ... With that layout, output
-# position (oh, ow) reads, for kernel tap (kh, kw), phase (kh % s_h, kw % s_w) at
-# q + (kh // s_h) * W' + kw // s_w, where q = oh * W' + ow and W' is the phase
-# width. Computing every q in [0, (o_h - 1) * W' + o_w) - the output rows laid
-# end to end at the phase pitch, the columns past o_w discarded - turns the
-# convolution into one long contiguous loop per (oc, ic, kh, kw), for any stride:
-# ideal for vectors. (With stride 1 there is one phase: the padded input.)
-# A register tile holds `channels` output channels x `vectors` vectors of q,
-# so each input vector loaded is used `channels` times and each weight
-# broadcast `vectors` times. The result is then compacted row by row into the
-# output, applying the fused activation.
+from ....ir import Shape
+from . import KernelDef, Packing, conv_lanes, conv_rows
 
-LANES = 16  # scratch is sized for vectors up to this width
+# Weights are stored in blocks of BLOCK output channels, each tap's channels contiguous:
+# stored[channel // BLOCK, tap, channel % BLOCK] with tap = (input channel, kh, kw) in
+# order, so a vector of up to BLOCK output channels of one tap is one load (lanes) and
+# a channel's taps are BLOCK floats apart (rows). Output channels are padded with zeros
+# to whole blocks.
+BLOCK = 16
+SCHEDULES = {"rows": conv_rows, "lanes": conv_lanes}
+# Measured per layer on ResNet-18, GoogLeNet and VGG-11, lanes run every convolution it
+# applies to at least as fast as rows (up to 2.3x on 3x3 maps), so it is preferred unless
+# its last, overlapping tiles redo this much more of the work than the wide rows waste.
+LANES_SHARE = 0.9
 
 
-class _Phases:
-    """The geometry of the phase-split padded input and of the wide result."""
-
-    def __init__(self, layer):
-        c_i, n_h, n_w = layer.input_shape
-        a = layer.attrs
-        self.stride = a.stride
-        padded_h, padded_w = n_h + a.padding.rows, n_w + a.padding.columns
-        self.height, self.width = -(-padded_h // a.stride[0]), -(-padded_w // a.stride[1])
-        self.plane = self.height * self.width
-        self.channel = a.stride[0] * a.stride[1] * self.plane  # floats per input channel, all phases
-        self.input_floats = c_i * self.channel + LANES
-        _, o_h, o_w = layer.output_shape
-        self.positions = (o_h - 1) * self.width + o_w
-        # one extra vector so compaction may read a whole vector past the last row's end
-        self.pitch = -(-self.positions // LANES) * LANES + LANES
+def _blocks(channels: int) -> int:
+    return -(-channels // BLOCK)
 
 
-def scratch_floats(layer) -> int:
-    return _Phases(layer).input_floats + layer.output_shape[0] * _Phases(layer).pitch
+def stored_shape(attrs, input_shape: Shape, suffix: str, shape: Shape) -> Shape:
+    return (_blocks(shape[0]), prod(shape[1:]), BLOCK) if suffix == "weight" else shape
 
 
-def _split_phases(c, phases: _Phases, split) -> None:
-    """scratch <- the input, zero-padded and split into stride phases."""
-    k, a = c.k, c.attrs
-    c_i, n_h, n_w = c.layer.input_shape
-    s_h, s_w = a.stride
-    k.fill("pad.i", split, phases.input_floats, 0.0)
-    with k.loop("pad.c", 0, c_i) as ch:
-        with k.loop("pad.h", 0, n_h) as h:
-            row = k.add(h, a.padding.top)  # in the padded input
-            row_phase, phase_row = k.b.urem(row, index(s_h)), k.b.udiv(row, index(s_h))
-            source_row = k.offset((ch, h), (n_h * n_w, n_w))
-            target_row = k.add(k.mul(ch, phases.channel), k.mul(row_phase, s_w * phases.plane),
-                               k.mul(phase_row, phases.width))
-            with k.loop("pad.w", 0, n_w) as w:
-                column = k.add(w, a.padding.left)
-                column_phase, phase_column = k.b.urem(column, index(s_w)), k.b.udiv(column, index(s_w))
-                position = k.add(target_row, k.mul(column_phase, phases.plane), phase_column)
-                k.store(k.load(c.source, k.add(source_row, w)), split, position)
+def pack(attrs, input_shape: Shape, suffix: str, array: np.ndarray) -> np.ndarray:
+    if suffix != "weight":
+        return array
+    channels = array.shape[0]
+    padded = np.zeros((_blocks(channels) * BLOCK, prod(array.shape[1:])), np.float32)
+    padded[:channels] = array.reshape(channels, -1)
+    return padded.reshape(_blocks(channels), BLOCK, -1).transpose(0, 2, 1)
+
+
+def unpack(attrs, input_shape: Shape, suffix: str, stored: np.ndarray) -> np.ndarray:
+    """The inverse of `pack`: PyTorch's out x in x kh x kw layout without the padding."""
+    if suffix != "weight":
+        return stored
+    channels = attrs.out_channels
+    taps = stored.transpose(0, 2, 1).reshape(-1, stored.shape[1])[:channels]
+    return np.ascontiguousarray(taps.reshape(channels, input_shape[0], *attrs.kernel))
+
+
+def weight_index(k, taps: int):
+    """The stored position of (output channel, tap) as a function of IR values."""
+    def position(channel, tap):
+        block, lane = k.b.udiv(channel, k.add(BLOCK)), k.b.urem(channel, k.add(BLOCK))
+        return k.add(k.mul(k.add(k.mul(block, taps), tap), BLOCK), lane)
+    return position
 
 
 def accumulators(width: int) -> int:
@@ -73,44 +71,51 @@ def accumulators(width: int) -> int:
     return 24 if width >= 16 else 12
 
 
-def q_vectors(layer, width: int) -> int:
-    """Vectors of wide-row positions the layer computes per output channel."""
-    return -(-_Phases(layer).positions // width)
+def fixed_tile(layer, width: int) -> tuple[str, int, int]:
+    """The tile by a fixed rule: each schedule's own rule, and lanes where it applies
+    (see LANES_SHARE)."""
+    budget = accumulators(width)
+    rows = ("rows", *conv_rows.fixed_tile(layer, width, budget))
+    if not conv_lanes.applies(layer, width):
+        return rows
+    lanes = ("lanes", *conv_lanes.fixed_tile(layer, width, budget))
+    return lanes if useful_share(layer, width, lanes) >= LANES_SHARE * useful_share(layer, width, rows) else rows
 
 
-def fixed_tile(layer, width: int) -> tuple[int, int]:
-    """(output channels, q vectors) per register tile by a fixed rule: up to 4 vectors
-    across (a divisor of the row's vectors when one fits), then as many channels as the
-    accumulators allow."""
-    vectors, channels = q_vectors(layer, width), layer.output_shape[0]
-    across = next((r for r in (4, 3, 2) if vectors % r == 0), min(vectors, 4 if width >= 16 else 2))
-    across = min(across, vectors)
-    return max(1, min(channels, accumulators(width) // across)), across
+def useful_share(layer, width: int, tile) -> float:
+    schedule, *shape = tile
+    return SCHEDULES[schedule].useful_share(layer, width, tuple(shape))
 
 
 def valid_tile(layer, width: int, tile) -> bool:
-    """Whether (channels, vectors) fits the layer (a tile never exceeds the output channels
-    or the row's vectors: the last tile is moved back, see `_overlapping_tiles`) and the
+    """Whether `tile` names a schedule, fits the layer (see each schedule's `fits`) and the
     accumulator budget."""
-    if (not isinstance(tile, tuple) or len(tile) != 2
-            or not all(isinstance(n, int) and not isinstance(n, bool) and n >= 1 for n in tile)):
+    if not isinstance(tile, tuple) or len(tile) != 3 or tile[0] not in SCHEDULES:
         return False
-    channels, vectors = tile
-    return (channels <= layer.output_shape[0] and vectors <= q_vectors(layer, width)
-            and channels * vectors <= accumulators(width))
+    shape = tile[1:]
+    if not all(isinstance(n, int) and not isinstance(n, bool) and n >= 1 for n in shape):
+        return False
+    return shape[0] * shape[1] <= accumulators(width) and SCHEDULES[tile[0]].fits(layer, width, shape)
 
 
-def candidate_tiles(layer, width: int) -> tuple[tuple[int, int], ...]:
-    """The fixed rule's tile and a few around it within the budget, for an autotuner to time:
-    1 to 6 vectors across with as many channels as fit, and the fixed tile's channels halved."""
-    channels, across = fixed_tile(layer, width)
+def candidate_tiles(layer, width: int) -> tuple[tuple[str, int, int], ...]:
+    """The fixed rule's tile and a few around it in each schedule that applies, for an
+    autotuner to time."""
     budget = accumulators(width)
-    shapes = [(channels, across), (max(1, channels // 2), across)]
-    shapes += [(min(layer.output_shape[0], budget // vectors), vectors) for vectors in (1, 2, 3, 4, 6)]
+    shapes = [fixed_tile(layer, width)]
+    for schedule, module in SCHEDULES.items():
+        if schedule == "rows" or conv_lanes.applies(layer, width):
+            shapes += [(schedule, *shape) for shape in module.candidate_tiles(layer, width, budget)]
     return tuple(dict.fromkeys(shape for shape in shapes if valid_tile(layer, width, shape)))
 
 
-def tile_shape(c) -> tuple[int, int]:
+def describe_tile(tile) -> str:
+    """A tile as `netspec tune` shows it: rows:6x4, lanes:6x4."""
+    schedule, first, second = tile
+    return f"{schedule}:{first}x{second}"
+
+
+def tile_shape(c) -> tuple[str, int, int]:
     """The layer's register tile: the one chosen for it (LayerCode.tile), else the fixed rule's."""
     if c.tile is None:
         return fixed_tile(c.layer, c.vector_width)
@@ -119,88 +124,16 @@ def tile_shape(c) -> tuple[int, int]:
     return c.tile
 
 
-def _wide_tile(c, phases: _Phases, source, wide, first_channel, channels: int, first_q, vectors: int) -> None:
-    k, a, width = c.k, c.attrs, c.vector_width
-    c_i = c.layer.input_shape[0]
-    k_h, k_w = a.kernel
-    weight = c.weights["weight"]
-    accumulators = []
-    for r in range(channels):
-        channel = k.add(first_channel, r)
-        start = k.splat(k.load(c.weights["bias"], channel), width) if a.bias else constant(vector_type(width), 0.0)
-        accumulators.append([k.variable(f"acc{r}.{v}", start) for v in range(vectors)])
-    s_h, s_w = a.stride
-    with k.loop("ic", 0, c_i) as ic:
-        with k.loop("kh", 0, k_h) as kh:
-            # kernel row kh reads phase row kh % s_h, shifted down by kh // s_h rows
-            phase_row = k.mul(k.b.urem(kh, index(s_h)), s_w * phases.plane)
-            line = k.add(k.mul(ic, phases.channel), phase_row, k.mul(k.b.udiv(kh, index(s_h)), phases.width), first_q)
-            taps = [k.view(weight, k.offset((k.add(first_channel, r), ic, kh), (c_i * k_h * k_w, k_h * k_w, k_w)), k_w)
-                    for r in range(channels)]
-            with k.loop("kw", 0, k_w) as kw:
-                # tap kw reads phase column kw % s_w, shifted right by kw // s_w
-                shift = k.add(k.mul(k.b.urem(kw, index(s_w)), phases.plane), k.b.udiv(kw, index(s_w)))
-                at = k.add(line, shift)
-                xs = [k.vload(source, k.add(at, v * width), width) for v in range(vectors)]
-                for r in range(channels):
-                    w = k.splat(k.load(taps[r], kw), width)
-                    for x, slot in zip(xs, accumulators[r]):
-                        k.b.store(k.intrinsic("llvm.fma", w, x, k.b.load(slot)), slot)
-    for r in range(channels):
-        row = k.add(k.mul(k.add(first_channel, r), phases.pitch), first_q)
-        for v in range(vectors):
-            k.vstore(k.b.load(accumulators[r][v]), wide, k.add(row, v * width))
-
-
-@contextmanager
-def _overlapping_tiles(k, var: str, total: int, size: int):
-    """A loop over tiles of `size` covering [0, total): the last tile is moved back to end
-    at `total`, overlapping its neighbour, so one copy of the tile's code serves every tile
-    (the overlap recomputes a few identical results instead of emitting a remainder tile)."""
-    with k.loop(var, 0, -(-total // size)) as tile:
-        yield k.smin(k.mul(tile, size), total - size)
-
-
-def _tiles_over_q(c, phases: _Phases, source, wide, first_channel, shape: tuple[int, int]) -> None:
-    width = c.vector_width
-    vectors = -(-phases.positions // width)
-    channels, across = shape
-    with _overlapping_tiles(c.k, "q", vectors * width, across * width) as first_q:
-        _wide_tile(c, phases, source, wide, first_channel, channels, first_q, across)
-
-
-def _compact(c, phases: _Phases, wide, channels: tuple) -> None:
-    """out[oc, oh, :] = act(wide[oc, oh * W' : oh * W' + o_w]) for oc in [first, stop),
-    a vector at a time."""
-    k, width = c.k, c.vector_width
-    _, o_h, o_w = c.layer.output_shape
-    with k.loop("oc.out", *channels) as oc:
-        with k.loop("oh.out", 0, o_h) as oh:
-            source_row = k.add(k.mul(oc, phases.pitch), k.mul(oh, phases.width))
-            target_row = k.offset((oc, oh), (o_h * o_w, o_w))
-            for start in range(0, o_w, width):
-                value = c.activate(k.vload(wide, k.add(source_row, start), width))
-                k.vstore(value, c.target, k.add(target_row, start), min(width, o_w - start))
+def scratch_floats(layer) -> int:
+    """Enough for either schedule at any vector width, so the tile chosen does not change the plan."""
+    return max(conv_rows.scratch_floats(layer), conv_lanes.scratch_floats(layer, BLOCK))
 
 
 def lower(c) -> None:
-    """Tiles of output channels, each computed over every position and then compacted.
-    Threads dividing a layer take tiles by ticket; each splits the whole input into its
-    own scratch (a copy, cheap beside the products)."""
-    k = c.k
-    c_o = c.layer.output_shape[0]
-    phases = _Phases(c.layer)
-    split = k.view(c.scratch, 0, phases.input_floats)
-    wide = k.view(c.scratch, phases.input_floats, c_o * phases.pitch)
-    _split_phases(c, phases, split)
-    shape = tile_shape(c)
-    channels = shape[0]
-    tiles = -(-c_o // channels)
-    with share_of(c, "oc", tiles) as tile:
-        # The last tile is moved back to end at c_o, overlapping its neighbour, so one copy
-        # of the tile's code serves every tile; it compacts only the channels it adds.
-        first_channel = k.smin(k.mul(tile, channels), c_o - channels)
-        _tiles_over_q(c, phases, split, wide, first_channel, shape)
-        _compact(c, phases, wide, (k.mul(tile, channels), k.smin(k.mul(k.add(tile, 1), channels), c_o)))
+    schedule, *shape = tile_shape(c)
+    taps = prod(c.layer.input_shape[:1]) * prod(c.attrs.kernel)
+    SCHEDULES[schedule].lower(c, tuple(shape), weight_index(c.k, taps))
 
-KERNELS = {"conv": KernelDef(lower=lower, scratch_floats=scratch_floats, fuses_activation=True, divisible=True)}
+
+KERNELS = {"conv": KernelDef(lower=lower, scratch_floats=scratch_floats, fuses_activation=True, divisible=True,
+                             packing=Packing(stored_shape, pack, unpack))}

@@ -1,0 +1,100 @@
+"""The convolution's two schedules (wide rows, channel lanes) against the reference executor
+at every vector width netspec generates, the transposition the lanes schedule ends with,
+and the blocked weight layout both read."""
+import ctypes
+
+import numpy as np
+import pytest
+from llvmlite import ir
+
+import netspec
+from netspec.backends.llvm import jit
+from netspec.backends.llvm.builder import F32_PTR, Buffer, KernelBuilder
+from netspec.backends.llvm.kernels import conv
+from netspec.backends.llvm.kernels.conv_lanes import transpose
+from netspec.backends.llvm.runtime import Model
+from netspec.weights import initial_weights
+from reference import run as reference_run
+
+CALL = ctypes.CFUNCTYPE(None, ctypes.c_void_p, ctypes.c_void_p)
+
+# Output channels that fill vectors of 4, 8 and 16 (so both schedules apply), strides,
+# asymmetric kernels and padding, maps smaller than a vector, 1x1, no bias, activations.
+CONVS = [
+    "input 3x9x11\nconv 16 kernel=3 padding=1\nrelu\n",
+    "input 4x12x12\nconv 32 kernel=3 stride=2 padding=1 bias=false\n",
+    "input 2x7x30\nconv 16 kernel=2x5 stride=1x3 padding=0,1,2,1\n",
+    "input 8x3x3\nconv 48 kernel=3 padding=1\nrelu\n",
+    "input 8x2x2\nconv 64 kernel=1\n",
+    "input 64x6x6\nconv 64 kernel=1 stride=2\n",
+    "input 16x5x7\nconv 96 kernel=3 stride=2x1 padding=0,2,1,0\nsigmoid\n",
+    "input 5x20x20\nconv 7 kernel=3\n",  # rows only: 7 channels are not whole vectors
+]
+
+
+def transposer(width: int):
+    module = ir.Module(name="transpose")
+    function = ir.Function(module, ir.FunctionType(ir.VoidType(), [F32_PTR, F32_PTR]), "transpose")
+    source, target = function.args
+    k = KernelBuilder(function, "transpose")
+    rows = [k.vload(Buffer(source, width * width), i * width, width) for i in range(width)]
+    for j, column in enumerate(transpose(k, rows)):
+        k.vstore(column, Buffer(target, width * width), j * width)
+    k.b.ret_void()
+    return CALL(jit.compile_object(f"transpose {width}", lambda: str(module), "transpose").address)
+
+
+@pytest.mark.parametrize("width", [4, 8, 16])
+def test_the_transposition_of_a_square_of_vectors_equals_numpy(width):
+    square = np.arange(width * width, dtype=np.float32).reshape(width, width)
+    result = np.zeros_like(square)
+    transposer(width)(square.ctypes.data, result.ctypes.data)
+    np.testing.assert_array_equal(result, square.T)
+
+
+@pytest.fixture(params=[4, 8, 16])
+def width(request, tmp_path, monkeypatch):
+    """Code generated for vectors of `width` floats (AVX-512 hosts run narrower ones too);
+    a cache of its own, as the cache key does not name the width."""
+    monkeypatch.setenv("NETSPEC_CACHE_DIR", str(tmp_path))
+    monkeypatch.setattr(jit, "host_vector_width", lambda: request.param)
+    return request.param
+
+
+@pytest.mark.parametrize("body", CONVS)
+def test_every_schedule_and_tile_matches_the_reference_at_every_width(body, width):
+    net = netspec.loads(f"network t\n{body}")
+    graph, name = net.graph, net.graph.layers[0].node.name
+    weights = initial_weights(graph, seed=3)
+    x = np.random.default_rng(1).normal(size=(3, *graph.input_shape)).astype(np.float32)
+    expected = reference_run(graph, weights, x)
+    candidates = conv.candidate_tiles(graph.layers[0], width)
+    lanes = graph.layers[0].output_shape[0] % width == 0
+    assert {tile[0] for tile in candidates} == ({"rows", "lanes"} if lanes else {"rows"})
+    for tile in candidates:
+        guarded = Model(graph, weights, threads=1, bounds_check=True, tiles={name: tile})
+        np.testing.assert_allclose(guarded(x), expected, rtol=1e-5, atol=1e-5, err_msg=f"tile {tile}")
+        assert guarded.out_of_bounds_accesses == 0, f"tile {tile}"
+
+
+@pytest.mark.parametrize("channels", [5, 16, 40])
+def test_weights_are_stored_in_blocks_of_sixteen_output_channels_and_unpacked_back(channels):
+    net = netspec.loads(f"network t\ninput 3x8x8\nconv {channels} kernel=3x2\n")
+    layer = net.graph.layers[0]
+    weight = np.random.default_rng(0).normal(size=(channels, 3, 3, 2)).astype(np.float32)
+    stored = conv.pack(layer.attrs, layer.input_shape, "weight", weight)
+    assert stored.shape == conv.stored_shape(layer.attrs, layer.input_shape, "weight", weight.shape)
+    assert stored.shape == (-(-channels // 16), 18, 16)
+    for channel in range(channels):
+        np.testing.assert_array_equal(stored[channel // 16, :, channel % 16], weight[channel].ravel())
+    assert not stored.transpose(0, 2, 1).reshape(-1, 18)[channels:].any()  # padding channels are zero
+    np.testing.assert_array_equal(conv.unpack(layer.attrs, layer.input_shape, "weight", stored), weight)
+
+
+def test_the_fixed_rule_puts_channels_in_lanes_on_small_maps_and_rows_when_channels_do_not_fill_vectors():
+    resnet = netspec.load("examples/resnet18.net").graph
+    small = [layer for layer in resnet.layers if layer.node.kind == "conv" and layer.output_shape[1] <= 6]
+    assert small and all(conv.fixed_tile(layer, 16)[0] == "lanes" for layer in small)
+    lenet = netspec.load("examples/lenet5.net").graph
+    first = next(layer for layer in lenet.layers if layer.node.kind == "conv")
+    assert first.output_shape[0] == 6 and conv.fixed_tile(first, 16)[0] == "rows"
