@@ -39,10 +39,12 @@ sys.path.insert(0, str(ROOT / "tests"))  # the PyTorch equivalent the tests chec
 
 import netspec  # noqa: E402
 from fma_peak import fma_peak  # noqa: E402
+from peak_memory import ort_session  # noqa: E402
 from netspec.weights import initial_weights  # noqa: E402
 
 BATCHES = (1, 16, 256, 4096)
 COMPILE_TIMED = ("lenet5", "googlenet")  # cold compiles (empty cache, fresh process): a small and a large network
+MEMORY_NETWORK, MEMORY_BATCH = "vgg11", 16  # peak memory against ONNX Runtime: a large network at a served batch
 THREADS = (1, 2)
 
 
@@ -108,16 +110,15 @@ class Peers:
         self.torch_module = TorchNetwork(network.graph, weights).eval()
         if ort is None:
             return
+        model = self.onnx_model(network.input_shape)
+        self.sessions = {count: ort_session(model, count) for count in threads}
+
+    def onnx_model(self, input_shape) -> bytes:
+        """The PyTorch module exported to ONNX, batch size free, input `x` and output `y`."""
         buffer = io.BytesIO()
-        example = torch.zeros((1, *network.input_shape))
-        torch.onnx.export(self.torch_module, example, buffer, input_names=["x"], output_names=["y"],
-                          dynamic_axes={"x": {0: "n"}, "y": {0: "n"}}, dynamo=False)
-        self.sessions = {}
-        for count in threads:
-            options = ort.SessionOptions()
-            options.intra_op_num_threads = count
-            options.inter_op_num_threads = 1
-            self.sessions[count] = ort.InferenceSession(buffer.getvalue(), options, providers=["CPUExecutionProvider"])
+        torch.onnx.export(self.torch_module, torch.zeros((1, *input_shape)), buffer, input_names=["x"],
+                          output_names=["y"], dynamic_axes={"x": {0: "n"}, "y": {0: "n"}}, dynamo=False)
+        return buffer.getvalue()
 
     def runners(self, threads: int) -> dict:
         found = {}
@@ -270,6 +271,56 @@ def print_experience(experience: dict) -> None:
           f"{experience['run_growth_bytes'] / 2**20:.1f} MiB); input + output {experience['input_output_bytes'] / 2**20:.1f} MiB")
 
 
+def measure_peak_memory(runtime: str, model: list[str], shape, threads: int, env: dict) -> dict:
+    """peak_memory.py's readings for one runtime in two fresh processes, one after the other: the
+    second is reported (netspec's first fills the compile cache, so the second measures a run, not
+    LLVM); the first one's peak is kept beside it."""
+    command = [sys.executable, str(ROOT / "benchmarks" / "peak_memory.py"), runtime, *model,
+               "--shape", *map(str, shape), "--threads", str(threads), "--batch", str(MEMORY_BATCH)]
+    first, second = (json.loads(subprocess.run(command, env=env, check=True, capture_output=True, text=True).stdout)
+                     for _ in range(2))
+    return {**second, "growth_bytes": second["peak_bytes"] - second["baseline_bytes"],
+            "first_process_peak_bytes": first["peak_bytes"]}
+
+
+def memory_comparison(name, network, threads=THREADS) -> list[dict]:
+    """Peak resident memory of netspec and ONNX Runtime loading the network from files (the
+    same weights) and running one batch twice, each in a fresh process, per thread count."""
+    weights = initial_weights(network.graph, seed=0)
+    rows = []
+    with tempfile.TemporaryDirectory() as folder:
+        weight_file = Path(folder) / "weights.npz"
+        np.savez(weight_file, **weights)
+        models = {"netspec": [str(ROOT / "examples" / f"{name}.net"), "--weights", str(weight_file)]}
+        if torch is not None and ort is not None:
+            onnx_file = Path(folder) / "model.onnx"
+            onnx_file.write_bytes(Peers(network, weights, threads=()).onnx_model(network.input_shape))
+            models["onnxruntime"] = [str(onnx_file)]
+        env = {**os.environ, "NETSPEC_CACHE_DIR": folder}
+        for count in threads:
+            row = {"network": name, "threads": count, "batch": MEMORY_BATCH}
+            row.update({runtime: measure_peak_memory(runtime, model, network.input_shape, count, env)
+                        for runtime, model in models.items()})
+            rows.append(row)
+    return rows
+
+
+def print_memory(rows: list[dict]) -> None:
+    first = rows[0]
+    runtimes = [r for r in ("netspec", "onnxruntime") if r in first]
+    print(f"peak resident memory (VmHWM, MiB) of {first['network']} at batch {first['batch']}, each runtime in a "
+          "fresh process; 'imports': after the imports and the input's allocation")
+    columns = ["threads"] + [f"{r} {c}" for r in runtimes for c in ("imports", "peak", "growth")]
+    columns += ["peak ratio", "growth ratio"] if len(runtimes) == 2 else []
+    print("  ".join(f"{c:>19}" if i else f"{c:>7}" for i, c in enumerate(columns)))
+    for row in rows:
+        cells = [f"{row['threads']:>7}"] + [f"{row[r][key] / 2**20:19,.0f}" for r in runtimes
+                                            for key in ("baseline_bytes", "peak_bytes", "growth_bytes")]
+        if len(runtimes) == 2:
+            cells += [f"{row['netspec'][key] / row['onnxruntime'][key]:19.2f}" for key in ("peak_bytes", "growth_bytes")]
+        print("  ".join(cells), flush=True)
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--networks", nargs="*", help="example names (default: every runnable one)")
@@ -281,6 +332,9 @@ def main():
     parser.add_argument("--threads", nargs="*", type=int, default=list(THREADS), help="thread counts to measure")
     parser.add_argument("--no-user", action="store_true",
                         help="skip the fresh-process timings of the CLI, the cold compiles and the memory probe")
+    parser.add_argument("--no-memory", action="store_true",
+                        help=f"skip the peak-memory comparison with ONNX Runtime ({MEMORY_NETWORK} at batch "
+                             f"{MEMORY_BATCH}, run when {MEMORY_NETWORK} is among the networks)")
     parser.add_argument("--tuned", action="store_true",
                         help="also measure netspec with convolution tiles tuned for this CPU, beside the fixed schedule")
     args = parser.parse_args()
@@ -297,12 +351,17 @@ def main():
     rows = []
     for name, network in runnable_networks(args.networks):
         rows += bench_network(name, network, args.batches, args.min_time, peaks, args.max_work, threads, args.tuned)
+    memory = []
+    if not args.no_memory and (not args.networks or MEMORY_NETWORK in args.networks):
+        for name, network in runnable_networks([MEMORY_NETWORK]):
+            memory = memory_comparison(name, network, threads)
+            print_memory(memory)
     experience = {} if args.no_user else user_experience()
     if experience:
         print_experience(experience)
     if args.json:
         with open(args.json, "w") as handle:
-            json.dump({"peaks_gflops": peaks, "rows": rows, "user": experience,
+            json.dump({"peaks_gflops": peaks, "rows": rows, "memory": memory, "user": experience,
                        "versions": {"netspec": netspec.__version__,
                                     "torch": getattr(torch, "__version__", None),
                                     "onnxruntime": getattr(ort, "__version__", None)}}, handle, indent=2)
