@@ -11,7 +11,9 @@ peaks of the machine: PyTorch's sgemm and the cores' FMA peak (a generated
 register-only FMA loop, see fma_peak.py); it prints ratios netspec/peer and
 netspec's GFLOP/s as a fraction of each peak. It also measures what a user feels: a cold and a warm
 `netspec run examples/lenet5.net` in fresh processes, the cold compile times of
-LeNet-5 and GoogLeNet, and peak memory at batch 4096.
+LeNet-5 and GoogLeNet, and peak memory at batch 4096. When VGG-11 is among the networks
+it compares netspec's peak resident memory at batch 16 with ONNX Runtime's, each loading
+the same weights from files in fresh processes (peak_memory.py; --no-memory skips it).
 
 With --tuned it also compiles each network with its convolution tiles tuned for this
 CPU (`compile(tuned=True)`, timing any layer shape not tuned before) and measures that
