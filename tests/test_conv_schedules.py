@@ -82,9 +82,9 @@ def test_weights_are_stored_in_blocks_of_sixteen_output_channels_and_unpacked_ba
     net = netspec.loads(f"network t\ninput 3x8x8\nconv {channels} kernel=3x2\n")
     layer = net.graph.layers[0]
     weight = np.random.default_rng(0).normal(size=(channels, 3, 3, 2)).astype(np.float32)
-    stored = conv.pack(layer.attrs, layer.input_shape, "weight", weight)
-    assert stored.shape == conv.stored_shape(layer.attrs, layer.input_shape, "weight", weight.shape)
+    stored = np.zeros(conv.stored_shape(layer.attrs, layer.input_shape, "weight", weight.shape), np.float32)
     assert stored.shape == (-(-channels // 16), 18, 16)
+    conv.pack(layer.attrs, layer.input_shape, "weight", weight, stored)
     for channel in range(channels):
         np.testing.assert_array_equal(stored[channel // 16, :, channel % 16], weight[channel].ravel())
     assert not stored.transpose(0, 2, 1).reshape(-1, 18)[channels:].any()  # padding channels are zero

@@ -28,9 +28,8 @@ class WeightLayout:
         buffer = aligned_zeros(self.total_floats)
         for layer, suffix, key in _weights(graph):
             packing = KERNELS[layer.node.kind].packing
-            values = np.asarray(arrays[key], dtype=np.float32)
-            stored = np.asarray(packing.pack(layer.attrs, layer.input_shape, suffix, values), dtype=np.float32)
-            buffer[self.offsets[key]:self.offsets[key] + stored.size] = stored.ravel()
+            slot = buffer[self.offsets[key]:self.offsets[key] + prod(self.stored[key])].reshape(self.stored[key])
+            packing.pack(layer.attrs, layer.input_shape, suffix, np.asarray(arrays[key]), slot)
         return buffer
 
     def unpack(self, graph: ShapedGraph, buffer: np.ndarray) -> dict[str, np.ndarray]:

@@ -155,17 +155,33 @@ class Model:
 
     def __init__(self, graph: ShapedGraph, weights=None, seed: int = 0, threads: int | None = None,
                  bounds_check: bool = False, max_memory: int | None = None, tiles: Tiles | None = None):
-        self.graph = graph
         self.threads = threads or available_cores()
         if len(graph.layers) > MAX_LAYERS:
             raise DataError(f"network {graph.name} has {len(graph.layers)} layers; netspec compiles at most {MAX_LAYERS}")
         require_memory(graph, 1, self.threads, max_memory or default_limit())
-        arrays, self.untrained = resolve(graph, weights, seed)
-        self._shipped = (arrays, bounds_check, tiles)  # what another process compiles it from (__reduce__)
+        arrays, untrained = resolve(graph, weights, seed)
         # The code is generated for the rewritten graph (dropout gone, batchnorm folded).
         rewritten = rewrite_for_inference(graph)
-        code_graph = rewritten.graph
-        self._weights = weight_layout(code_graph).pack(code_graph, rewritten.weights(arrays))
+        packed = weight_layout(rewritten.graph).pack(rewritten.graph, rewritten.weights(arrays))
+        del arrays  # only the packed copy is kept: a large network's weights are not held twice
+        self._build(graph, packed, untrained, bounds_check, tiles)
+
+    @classmethod
+    def _from_packed(cls, graph: ShapedGraph, packed: np.ndarray, untrained: bool, threads: int, bounds_check: bool,
+                     tiles: Tiles | None) -> Model:
+        """A model whose weights are already in the generated code's layout (sent by another process)."""
+        model = cls.__new__(cls)
+        model.threads = threads
+        model._build(graph, packed, untrained, bounds_check, tiles)
+        return model
+
+    def _build(self, graph: ShapedGraph, packed: np.ndarray, untrained: bool, bounds_check: bool,
+               tiles: Tiles | None) -> None:
+        self.graph = graph
+        self.untrained = untrained
+        self._weights = packed
+        self._shipped = (bounds_check, tiles)  # what another process compiles it from (__reduce__)
+        code_graph = rewrite_for_inference(graph).graph
         self._weights_address = self._weights.ctypes.data
         self._input_bytes = 4 * prod(graph.input_shape)
         self._output_bytes = 4 * prod(graph.output_shape)
@@ -299,9 +315,9 @@ class Model:
         return self.digest
 
     def __reduce__(self):
-        # Pickled as its graph and weights: the process that unpickles it (a Dask worker)
-        # compiles it once, from its own cache, and reuses it for every chunk it is sent.
-        return _received, (self.digest, self.graph, *self._shipped, self.threads)
+        # Pickled as its graph and packed weights: the process that unpickles it (a Dask
+        # worker) compiles it once, from its own cache, and reuses it for every chunk it is sent.
+        return _received, (self.digest, self.graph, self._weights, self.untrained, *self._shipped, self.threads)
 
     def map_blocks(self, array):
         """The outputs for a dask array of inputs (N x input shape, chunked along N) as a lazy
@@ -317,11 +333,13 @@ _RECEIVED: dict[tuple[str, int], Model] = {}
 _RECEIVING = threading.Lock()
 
 
-def _received(digest: str, graph: ShapedGraph, arrays, bounds_check: bool, tiles, threads: int) -> Model:
+def _received(digest: str, graph: ShapedGraph, packed: np.ndarray, untrained: bool, bounds_check: bool, tiles,
+              threads: int) -> Model:
     with _RECEIVING:
         model = _RECEIVED.get((digest, threads))
         if model is None:
-            model = _RECEIVED[digest, threads] = Model(graph, arrays, 0, threads, bounds_check, tiles=tiles)
+            model = _RECEIVED[digest, threads] = Model._from_packed(graph, packed, untrained, threads, bounds_check,
+                                                                    tiles)
     return model
 
 

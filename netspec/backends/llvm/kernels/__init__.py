@@ -22,6 +22,10 @@ def _stored_as_given(attrs, input_shape: Shape, suffix: str, shape: Shape) -> Sh
     return shape
 
 
+def _copy_as_given(attrs, input_shape: Shape, suffix: str, array: np.ndarray, out: np.ndarray) -> None:
+    out[...] = array
+
+
 def _as_given(attrs, input_shape: Shape, suffix: str, array: np.ndarray) -> np.ndarray:
     return array
 
@@ -29,10 +33,12 @@ def _as_given(attrs, input_shape: Shape, suffix: str, array: np.ndarray) -> np.n
 @dataclass(frozen=True)
 class Packing:
     """How a weight is stored for the kernel: its stored shape (known without converting
-    anything), PyTorch's layout -> the stored layout, and back."""
+    anything), PyTorch's layout -> the stored layout, written into `out` (zeros of the
+    stored shape: a view of the one weight buffer, so that converting the largest weight
+    makes no temporary copy of it), and back."""
 
     stored_shape: Callable[[object, Shape, str, Shape], Shape] = _stored_as_given
-    pack: Callable[[object, Shape, str, np.ndarray], np.ndarray] = _as_given
+    pack: Callable[[object, Shape, str, np.ndarray, np.ndarray], None] = _copy_as_given
     unpack: Callable[[object, Shape, str, np.ndarray], np.ndarray] = _as_given
 
 

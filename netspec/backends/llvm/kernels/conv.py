@@ -39,13 +39,14 @@ def stored_shape(attrs, input_shape: Shape, suffix: str, shape: Shape) -> Shape:
     return (_blocks(shape[0]), prod(shape[1:]), BLOCK) if suffix == "weight" else shape
 
 
-def pack(attrs, input_shape: Shape, suffix: str, array: np.ndarray) -> np.ndarray:
+def pack(attrs, input_shape: Shape, suffix: str, array: np.ndarray, out: np.ndarray) -> None:
     if suffix != "weight":
-        return array
-    channels = array.shape[0]
-    padded = np.zeros((_blocks(channels) * BLOCK, prod(array.shape[1:])), np.float32)
-    padded[:channels] = array.reshape(channels, -1)
-    return padded.reshape(_blocks(channels), BLOCK, -1).transpose(0, 2, 1)
+        out[...] = array
+        return
+    taps = array.reshape(array.shape[0], -1)
+    for block in range(_blocks(array.shape[0])):
+        channels = taps[block * BLOCK:(block + 1) * BLOCK]
+        out[block, :, :len(channels)] = channels.T
 
 
 def unpack(attrs, input_shape: Shape, suffix: str, stored: np.ndarray) -> np.ndarray:

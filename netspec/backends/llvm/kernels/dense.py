@@ -30,13 +30,11 @@ def stored_shape(a: DenseAttrs, input_shape: Shape, suffix: str, shape: Shape) -
     return (prod(input_shape), _padded_outputs(a)) if suffix == "weight" else (_padded_outputs(a),)
 
 
-def pack(a: DenseAttrs, input_shape: Shape, suffix: str, array: np.ndarray) -> np.ndarray:
-    stored = np.zeros(stored_shape(a, input_shape, suffix, array.shape), np.float32)
+def pack(a: DenseAttrs, input_shape: Shape, suffix: str, array: np.ndarray, out: np.ndarray) -> None:
     if suffix == "weight":
-        stored[:, :a.out_features] = array.T
+        out[:, :a.out_features] = array.T
     else:
-        stored[:a.out_features] = array
-    return stored
+        out[:a.out_features] = array
 
 
 def unpack(a: DenseAttrs, input_shape: Shape, suffix: str, stored: np.ndarray) -> np.ndarray:
