@@ -14,7 +14,9 @@ channel-major output a square of vectors at a time, applying the fused activatio
 """
 from __future__ import annotations
 
-from ..builder import constant, vector_type
+from llvmlite import ir
+
+from ..builder import I32, constant, vector_type
 from .common import copy_padded, share_of
 
 
@@ -154,9 +156,8 @@ def transpose(k, rows: list) -> list:
     return rows
 
 
-def _lanes(indices):
-    from llvmlite import ir
-    return ir.Constant(ir.VectorType(ir.IntType(32), len(indices)), indices)
+def _lanes(indices) -> ir.Constant:
+    return ir.Constant(ir.VectorType(I32, len(indices)), indices)
 
 
 def _write_out(c, geometry: _Geometry, results, vectors: tuple) -> None:
