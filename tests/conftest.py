@@ -43,6 +43,17 @@ def where(fix) -> tuple:
     return span.line, span.column, span.end_line, span.end_column, fix.replacement
 
 
+@pytest.fixture(params=[4, 8, 16])
+def vector_width(request, tmp_path, monkeypatch):
+    """Code generated for vectors of `width` floats (AVX-512 hosts run narrower ones too);
+    a cache of its own, as the cache key does not name the width."""
+    monkeypatch.setenv("NETSPEC_CACHE_DIR", str(tmp_path))
+    from netspec.backends.llvm import jit
+
+    monkeypatch.setattr(jit, "host_vector_width", lambda: request.param)
+    return request.param
+
+
 @pytest.fixture
 def cli():
     from netspec.cli import main

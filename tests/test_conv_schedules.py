@@ -10,7 +10,7 @@ from llvmlite import ir
 import netspec
 from netspec.backends.llvm import jit
 from netspec.backends.llvm.builder import F32_PTR, Buffer, KernelBuilder
-from netspec.backends.llvm.kernels import conv
+from netspec.backends.llvm.kernels import conv, conv_lanes
 from netspec.backends.llvm.kernels.conv_lanes import transpose
 from netspec.backends.llvm.runtime import Model
 from netspec.weights import initial_weights
@@ -52,17 +52,9 @@ def test_the_transposition_of_a_square_of_vectors_equals_numpy(width):
     np.testing.assert_array_equal(result, square.T)
 
 
-@pytest.fixture(params=[4, 8, 16])
-def width(request, tmp_path, monkeypatch):
-    """Code generated for vectors of `width` floats (AVX-512 hosts run narrower ones too);
-    a cache of its own, as the cache key does not name the width."""
-    monkeypatch.setenv("NETSPEC_CACHE_DIR", str(tmp_path))
-    monkeypatch.setattr(jit, "host_vector_width", lambda: request.param)
-    return request.param
-
-
 @pytest.mark.parametrize("body", CONVS)
-def test_every_schedule_and_tile_matches_the_reference_at_every_width(body, width):
+def test_every_schedule_and_tile_matches_the_reference_at_every_width(body, vector_width):
+    width = vector_width
     net = netspec.loads(f"network t\n{body}")
     graph, name = net.graph, net.graph.layers[0].node.name
     weights = initial_weights(graph, seed=3)
@@ -75,6 +67,21 @@ def test_every_schedule_and_tile_matches_the_reference_at_every_width(body, widt
         guarded = Model(graph, weights, threads=1, bounds_check=True, tiles={name: tile})
         np.testing.assert_allclose(guarded(x), expected, rtol=1e-5, atol=1e-5, err_msg=f"tile {tile}")
         assert guarded.out_of_bounds_accesses == 0, f"tile {tile}"
+
+
+@pytest.mark.parametrize("block_bytes", [1, 3 * 4 * 16 * 9])  # blocks of 1 input channel; of 3 (16 = 5 x 3 + 1)
+def test_lanes_sum_input_channels_in_blocks_as_they_sum_them_whole(block_bytes, tmp_path, monkeypatch):
+    monkeypatch.setenv("NETSPEC_CACHE_DIR", str(tmp_path))  # the block size is not in the cache key
+    monkeypatch.setattr(conv_lanes, "WEIGHT_BLOCK_BYTES", block_bytes)
+    net = netspec.loads("network t\ninput 16x7x5\nconv 32 kernel=3 stride=2x1 padding=1\nrelu\n")
+    graph = net.graph
+    weights = initial_weights(graph, seed=6)
+    x = np.random.default_rng(3).normal(size=(2, *graph.input_shape)).astype(np.float32)
+    expected = reference_run(graph, weights, x)
+    for tile in (("lanes", 7, 1), ("lanes", 4, 2), ("lanes", 15, 1)):  # 15 positions: 2 tiles of 7, 4 of 4, 1
+        guarded = Model(graph, weights, threads=1, bounds_check=True, tiles={"conv1": tile})
+        np.testing.assert_allclose(guarded(x), expected, rtol=1e-5, atol=1e-5, err_msg=f"tile {tile}")
+        assert guarded.out_of_bounds_accesses == 0
 
 
 @pytest.mark.parametrize("channels", [5, 16, 40])

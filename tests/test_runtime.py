@@ -256,3 +256,14 @@ def test_a_model_called_from_two_threads_at_once_divides_one_call_at_a_time():
         assert not any(caller.is_alive() for caller in callers), f"trial {trial}: the callers never returned"
         for result in results:
             np.testing.assert_allclose(result, expected, rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("outputs", [10, 64, 100, 200])  # a partial panel, one, several with a partial one
+def test_dense_panels_match_the_reference_at_every_width(outputs, vector_width):
+    network = netspec.loads(f"network d\ninput 3x5x7\nflatten\ndense {outputs}\nrelu\ndense 7\n")
+    rng = np.random.default_rng(outputs)
+    weights = random_weights(network.graph, rng)
+    x = rng.normal(size=(6, *network.input_shape)).astype(np.float32)  # a tile of 4 examples and 2 more
+    model = network.compile(weights=weights, threads=1, bounds_check=True)
+    np.testing.assert_allclose(model(x), reference_run(network.graph, weights, x), rtol=1e-5, atol=1e-5)
+    assert model.out_of_bounds_accesses == 0

@@ -27,8 +27,12 @@ BLOCK = 16
 SCHEDULES = {"rows": conv_rows, "lanes": conv_lanes}
 # Measured per layer on ResNet-18, GoogLeNet and VGG-11, lanes run every convolution it
 # applies to at least as fast as rows (up to 2.3x on 3x3 maps), so it is preferred unless
-# its last, overlapping tiles redo this much more of the work than the wide rows waste.
+# its last tiles redo this much more of the work than the wide rows waste, or the layer
+# has fewer taps (input channels x kernel) than LANES_TAPS: lanes store and transpose
+# each tile's results, a cost paid per tile that a short sum does not repay (VGG-11's
+# first layer, 9 taps, runs at half the speed of rows).
 LANES_SHARE = 0.9
+LANES_TAPS = 32
 
 
 def _blocks(channels: int) -> int:
@@ -74,10 +78,10 @@ def accumulators(width: int) -> int:
 
 def fixed_tile(layer, width: int) -> tuple[str, int, int]:
     """The tile by a fixed rule: each schedule's own rule, and lanes where it applies
-    (see LANES_SHARE)."""
+    (see LANES_SHARE and LANES_TAPS)."""
     budget = accumulators(width)
     rows = ("rows", *conv_rows.fixed_tile(layer, width, budget))
-    if not conv_lanes.applies(layer, width):
+    if not conv_lanes.applies(layer, width) or layer.input_shape[0] * prod(layer.attrs.kernel) < LANES_TAPS:
         return rows
     lanes = ("lanes", *conv_lanes.fixed_tile(layer, width, budget))
     return lanes if useful_share(layer, width, lanes) >= LANES_SHARE * useful_share(layer, width, rows) else rows
