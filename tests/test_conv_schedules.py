@@ -10,7 +10,7 @@ from llvmlite import ir
 import netspec
 from netspec.backends.llvm import jit
 from netspec.backends.llvm.builder import F32_PTR, Buffer, KernelBuilder
-from netspec.backends.llvm.kernels import conv, conv_lanes
+from netspec.backends.llvm.kernels import conv, conv_lanes, conv_weights
 from netspec.backends.llvm.kernels.conv_lanes import transpose
 from netspec.backends.llvm.runtime import Model
 from netspec.weights import initial_weights
@@ -89,13 +89,13 @@ def test_weights_are_stored_in_blocks_of_sixteen_output_channels_and_unpacked_ba
     net = netspec.loads(f"network t\ninput 3x8x8\nconv {channels} kernel=3x2\n")
     layer = net.graph.layers[0]
     weight = np.random.default_rng(0).normal(size=(channels, 3, 3, 2)).astype(np.float32)
-    stored = np.zeros(conv.stored_shape(layer.attrs, layer.input_shape, "weight", weight.shape), np.float32)
+    stored = np.zeros(conv_weights.stored_shape(layer.attrs, layer.input_shape, "weight", weight.shape), np.float32)
     assert stored.shape == (-(-channels // 16), 18, 16)
-    conv.pack(layer.attrs, layer.input_shape, "weight", weight, stored)
+    conv_weights.pack(layer.attrs, layer.input_shape, "weight", weight, stored)
     for channel in range(channels):
         np.testing.assert_array_equal(stored[channel // 16, :, channel % 16], weight[channel].ravel())
     assert not stored.transpose(0, 2, 1).reshape(-1, 18)[channels:].any()  # padding channels are zero
-    np.testing.assert_array_equal(conv.unpack(layer.attrs, layer.input_shape, "weight", stored), weight)
+    np.testing.assert_array_equal(conv_weights.unpack(layer.attrs, layer.input_shape, "weight", stored), weight)
 
 
 def test_the_fixed_rule_puts_channels_in_lanes_on_small_maps_and_rows_when_channels_do_not_fill_vectors():

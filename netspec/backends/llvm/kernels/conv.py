@@ -1,4 +1,4 @@
-"""Convolution as loop nests: the stored weight layout, the choice of schedule and register tile.
+"""Convolution as loop nests: the choice of schedule and register tile for each layer.
 
 Two schedules compute a convolution (each explained in its module): "rows"
 (`conv_rows`: positions across the vector lanes, the input read as long wide rows)
@@ -13,61 +13,25 @@ from __future__ import annotations
 
 from math import prod
 
-import numpy as np
-
-from ....ir import Shape
 from . import KernelDef, Packing, conv_lanes, conv_rows
+from .conv_weights import BLOCK, channel_weights, pack, stored_shape, unpack
 
-# Weights are stored in blocks of BLOCK output channels, each tap's channels contiguous:
-# stored[channel // BLOCK, tap, channel % BLOCK] with tap = (input channel, kh, kw) in
-# order, so a vector of up to BLOCK output channels of one tap is one load (lanes) and
-# a channel's taps are BLOCK floats apart (rows). Output channels are padded with zeros
-# to whole blocks.
-BLOCK = 16
+
 SCHEDULES = {"rows": conv_rows, "lanes": conv_lanes}
+
 # Measured per layer on ResNet-18, GoogLeNet and VGG-11, lanes run every convolution it
 # applies to at least as fast as rows (up to 2.3x on 3x3 maps), so it is preferred unless
 # its last tiles redo this much more of the work than the wide rows waste, or the layer
 # has fewer taps (input channels x kernel) than LANES_TAPS: lanes store and transpose
 # each tile's results, a cost paid per tile that a short sum does not repay (VGG-11's
 # first layer, 9 taps, runs at half the speed of rows).
+# Lanes' code is half again the size of rows' (the transposition, a window per position),
+# which costs compile time; below LANES_MACS multiply-adds per example the speed it buys
+# is too little to matter (LeNet-5's second layer: 0.24 M, 10 % of a 10 us call, for
+# 65 ms more of compiling).
 LANES_SHARE = 0.9
 LANES_TAPS = 32
-
-
-def _blocks(channels: int) -> int:
-    return -(-channels // BLOCK)
-
-
-def stored_shape(attrs, input_shape: Shape, suffix: str, shape: Shape) -> Shape:
-    return (_blocks(shape[0]), prod(shape[1:]), BLOCK) if suffix == "weight" else shape
-
-
-def pack(attrs, input_shape: Shape, suffix: str, array: np.ndarray, out: np.ndarray) -> None:
-    if suffix != "weight":
-        out[...] = array
-        return
-    taps = array.reshape(array.shape[0], -1)
-    for block in range(_blocks(array.shape[0])):
-        channels = taps[block * BLOCK:(block + 1) * BLOCK]
-        out[block, :, :len(channels)] = channels.T
-
-
-def unpack(attrs, input_shape: Shape, suffix: str, stored: np.ndarray) -> np.ndarray:
-    """The inverse of `pack`: PyTorch's out x in x kh x kw layout without the padding."""
-    if suffix != "weight":
-        return stored
-    channels = attrs.out_channels
-    taps = stored.transpose(0, 2, 1).reshape(-1, stored.shape[1])[:channels]
-    return np.ascontiguousarray(taps.reshape(channels, input_shape[0], *attrs.kernel))
-
-
-def weight_index(k, taps: int):
-    """The stored position of (output channel, tap) as a function of IR values."""
-    def position(channel, tap):
-        block, lane = k.b.udiv(channel, k.add(BLOCK)), k.b.urem(channel, k.add(BLOCK))
-        return k.add(k.mul(k.add(k.mul(block, taps), tap), BLOCK), lane)
-    return position
+LANES_MACS = 1_000_000
 
 
 def accumulators(width: int) -> int:
@@ -78,10 +42,11 @@ def accumulators(width: int) -> int:
 
 def fixed_tile(layer, width: int) -> tuple[str, int, int]:
     """The tile by a fixed rule: each schedule's own rule, and lanes where it applies
-    (see LANES_SHARE and LANES_TAPS)."""
+    (see LANES_SHARE, LANES_TAPS and LANES_MACS)."""
     budget = accumulators(width)
     rows = ("rows", *conv_rows.fixed_tile(layer, width, budget))
-    if not conv_lanes.applies(layer, width) or layer.input_shape[0] * prod(layer.attrs.kernel) < LANES_TAPS:
+    taps = layer.input_shape[0] * prod(layer.attrs.kernel)
+    if not conv_lanes.applies(layer, width) or taps < LANES_TAPS or taps * prod(layer.output_shape) < LANES_MACS:
         return rows
     lanes = ("lanes", *conv_lanes.fixed_tile(layer, width, budget))
     return lanes if useful_share(layer, width, lanes) >= LANES_SHARE * useful_share(layer, width, rows) else rows
@@ -136,8 +101,7 @@ def scratch_floats(layer) -> int:
 
 def lower(c) -> None:
     schedule, *shape = tile_shape(c)
-    taps = prod(c.layer.input_shape[:1]) * prod(c.attrs.kernel)
-    SCHEDULES[schedule].lower(c, tuple(shape), weight_index(c.k, taps))
+    SCHEDULES[schedule].lower(c, tuple(shape), channel_weights(c))
 
 
 KERNELS = {"conv": KernelDef(lower=lower, scratch_floats=scratch_floats, fuses_activation=True, divisible=True,

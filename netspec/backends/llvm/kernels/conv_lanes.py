@@ -18,6 +18,7 @@ from llvmlite import ir
 
 from ..builder import I32, constant, vector_type
 from .common import copy_padded, share_of
+from .conv_weights import BLOCK
 
 
 # Positions per tile are at most the accumulators there are (24 with 32 vector registers).
@@ -126,37 +127,31 @@ def input_block(layer, width: int, vectors: int) -> int:
     return max(1, min(layer.input_shape[0], WEIGHT_BLOCK_BYTES // per_channel))
 
 
-def _register_tile(c, geometry: _Geometry, source, weight_of, results, first_position, positions: int,
+def _register_tile(c, geometry: _Geometry, source, weights_of, results, first_position, positions: int,
                    first_vector, vectors: int, block) -> None:
-    """results[p, channels] (+)= the taps of input channels [start, stop) for `positions`
-    positions from `first_position`, starting from the bias in the first block and from
-    the partial sums in `results` after it. Positions past the last one (in the last
-    tile) read the last position's window: their rows of results are never written out."""
+    """results[p, channels] += the taps of input channels [start, stop) for `positions`
+    positions from `first_position` (the results start as the bias, see `_start_results`).
+    Positions past the last one (in the last tile) read the last position's window: their
+    rows of results are never written out."""
     k, a, width = c.k, c.attrs, c.vector_width
     c_o = c.layer.output_shape[0]
     k_h, k_w = a.kernel
     start_channel, stop_channel = block
-    first_block = k.b.icmp_signed("==", start_channel, k.add(0))
     channels = [k.mul(k.add(first_vector, v), width) for v in range(vectors)]
     rows = [k.mul(k.add(first_position, r), c_o) for r in range(positions)]
-    accumulators = []
-    for r in range(positions):
-        row = []
-        for v in range(vectors):
-            bias = (k.vload(c.weights["bias"], channels[v], width) if a.bias
-                    else constant(vector_type(width), 0.0))
-            partial = k.vload(results, k.add(rows[r], channels[v]), width)
-            row.append(k.variable(f"acc{r}.{v}", k.b.select(first_block, bias, partial)))
-        accumulators.append(row)
+    weights = [weights_of(channel) for channel in channels]
+    accumulators = [[k.variable(f"acc{r}.{v}", k.vload(results, k.add(rows[r], channels[v]), width))
+                     for v in range(vectors)] for r in range(positions)]
     last = geometry.positions - 1
     windows = [_input_offset(c, geometry, k.smin(k.add(first_position, r), last)) for r in range(positions)]
     with k.loop("ic", start_channel, stop_channel) as ic:
         with k.loop("kh", 0, k_h) as kh:
             line = k.add(k.mul(ic, geometry.plane), k.mul(kh, geometry.width))
-            tap_row = k.mul(k.add(k.mul(ic, k_h), kh), k_w)
+            # this kernel row's taps of each channel vector, from (ic, kh, 0) on
+            tap_row = k.mul(k.add(k.mul(ic, k_h), kh), k_w * BLOCK)
+            lines = [k.view(weights[v], tap_row, k_w * BLOCK) for v in range(vectors)]
             with k.loop("kw", 0, k_w) as kw:
-                tap = k.add(tap_row, kw)
-                ws = [k.vload(c.weights["weight"], weight_of(channels[v], tap), width) for v in range(vectors)]
+                ws = [k.vload(lines[v], k.mul(kw, BLOCK), width) for v in range(vectors)]
                 at = k.add(line, kw)
                 for r in range(positions):
                     x = k.splat(k.load(source, k.add(windows[r], at)), width)
@@ -190,6 +185,18 @@ def _lanes(indices) -> ir.Constant:
     return ir.Constant(ir.VectorType(I32, len(indices)), indices)
 
 
+def _start_results(c, results, rows: int, first_vector, vectors: int) -> None:
+    """results[p, channels of the tile] = bias (or 0) for the first `rows` positions: the
+    sums of every block of input channels are added to them."""
+    k, width, c_o = c.k, c.vector_width, c.layer.output_shape[0]
+    channels = [k.mul(k.add(first_vector, v), width) for v in range(vectors)]
+    starts = [k.vload(c.weights["bias"], channel, width) if c.attrs.bias else constant(vector_type(width), 0.0)
+              for channel in channels]
+    with k.loop("p.bias", 0, rows) as row:
+        for channel, start in zip(channels, starts):
+            k.vstore(start, results, k.add(k.mul(row, c_o), channel))
+
+
 def _write_out(c, geometry: _Geometry, results, vectors: tuple) -> None:
     """out[channel, position] = act(results[position, channel]) for the channel vectors in
     [first, stop), a square of width positions x width channels at a time (the last square
@@ -207,7 +214,7 @@ def _write_out(c, geometry: _Geometry, results, vectors: tuple) -> None:
                 k.vstore(c.activate(column), c.target, k.add(k.mul(k.add(channel, j), total), first), lanes)
 
 
-def lower(c, tile: tuple[int, int], weight_of) -> None:
+def lower(c, tile: tuple[int, int], weights_of) -> None:
     """Tiles of output channel vectors, each computed over every position a block of input
     channels at a time, then written out. Threads dividing a layer take channel tiles by
     ticket, each with its own copy of the padded input (when there is padding) and its
@@ -227,11 +234,13 @@ def lower(c, tile: tuple[int, int], weight_of) -> None:
         # the last tile is moved back to end at the last vector (see conv_rows._overlapping_tiles)
         first_vector = k.smin(k.mul(tile_number, vectors), channel_vectors - vectors)
         c_i, block = c.layer.input_shape[0], input_block(c.layer, width, vectors)
+        squares = -(-geometry.positions // positions)
+        _start_results(c, results, squares * positions, first_vector, vectors)
         with k.loop("icb", 0, c_i, step=block) as start:
             # Tiles of positions do not overlap here (a position computed twice would get
             # a block's sums twice): the last one runs past the end instead.
-            with k.loop("p", 0, -(-geometry.positions // positions)) as square:
-                _register_tile(c, geometry, source, weight_of, results, k.mul(square, positions), positions,
+            with k.loop("p", 0, squares) as square:
+                _register_tile(c, geometry, source, weights_of, results, k.mul(square, positions), positions,
                                first_vector, vectors, (start, k.smin(k.add(start, block), c_i)))
         _write_out(c, geometry, results, (k.mul(tile_number, vectors),
                                           k.smin(k.mul(k.add(tile_number, 1), vectors), channel_vectors)))

@@ -5,6 +5,7 @@ from contextlib import contextmanager
 
 from ..builder import constant, index, vector_type
 from .common import share_of
+from .conv_weights import BLOCK
 
 # The padded input is split into its s_h x s_w stride phases: phase (a, b) holds
 # padded rows a, a + s_h, ... and columns b, b + s_w, ... With that layout, output
@@ -105,7 +106,7 @@ def useful_share(layer, width: int, tile: tuple[int, int]) -> float:
     return o_h * o_w * layer.output_shape[0] / (computed_q * computed_channels)
 
 
-def _wide_tile(c, phases: _Phases, source, wide, weight_of, first_channel, channels: int, first_q, vectors: int) -> None:
+def _wide_tile(c, phases: _Phases, source, wide, weights_of, first_channel, channels: int, first_q, vectors: int) -> None:
     k, a, width = c.k, c.attrs, c.vector_width
     c_i = c.layer.input_shape[0]
     k_h, k_w = a.kernel
@@ -115,20 +116,22 @@ def _wide_tile(c, phases: _Phases, source, wide, weight_of, first_channel, chann
         start = k.splat(k.load(c.weights["bias"], channel), width) if a.bias else constant(vector_type(width), 0.0)
         accumulators.append([k.variable(f"acc{r}.{v}", start) for v in range(vectors)])
     s_h, s_w = a.stride
+    taps = [weights_of(k.add(first_channel, r)) for r in range(channels)]
     with k.loop("ic", 0, c_i) as ic:
         with k.loop("kh", 0, k_h) as kh:
             # kernel row kh reads phase row kh % s_h, shifted down by kh // s_h rows
             phase_row = k.mul(k.b.urem(kh, index(s_h)), s_w * phases.plane)
             line = k.add(k.mul(ic, phases.channel), phase_row, k.mul(k.b.udiv(kh, index(s_h)), phases.width), first_q)
-            tap_row = k.mul(k.add(k.mul(ic, k_h), kh), k_w)
+            # this kernel row's taps of each channel, from (ic, kh, 0) on
+            tap_row = k.mul(k.add(k.mul(ic, k_h), kh), k_w * BLOCK)
+            lines = [k.view(taps[r], tap_row, k_w * BLOCK) for r in range(channels)]
             with k.loop("kw", 0, k_w) as kw:
                 # tap kw reads phase column kw % s_w, shifted right by kw // s_w
                 shift = k.add(k.mul(k.b.urem(kw, index(s_w)), phases.plane), k.b.udiv(kw, index(s_w)))
                 at = k.add(line, shift)
                 xs = [k.vload(source, k.add(at, v * width), width) for v in range(vectors)]
-                tap = k.add(tap_row, kw)
                 for r in range(channels):
-                    w = k.splat(k.load(c.weights["weight"], weight_of(k.add(first_channel, r), tap)), width)
+                    w = k.splat(k.load(lines[r], k.mul(kw, BLOCK)), width)
                     for x, slot in zip(xs, accumulators[r]):
                         k.b.store(k.intrinsic("llvm.fma", w, x, k.b.load(slot)), slot)
     for r in range(channels):
@@ -146,12 +149,12 @@ def _overlapping_tiles(k, var: str, total: int, size: int):
         yield k.smin(k.mul(tile, size), total - size)
 
 
-def _tiles_over_q(c, phases: _Phases, source, wide, weight_of, first_channel, shape: tuple[int, int]) -> None:
+def _tiles_over_q(c, phases: _Phases, source, wide, weights_of, first_channel, shape: tuple[int, int]) -> None:
     width = c.vector_width
     vectors = -(-phases.positions // width)
     channels, across = shape
     with _overlapping_tiles(c.k, "q", vectors * width, across * width) as first_q:
-        _wide_tile(c, phases, source, wide, weight_of, first_channel, channels, first_q, across)
+        _wide_tile(c, phases, source, wide, weights_of, first_channel, channels, first_q, across)
 
 
 def _compact(c, phases: _Phases, wide, channels: tuple) -> None:
@@ -168,7 +171,7 @@ def _compact(c, phases: _Phases, wide, channels: tuple) -> None:
                 k.vstore(value, c.target, k.add(target_row, start), min(width, o_w - start))
 
 
-def lower(c, shape: tuple[int, int], weight_of) -> None:
+def lower(c, shape: tuple[int, int], weights_of) -> None:
     """Tiles of output channels, each computed over every position and then compacted.
     Threads dividing a layer take tiles by ticket; each splits the whole input into its
     own scratch (a copy, cheap beside the products)."""
@@ -184,6 +187,6 @@ def lower(c, shape: tuple[int, int], weight_of) -> None:
         # The last tile is moved back to end at c_o, overlapping its neighbour, so one copy
         # of the tile's code serves every tile; it compacts only the channels it adds.
         first_channel = k.smin(k.mul(tile, channels), c_o - channels)
-        _tiles_over_q(c, phases, split, wide, weight_of, first_channel, shape)
+        _tiles_over_q(c, phases, split, wide, weights_of, first_channel, shape)
         _compact(c, phases, wide, (k.mul(tile, channels), k.smin(k.mul(k.add(tile, 1), channels), c_o)))
 
