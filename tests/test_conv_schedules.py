@@ -28,6 +28,9 @@ CONVS = [
     "input 8x2x2\nconv 64 kernel=1\n",
     "input 64x6x6\nconv 64 kernel=1 stride=2\n",
     "input 16x5x7\nconv 96 kernel=3 stride=2x1 padding=0,2,1,0\nsigmoid\n",
+    # several chunks of positions for threads to share, the last one longer
+    "input 4x20x20\nconv 16 kernel=3 padding=1\nrelu\n",
+    "input 6x13x17\nconv 32 kernel=3 stride=1x2 padding=1\n",
     "input 5x20x20\nconv 7 kernel=3\n",  # rows only: 7 channels are not whole vectors
 ]
 

@@ -129,8 +129,9 @@ DIVIDED_SPECS = [
     "concat path1 path2 path3\nconv 2 kernel=3\nflatten\ndense 3\nsoftmax\n",
     "network alexnetlike\ninput 1x40x40\nconv 40 kernel=11 stride=4 padding=1\nrelu\nmaxpool kernel=3 stride=2\n"
     "conv 60 kernel=3 padding=1\nrelu\nflatten\ndense 150\nrelu\ndense 4\n",  # dense: 2 blocks, 3 panels
-    # output channels in whole vectors: convolutions with channels across the lanes
-    "network lanes\ninput 3x10x10\nconv 32 kernel=3 padding=1\nrelu\nconv 96 kernel=3 stride=2\nrelu\n"
+    # output channels in whole vectors: convolutions with channels across the lanes, their
+    # work cut into tiles of channels and chunks of positions
+    "network lanes\ninput 8x20x20\nconv 48 kernel=3 padding=1\nrelu\nconv 96 kernel=3 stride=2\nrelu\n"
     "conv 64 kernel=1\nflatten\ndense 3\n",
 ]
 

@@ -14,6 +14,8 @@ channel-major output a square of vectors at a time, applying the fused activatio
 """
 from __future__ import annotations
 
+import math
+
 from llvmlite import ir
 
 from ..builder import I32, constant, vector_type
@@ -28,6 +30,10 @@ MOST_POSITIONS = 24
 # blocks, VGG-11's 512-channel 3x3 layers stream 1.2 MB of weights per tile of 6
 # positions, beyond L2, and ran at 80 % of the blocked speed.
 WEIGHT_BLOCK_BYTES = 192 * 1024
+# Pieces of work a layer is cut into at least (when its positions allow), for threads
+# dividing one example to take by ticket: a layer of 64 output channels is one tile of
+# channel vectors, which one thread would do while the others wait.
+TICKETS = 16
 
 
 class _Geometry:
@@ -185,40 +191,57 @@ def _lanes(indices) -> ir.Constant:
     return ir.Constant(ir.VectorType(I32, len(indices)), indices)
 
 
-def _start_results(c, results, rows: int, first_vector, vectors: int) -> None:
-    """results[p, channels of the tile] = bias (or 0) for the first `rows` positions: the
-    sums of every block of input channels are added to them."""
+def _start_results(c, results, rows: tuple, first_vector, vectors: int) -> None:
+    """results[p, channels of the tile] = bias (or 0) for the positions p in [first, stop):
+    the sums of every block of input channels are added to them."""
     k, width, c_o = c.k, c.vector_width, c.layer.output_shape[0]
     channels = [k.mul(k.add(first_vector, v), width) for v in range(vectors)]
     starts = [k.vload(c.weights["bias"], channel, width) if c.attrs.bias else constant(vector_type(width), 0.0)
               for channel in channels]
-    with k.loop("p.bias", 0, rows) as row:
+    with k.loop("p.bias", *rows) as row:
         for channel, start in zip(channels, starts):
             k.vstore(start, results, k.add(k.mul(row, c_o), channel))
 
 
-def _write_out(c, geometry: _Geometry, results, vectors: tuple) -> None:
-    """out[channel, position] = act(results[position, channel]) for the channel vectors in
-    [first, stop), a square of width positions x width channels at a time (the last square
-    moved back to end at the last position, or masked when the map is smaller than one)."""
+def _write_out(c, geometry: _Geometry, results, vectors: tuple, positions: tuple) -> None:
+    """out[channel, p] = act(results[p, channel]) for the channel vectors in [first, stop)
+    and the positions p in [start, end), a square of width positions x width channels at
+    a time: the last square moved back to end at `end` (a chunk of positions holds at
+    least one square), or masked when the whole map is smaller than one."""
     k, width = c.k, c.vector_width
     c_o = c.layer.output_shape[0]
     total = geometry.positions
     lanes = min(width, total)
+    start, end = positions
+    squares = k.b.udiv(k.add(k.b.sub(end, start), width - 1), k.add(width))
     with k.loop("v.out", *vectors) as vector:
         channel = k.mul(vector, width)
-        with k.loop("p.out", 0, -(-total // width)) as square:
-            first = k.smin(k.mul(square, width), max(total - width, 0))
+        with k.loop("p.out", 0, squares) as square:
+            first = k.add(start, k.mul(square, width)) if total < width else \
+                k.smin(k.add(start, k.mul(square, width)), k.b.sub(end, k.add(width)))
             rows = [k.vload(results, k.add(k.mul(k.add(first, i), c_o), channel), width) for i in range(width)]
             for j, column in enumerate(transpose(k, rows)):
                 k.vstore(c.activate(column), c.target, k.add(k.mul(k.add(channel, j), total), first), lanes)
 
 
+def chunk_positions(layer, width: int, tile: tuple[int, int]) -> int:
+    """Positions per chunk: a layer's work is cut into (channel tile, chunk of positions)
+    pieces, at least TICKETS of them when the positions allow, so that threads dividing
+    one example share even a layer of one channel tile. A chunk is a whole number of
+    position tiles and of transposition squares; the last chunk takes the rest."""
+    positions, vectors = tile
+    total = layer.output_shape[1] * layer.output_shape[2]
+    unit = math.lcm(positions, width)
+    channel_tiles = -(-layer.output_shape[0] // width // vectors)
+    wanted = -(-TICKETS // channel_tiles)
+    return max(unit, -(-total // wanted // unit) * unit)
+
+
 def lower(c, tile: tuple[int, int], weights_of) -> None:
-    """Tiles of output channel vectors, each computed over every position a block of input
-    channels at a time, then written out. Threads dividing a layer take channel tiles by
-    ticket, each with its own copy of the padded input (when there is padding) and its
-    own results."""
+    """Pieces of work of a tile of output channel vectors and a chunk of positions, each
+    computed a block of input channels at a time, then written out. Threads dividing a
+    layer take pieces by ticket, each with its own copy of the padded input (when there
+    is padding) and its own results."""
     k, width = c.k, c.vector_width
     geometry = _Geometry(c.layer, width)
     if geometry.padded:
@@ -230,17 +253,25 @@ def lower(c, tile: tuple[int, int], weights_of) -> None:
     positions, vectors = tile
     channel_vectors = c.layer.output_shape[0] // width
     tiles = -(-channel_vectors // vectors)
-    with share_of(c, "oc", tiles) as tile_number:
+    per_chunk = chunk_positions(c.layer, width, tile)
+    chunks = max(1, geometry.positions // per_chunk)
+    position_tiles = -(-geometry.positions // positions)
+    with share_of(c, "piece", tiles * chunks) as piece:
+        tile_number, chunk = k.b.udiv(piece, k.add(chunks)), k.b.urem(piece, k.add(chunks))
         # the last tile is moved back to end at the last vector (see conv_rows._overlapping_tiles)
         first_vector = k.smin(k.mul(tile_number, vectors), channel_vectors - vectors)
+        last_chunk = k.b.icmp_signed("==", chunk, k.add(chunks - 1))
+        start = k.mul(chunk, per_chunk)
+        end = k.b.select(last_chunk, k.add(geometry.positions), k.add(start, per_chunk))
+        # Tiles of positions do not overlap (a position computed twice would get a block's
+        # sums twice): the last one runs past the end instead.
+        tile_range = (k.b.udiv(start, k.add(positions)),
+                      k.b.select(last_chunk, k.add(position_tiles), k.b.udiv(end, k.add(positions))))
+        _start_results(c, results, (start, k.mul(tile_range[1], positions)), first_vector, vectors)
         c_i, block = c.layer.input_shape[0], input_block(c.layer, width, vectors)
-        squares = -(-geometry.positions // positions)
-        _start_results(c, results, squares * positions, first_vector, vectors)
-        with k.loop("icb", 0, c_i, step=block) as start:
-            # Tiles of positions do not overlap here (a position computed twice would get
-            # a block's sums twice): the last one runs past the end instead.
-            with k.loop("p", 0, squares) as square:
-                _register_tile(c, geometry, source, weights_of, results, k.mul(square, positions), positions,
-                               first_vector, vectors, (start, k.smin(k.add(start, block), c_i)))
+        with k.loop("icb", 0, c_i, step=block) as first_channel:
+            with k.loop("p", *tile_range) as position_tile:
+                _register_tile(c, geometry, source, weights_of, results, k.mul(position_tile, positions), positions,
+                               first_vector, vectors, (first_channel, k.smin(k.add(first_channel, block), c_i)))
         _write_out(c, geometry, results, (k.mul(tile_number, vectors),
-                                          k.smin(k.mul(k.add(tile_number, 1), vectors), channel_vectors)))
+                                          k.smin(k.mul(k.add(tile_number, 1), vectors), channel_vectors)), (start, end))

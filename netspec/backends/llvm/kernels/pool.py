@@ -5,7 +5,7 @@ from llvmlite import ir
 
 from ..builder import F32, I32, constant, index, vector_type
 from . import KernelDef
-from .common import copy_padded
+from .common import share_of
 
 
 LANES = 16  # scratch is sized for vectors up to this width
@@ -17,9 +17,18 @@ def _slack(a) -> int:
 
 
 def scratch_floats(layer) -> int:
-    channels, n_h, n_w = layer.input_shape
+    _, n_h, n_w = layer.input_shape
     p = layer.attrs.padding
-    return channels * (n_h + p.rows) * (n_w + p.columns) + _slack(layer.attrs)
+    return (n_h + p.rows) * (n_w + p.columns) + _slack(layer.attrs)
+
+
+# Channels per piece of work that threads dividing a layer take by ticket: at least
+# PIECES pieces, so that two threads share even the last pooling of GoogLeNet.
+PIECES = 16
+
+
+def _channels_per_piece(channels: int) -> int:
+    return max(1, channels // PIECES)
 
 
 def _strided(k, pointer, position, stride: int, width: int):
@@ -34,14 +43,16 @@ def _strided(k, pointer, position, stride: int, width: int):
 def _lower(c, combine, initial: float, finish) -> None:
     """out[ch, oh, ow] = finish(combine over the window), a vector of outputs at a time.
 
-    The input is first copied into scratch with the padding (filled with `initial`)
-    and slack around it, so every window - and every strided vector load - lies
-    inside the scratch buffer."""
+    Each channel is first copied into scratch inside its padding (filled with `initial`
+    once: every channel overwrites only the inside) and slack, so every window - and
+    every strided vector load - lies inside the scratch buffer. Threads dividing the
+    layer take pieces of channels by ticket."""
     k, a, width = c.k, c.attrs, c.vector_width
     channels, n_h, n_w = c.layer.input_shape
     _, o_h, o_w = c.layer.output_shape
     (k_h, k_w), (s_h, s_w) = a.kernel, a.step
-    padded_h, padded_w = copy_padded(c, channels, n_h, n_w, a.padding, initial, extra=_slack(a))
+    padded_w = n_w + a.padding.columns
+    k.fill("pad.i", c.scratch, scratch_floats(c.layer), initial)
 
     def output_vector(row_start, target_position, first_column, lanes):
         total = constant(vector_type(width), initial)
@@ -52,14 +63,21 @@ def _lower(c, combine, initial: float, finish) -> None:
         k.vstore(finish(k, total, k_h * k_w), c.target, k.add(target_position, first_column), lanes)
 
     whole = o_w - o_w % width
-    with k.loop("c", 0, channels) as ch:
-        with k.loop("oh", 0, o_h) as oh:
-            row_start = k.offset((ch, oh), (padded_h * padded_w, s_h * padded_w))
-            target_row = k.offset((ch, oh), (o_h * o_w, o_w))
-            with k.loop("ow", 0, whole, step=width) as first_column:
-                output_vector(row_start, target_row, first_column, None)
-            if whole < o_w:
-                output_vector(row_start, target_row, index(whole), o_w - whole)
+    group = _channels_per_piece(channels)
+    with share_of(c, "piece", -(-channels // group)) as piece:
+        with k.loop("c", k.mul(piece, group), k.smin(k.mul(k.add(piece, 1), group), channels)) as ch:
+            with k.loop("pad.h", 0, n_h) as h:
+                source_row = k.offset((ch, h), (n_h * n_w, n_w))
+                target_row = k.offset((k.add(h, a.padding.top), a.padding.left), (padded_w, 1))
+                with k.loop("pad.w", 0, n_w) as w:
+                    k.store(k.load(c.source, k.add(source_row, w)), c.scratch, k.add(target_row, w))
+            with k.loop("oh", 0, o_h) as oh:
+                row_start = k.mul(oh, s_h * padded_w)
+                target_row = k.offset((ch, oh), (o_h * o_w, o_w))
+                with k.loop("ow", 0, whole, step=width) as first_column:
+                    output_vector(row_start, target_row, first_column, None)
+                if whole < o_w:
+                    output_vector(row_start, target_row, index(whole), o_w - whole)
 
 
 def _lower_max(c) -> None:
@@ -129,8 +147,8 @@ def _lower_global(c) -> None:
 
 
 KERNELS = {
-    "maxpool": KernelDef(lower=_lower_max, scratch_floats=scratch_floats),
-    "avgpool": KernelDef(lower=_lower_avg, scratch_floats=scratch_floats),
+    "maxpool": KernelDef(lower=_lower_max, scratch_floats=scratch_floats, divisible=True),
+    "avgpool": KernelDef(lower=_lower_avg, scratch_floats=scratch_floats, divisible=True),
     "adaptiveavgpool": KernelDef(lower=_lower_adaptive),
     "globalavgpool": KernelDef(lower=_lower_global),
 }
