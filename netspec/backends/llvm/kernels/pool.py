@@ -40,8 +40,9 @@ def _strided(k, pointer, position, stride: int, width: int):
     return k.b.shuffle_vector(wide, ir.Constant(wide.type, None), lanes)
 
 
-def _lower(c, combine, initial: float, finish) -> None:
-    """out[ch, oh, ow] = finish(combine over the window), a vector of outputs at a time.
+def _lower(c, initial: float, start, combine, finish) -> None:
+    """out[ch, oh, ow] = finish(combine over the window, from start), a vector of outputs
+    at a time; the padding holds `initial`.
 
     Each channel is first copied into scratch inside its padding (filled with `initial`
     once: every channel overwrites only the inside) and slack, so every window - and
@@ -55,7 +56,7 @@ def _lower(c, combine, initial: float, finish) -> None:
     k.fill("pad.i", c.scratch, scratch_floats(c.layer), initial)
 
     def output_vector(row_start, target_position, first_column, lanes):
-        total = constant(vector_type(width), initial)
+        total = start(k, vector_type(width))
         for kh in range(k_h):
             for kw in range(k_w):
                 position = k.add(row_start, kh * padded_w + kw, k.mul(first_column, s_w))
@@ -81,13 +82,29 @@ def _lower(c, combine, initial: float, finish) -> None:
 
 
 def _lower_max(c) -> None:
-    _lower(c, lambda k, total, x: k.intrinsic("llvm.maximum", total, x), float("-inf"), lambda k, total, size: total)
+    """The largest of the window, NaN when any is NaN, the first of equal values: as
+    PyTorch's `val > max || isnan(val)`. The largest so far is taken by `x > max ? x :
+    max` (one vmaxps) and NaNs are remembered in a mask beside it, half the instructions
+    of llvm.maximum, which also orders -0 below +0."""
+    def start(k, vector):
+        return constant(vector, float("-inf")), ir.Constant(ir.VectorType(ir.IntType(1), vector.count), None)
+
+    def combine(k, state, x):
+        largest, unordered = state
+        return (k.b.select(k.b.fcmp_ordered(">", x, largest), x, largest),
+                k.b.or_(unordered, k.b.fcmp_unordered("uno", x, x)))
+
+    def finish(k, state, size):
+        largest, unordered = state
+        return k.b.select(unordered, constant(largest.type, float("nan")), largest)
+
+    _lower(c, float("-inf"), start, combine, finish)
 
 
 def _lower_avg(c) -> None:
     # Padded zeros count, as with PyTorch's default count_include_pad=True; windows
     # never extend past the padded input, so the divisor is always k_h * k_w.
-    _lower(c, lambda k, total, x: k.b.fadd(total, x), 0.0,
+    _lower(c, 0.0, lambda k, vector: constant(vector, 0.0), lambda k, total, x: k.b.fadd(total, x),
            lambda k, total, size: k.b.fdiv(total, constant(total.type, float(size))))
 
 
