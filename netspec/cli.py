@@ -345,8 +345,8 @@ def _dask_address(ctx, param, address):
 @click.option("--threads", type=click.IntRange(min=1), help="Threads to split the batch across (default: all cores).")
 @click.option("--max-memory", type=ByteSize(), help="Refuse runs needing more memory (default: half the RAM).")
 @click.option("--tuned", is_flag=True,
-              help="Give each convolution the register tile timed fastest on this CPU (timed once per layer shape, "
-                   "then stored; see `netspec tune`).")
+              help="Give each convolution the schedule and register tile timed fastest on this CPU (timed once per "
+                   "layer shape, then stored; see `netspec tune`).")
 @click.option("--json", "as_json", is_flag=True, help="Print the report (or the errors) as JSON on stdout.")
 @click.option("--verify", is_flag=True,
               help="Also run the network in ONNX Runtime and compare every layer's output, stopping at the first "
@@ -864,7 +864,7 @@ def draw(file, output_path, collapse, allow, deny_warnings):
 def tune(file):
     """Choose FILE's convolution tiles for this CPU and show each layer's choice.
 
-    Each distinct convolution is compiled alone with a few register tile shapes
+    Each distinct convolution is compiled alone with a few register tiles of both schedules
     and timed (batch 1, one thread); the fastest is stored next to the compile
     cache and used by `run --tuned`. Layer shapes tuned before are not timed again.
 

@@ -136,7 +136,7 @@ class Network:
         order and shape; `threads` defaults to every available core; `bounds_check` builds a
         slower test version that counts out-of-bounds accesses; `max_memory` (bytes, default
         half the RAM) bounds what one example may need; `tuned` gives each convolution the
-        register tile timed fastest on this host (timed once per layer shape and stored in
+        schedule and register tile timed fastest on this host (timed once per layer shape and stored in
         the compile cache's directory; docs/performance.md)."""
         from .backends.llvm.runtime import compile_network
 

@@ -129,6 +129,9 @@ DIVIDED_SPECS = [
     "concat path1 path2 path3\nconv 2 kernel=3\nflatten\ndense 3\nsoftmax\n",
     "network alexnetlike\ninput 1x40x40\nconv 40 kernel=11 stride=4 padding=1\nrelu\nmaxpool kernel=3 stride=2\n"
     "conv 60 kernel=3 padding=1\nrelu\nflatten\ndense 150\nrelu\ndense 4\n",  # dense: 2 blocks, 3 panels
+    # batchnorms that cannot be folded (before their convolution, as in DenseNet), with relu fused
+    "network prenorm\ninput 8x10x10\nbatchnorm\nrelu\nconv 20 kernel=3 padding=1\nstem: relu\nbatchnorm\nrelu\n"
+    "conv 20 kernel=1\nadd stem\nrelu\navgpool kernel=2\nflatten\ndense 3\n",
     # output channels in whole vectors: convolutions with channels across the lanes, their
     # work cut into tiles of channels and chunks of positions
     "network lanes\ninput 8x20x20\nconv 48 kernel=3 padding=1\nrelu\nconv 96 kernel=3 stride=2\nrelu\n"
@@ -268,3 +271,42 @@ def test_dense_panels_match_the_reference_at_every_width(outputs, vector_width):
     model = network.compile(weights=weights, threads=1, bounds_check=True)
     np.testing.assert_allclose(model(x), reference_run(network.graph, weights, x), rtol=1e-5, atol=1e-5)
     assert model.out_of_bounds_accesses == 0
+
+
+def test_the_memory_estimate_plans_the_graph_that_is_compiled():
+    from netspec.backends.llvm.memory import memory_need
+    from netspec.backends.llvm.plan import memory_plan
+    from netspec.backends.llvm.rewrite import rewrite_for_inference
+
+    # Without its batchnorm's output the network's weights outweigh its activations, and
+    # the compiled plan takes a bigger tile of examples than the spec as written would.
+    graph = netspec.loads("network t\ninput 3x32x32\nconv 64 kernel=3 padding=1\nbatchnorm\nrelu\nflatten\n"
+                          "dense 6\n").graph
+    compiled = memory_plan(rewrite_for_inference(graph).graph)
+    assert compiled.tile > memory_plan(graph).tile
+    assert memory_need(graph, 1, 2).workspace == 2 * 4 * (compiled.workspace_floats + compiled.scratch_floats)
+
+
+def test_a_pickled_model_computes_the_same_from_aligned_packed_weights():
+    import pickle
+
+    network = netspec.load("examples/lenet5.net")
+    model = network.compile(weights="examples/lenet5.npz", threads=1)
+    x = np.random.default_rng(5).random((7, 1, 28, 28), dtype=np.float32)
+    sent = pickle.loads(pickle.dumps(model))
+    np.testing.assert_array_equal(sent(x), model(x))
+    assert sent.digest == model.digest and sent.untrained is False
+    assert sent._weights.ctypes.data % 64 == 0
+
+
+def test_a_model_sent_by_another_netspec_or_with_damaged_weights_is_refused():
+    from netspec.backends.llvm import runtime
+
+    network = netspec.load("examples/lenet5.net")
+    function, (producer, digest, graph, packed, *rest) = network.compile(threads=1).__reduce__()
+    with pytest.raises(netspec.DataError, match="another netspec"):
+        function("0" * 64, digest + "x", graph, packed, *rest)
+    for damaged in (packed[:-1], packed.astype(np.float64)):
+        with pytest.raises(netspec.DataError, match="packed weights"):
+            function(producer, digest + "y", graph, damaged, *rest)
+    assert not any(key[0].startswith(digest) and key[0] != digest for key in runtime._RECEIVED)

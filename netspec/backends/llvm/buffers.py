@@ -19,3 +19,10 @@ def aligned_zeros(count: int) -> np.ndarray:
     raw = np.zeros(count + ALIGN_FLOATS, dtype=np.float32)
     start = (-raw.ctypes.data % ALIGN_BYTES) // 4
     return raw[start:start + count]
+
+
+def aligned_copy(array: np.ndarray) -> np.ndarray:
+    """A copy of a float32 array in an aligned buffer (an unpickled array is not aligned)."""
+    copy = aligned_zeros(array.size)
+    copy[:] = array.ravel()
+    return copy

@@ -73,7 +73,8 @@ def _host_key() -> str:
 
 
 @lru_cache(maxsize=1)
-def _compiler_digest() -> str:
+def compiler_digest() -> str:
+    """SHA-256 of netspec's source: what generated code and packed weights depend on."""
     digest = hashlib.sha256()
     package = Path(__file__).resolve().parents[2]  # all of netspec: ops feed the generated code too
     for path in sorted(package.rglob("*.py")):
@@ -82,7 +83,7 @@ def _compiler_digest() -> str:
 
 
 def cache_key(canonical: str) -> str:
-    text = f"{BACKEND_VERSION}\n{_compiler_digest()}\n{_host_key()}\n{canonical}"
+    text = f"{BACKEND_VERSION}\n{compiler_digest()}\n{_host_key()}\n{canonical}"
     return hashlib.sha256(text.encode()).hexdigest()
 
 

@@ -9,6 +9,7 @@ from ...check import ShapedGraph
 from ...errors import DataError
 from .layout import weight_layout
 from .plan import memory_plan
+from .rewrite import rewrite_for_inference
 
 
 def physical_memory() -> int | None:
@@ -43,10 +44,13 @@ class MemoryNeed:
 
 
 def memory_need(graph: ShapedGraph, batch: int, threads: int) -> MemoryNeed:
-    """Estimated for the graph as given (the inference rewrite only removes work)."""
-    layout = weight_layout(graph)
-    weight_floats = sum(prod(shape) for shape in layout.shapes.values())
-    plan = memory_plan(graph)
+    """The weights as given, and what the code compiled for the rewritten graph packs and
+    plans (the rewrite can change the tile of examples the workspace holds)."""
+    code_graph = rewrite_for_inference(graph).graph
+    given = weight_layout(graph)
+    weight_floats = sum(prod(shape) for shape in given.shapes.values())
+    layout = weight_layout(code_graph)
+    plan = memory_plan(code_graph)
     return MemoryNeed(
         inputs=4 * batch * prod(graph.input_shape),
         outputs=4 * batch * prod(graph.output_shape),

@@ -22,7 +22,7 @@ from ...ir import format_shape
 from ...interop.binding import resolve
 from . import jit
 from .barrier import STATE_WORDS
-from .buffers import aligned_zeros
+from .buffers import aligned_copy, aligned_zeros
 from .builder import OUT_OF_BOUNDS
 from .codegen import ENTRY, Tiles, canonical_form, llvm_ir
 from .layout import weight_layout
@@ -170,9 +170,13 @@ class Model:
     def _from_packed(cls, graph: ShapedGraph, packed: np.ndarray, untrained: bool, threads: int, bounds_check: bool,
                      tiles: Tiles | None) -> Model:
         """A model whose weights are already in the generated code's layout (sent by another process)."""
+        expected = weight_layout(rewrite_for_inference(graph).graph).total_floats
+        if packed.dtype != np.float32 or packed.shape != (expected,):
+            raise DataError(f"network {graph.name} was sent with {packed.size} packed weights of {packed.dtype}; "
+                            f"it has {expected} float32")
         model = cls.__new__(cls)
         model.threads = threads
-        model._build(graph, packed, untrained, bounds_check, tiles)
+        model._build(graph, aligned_copy(packed), untrained, bounds_check, tiles)
         return model
 
     def _build(self, graph: ShapedGraph, packed: np.ndarray, untrained: bool, bounds_check: bool,
@@ -316,8 +320,10 @@ class Model:
 
     def __reduce__(self):
         # Pickled as its graph and packed weights: the process that unpickles it (a Dask
-        # worker) compiles it once, from its own cache, and reuses it for every chunk it is sent.
-        return _received, (self.digest, self.graph, self._weights, self.untrained, *self._shipped, self.threads)
+        # worker) compiles it once, from its own cache, and reuses it for every chunk it is
+        # sent. The packed layout is netspec's own, so the receiver must be the same netspec.
+        return _received, (jit.compiler_digest(), self.digest, self.graph, self._weights, self.untrained,
+                           *self._shipped, self.threads)
 
     def map_blocks(self, array):
         """The outputs for a dask array of inputs (N x input shape, chunked along N) as a lazy
@@ -333,8 +339,11 @@ _RECEIVED: dict[tuple[str, int], Model] = {}
 _RECEIVING = threading.Lock()
 
 
-def _received(digest: str, graph: ShapedGraph, packed: np.ndarray, untrained: bool, bounds_check: bool, tiles,
-              threads: int) -> Model:
+def _received(producer: str, digest: str, graph: ShapedGraph, packed: np.ndarray, untrained: bool,
+              bounds_check: bool, tiles, threads: int) -> Model:
+    if producer != jit.compiler_digest():
+        raise DataError(f"network {graph.name} was sent by a process running another netspec (its code differs "
+                        "from this one's); install the same netspec everywhere the model runs")
     with _RECEIVING:
         model = _RECEIVED.get((digest, threads))
         if model is None:

@@ -5,21 +5,28 @@ from math import prod
 
 from ..builder import real
 from . import KernelDef
+from .common import share_of
+
+# Pieces of channels that threads dividing a layer take by ticket (at least this many).
+PIECES = 16
 
 
 def lower(c) -> None:
-    """Per channel: scale = weight / sqrt(var + eps), shift = bias - mean * scale, then y = x * scale + shift."""
+    """Per channel: scale = weight / sqrt(var + eps), shift = bias - mean * scale, then
+    y = act(x * scale + shift), the fused activation (DenseNet's batchnorm -> relu) applied."""
     k, a = c.k, c.attrs
     channels = c.layer.input_shape[0]
     plane = prod(c.layer.input_shape[1:])
-    with k.loop("c", 0, channels) as channel:
+    group = max(1, channels // PIECES)
+    with share_of(c, "piece", -(-channels // group)) as piece, \
+            k.loop("c", k.mul(piece, group), k.smin(k.mul(k.add(piece, 1), group), channels)) as channel:
         deviation = k.intrinsic("llvm.sqrt", k.b.fadd(k.load(c.weights["running_var"], channel), real(a.eps)))
         scale = k.b.fdiv(k.load(c.weights["weight"], channel), deviation)
         shift = k.b.fsub(k.load(c.weights["bias"], channel), k.b.fmul(k.load(c.weights["running_mean"], channel), scale))
         start = k.mul(channel, plane)
         with k.loop("i", 0, plane) as i:
             position = k.add(start, i)
-            k.store(k.fadd(k.fmul(k.load(c.source, position), scale), shift), c.target, position)
+            k.store(c.activate(k.fadd(k.fmul(k.load(c.source, position), scale), shift)), c.target, position)
 
 
-KERNELS = {"batchnorm": KernelDef(lower=lower)}
+KERNELS = {"batchnorm": KernelDef(lower=lower, fuses_activation=True, divisible=True)}

@@ -3,24 +3,36 @@ from __future__ import annotations
 
 from math import prod
 
+from ..builder import index
 from . import KernelDef
+from .common import share_of
+
+# Pieces of the elements that threads dividing an `add` take by ticket.
+PIECES = 16
 
 
 def _lower_add(c) -> None:
+    """The sum, a vector at a time, with the fused activation (ResNet's add -> relu);
+    threads dividing it take pieces of whole vectors, the last piece with the tail."""
     k, width = c.k, c.vector_width
     count = prod(c.layer.output_shape)
-    whole = count - count % width
+    vectors = count // width
+    per_piece = max(1, -(-vectors // PIECES)) * width
+    pieces = max(1, -(-vectors * width // per_piece))
 
     def add_at(position, lanes):
         total = k.vload(c.sources[0], position, width, lanes)
         for source in c.sources[1:]:
             total = k.b.fadd(total, k.vload(source, position, width, lanes))
-        k.vstore(total, c.target, position, lanes)
+        k.vstore(c.activate(total), c.target, position, lanes)
 
-    with k.loop("i", 0, whole, step=width) as i:
-        add_at(i, None)
-    if whole < count:
-        add_at(whole, count - whole)
+    with share_of(c, "piece", pieces) as piece:
+        start = k.mul(piece, per_piece)
+        with k.loop("i", start, k.smin(k.add(start, per_piece), vectors * width), step=width) as i:
+            add_at(i, None)
+        if vectors * width < count:
+            with k.b.if_then(k.b.icmp_signed("==", piece, index(pieces - 1))):
+                add_at(index(vectors * width), count - vectors * width)
 
 
 def _lower_concat(c) -> None:
@@ -38,6 +50,6 @@ def _lower_concat(c) -> None:
 
 
 KERNELS = {
-    "add": KernelDef(lower=_lower_add),
+    "add": KernelDef(lower=_lower_add, fuses_activation=True, divisible=True),
     "concat": KernelDef(lower=_lower_concat, in_place_operands=True),
 }
