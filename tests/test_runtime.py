@@ -280,8 +280,8 @@ def test_the_memory_estimate_plans_the_graph_that_is_compiled():
 
     # Without its batchnorm's output the network's weights outweigh its activations, and
     # the compiled plan takes a bigger tile of examples than the spec as written would.
-    graph = netspec.loads("network t\ninput 3x32x32\nconv 64 kernel=3 padding=1\nbatchnorm\nrelu\nflatten\n"
-                          "dense 6\n").graph
+    graph = netspec.loads("network t\ninput 3x72x72\nconv 64 kernel=3 padding=1\nbatchnorm\nrelu\nflatten\n"
+                          "dense 7\n").graph
     compiled = memory_plan(rewrite_for_inference(graph).graph)
     assert compiled.tile > memory_plan(graph).tile
     assert memory_need(graph, 1, 2).workspace == 2 * 4 * (compiled.workspace_floats + compiled.scratch_floats)

@@ -20,14 +20,21 @@ from .kernels import KERNELS
 # budget (so a layer's input and output stay in L2), at most MAX_TILE.
 TILE_BYTES = 256 * 1024
 MAX_TILE = 64
-# Unless the weights outweigh the activations WEIGHTY times: then a layer's weights,
-# read again for every example, cost more than its tensors leaving L2, and the tile
-# grows to WEIGHTY_TILE_BYTES, so that each layer runs on many examples while its
-# weights are in cache and dense layers multiply whole tiles of examples at once
-# (batch 16, one thread: ResNet-18 291 -> 354 images/s, AlexNet 78 -> 128, GoogLeNet
-# 310 -> 360; NiN and DenseNet, whose weights are few, ran 8-10 % slower so).
+# Unless the weights are more than a cache holds (WEIGHTY_BYTES) and outweigh the
+# activations WEIGHTY times: then a layer's weights, read again for every example, cost
+# more than its tensors leaving L2, and the tile grows to WEIGHTY_TILE_BYTES, so that
+# each layer runs on many examples while its weights are in cache and dense layers
+# multiply whole tiles of examples at once (batch 16, one thread: ResNet-18 291 -> 354
+# images/s, AlexNet 78 -> 128, GoogLeNet 310 -> 360; NiN and DenseNet, whose weights
+# are few, ran 8-10 % slower so).
 WEIGHTY = 2
+WEIGHTY_BYTES = 8 * 2**20
 WEIGHTY_TILE_BYTES = 20 * 2**20
+
+
+def _weighty(graph: ShapedGraph) -> bool:
+    return graph.params * 4 > WEIGHTY_BYTES and graph.params > WEIGHTY * sum(
+        prod(layer.output_shape) for layer in graph.layers)
 
 
 @dataclass(frozen=True)
@@ -120,8 +127,7 @@ class _Arena:
 
 
 def _tile(graph: ShapedGraph) -> int:
-    budget = WEIGHTY_TILE_BYTES if graph.params > WEIGHTY * sum(prod(layer.output_shape) for layer in graph.layers) \
-        else TILE_BYTES
+    budget = WEIGHTY_TILE_BYTES if _weighty(graph) else TILE_BYTES
     largest = max(prod(layer.output_shape) for layer in graph.layers) * 4
     tile = 1
     while tile * 2 <= MAX_TILE and tile * 2 * largest <= budget:
