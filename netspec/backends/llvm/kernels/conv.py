@@ -26,12 +26,13 @@ SCHEDULES = {"rows": conv_rows, "lanes": conv_lanes}
 # each tile's results, a cost paid per tile that a short sum does not repay (VGG-11's
 # first layer, 9 taps, runs at half the speed of rows).
 # Lanes' code is half again the size of rows' (the transposition, a window per position),
-# which costs compile time; below LANES_MACS multiply-adds per example the speed it buys
-# is too little to matter (LeNet-5's second layer: 0.24 M, 10 % of a 10 us call, for
-# 65 ms more of compiling).
+# which costs compile time; below LANES_MACS multiply-adds per example the time it saves
+# is about a microsecond per example (LeNet-5's second layer, 0.24 M: 1 us of a 10 us
+# call, for 65 ms more of compiling). Above, it pays even on small layers (GoogLeNet's
+# 1x1 convolutions of 0.3-0.6 M: 1.1-2x rows).
 LANES_SHARE = 0.9
 LANES_TAPS = 32
-LANES_MACS = 1_000_000
+LANES_MACS = 256_000
 
 
 def accumulators(width: int) -> int:
