@@ -3,7 +3,7 @@
 A register tile holds `positions` output positions x `vectors` vectors of output
 channels. For each kernel tap (input channel, kh, kw) it loads one vector of weights
 per channel vector (the stored layout keeps 16 output channels of a tap contiguous, see
-`conv.BLOCK`) and broadcasts one input value per position, so no lane is spent on a
+`conv_weights.BLOCK`) and broadcasts one input value per position, so no lane is spent on a
 position that does not exist: unlike the wide rows (`conv_rows`), which round each
 channel's positions up to whole vectors and compute the padding columns too, this
 schedule wastes nothing on small feature maps (a 6x6 map is 36 positions; as wide
