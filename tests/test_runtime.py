@@ -310,3 +310,20 @@ def test_a_model_sent_by_another_netspec_or_with_damaged_weights_is_refused():
         with pytest.raises(netspec.DataError, match="packed weights"):
             function(producer, digest + "y", graph, damaged, *rest)
     assert not any(key[0].startswith(digest) and key[0] != digest for key in runtime._RECEIVED)
+
+
+def test_a_model_sent_with_tiles_tuned_for_wider_vectors_gets_the_fixed_rule_where_they_do_not_fit(monkeypatch,
+                                                                                                    tmp_path):
+    from netspec.backends.llvm import jit, runtime
+
+    network = netspec.loads("network t\ninput 8x12x12\nconv 32 kernel=3 padding=1\nrelu\nconv 16 kernel=3\n")
+    weights = random_weights(network.graph, np.random.default_rng(2))
+    x = np.random.default_rng(2).normal(size=(2, 8, 12, 12)).astype(np.float32)
+    tiles = {"conv1": ("lanes", 6, 2), "conv2": ("rows", 6, 4)}  # 12 and 24 accumulators
+    model = runtime.Model(network.graph, weights, threads=1, tiles=tiles)
+    function, arguments = model.__reduce__()
+    monkeypatch.setenv("NETSPEC_CACHE_DIR", str(tmp_path))
+    monkeypatch.setattr(jit, "host_vector_width", lambda: 8)  # a worker with 16 vector registers
+    received = function(*arguments[:1], arguments[1] + "narrow", *arguments[2:])
+    assert "('conv1', ('lanes', 6, 2))" in received._canonical and "conv2'" not in received._canonical
+    np.testing.assert_allclose(received(x), reference_run(network.graph, weights, x), rtol=1e-5, atol=1e-5)

@@ -29,7 +29,8 @@ from .layout import weight_layout
 from .memory import default_limit, require_memory
 from .plan import memory_plan
 from .rewrite import rewrite_for_inference
-from .tuning import tuned_tiles
+from .kernels.conv import valid_tile
+from .tuning import tuned_layers, tuned_tiles
 
 # forward(input, weights, output, batch, workspace, scratch, part, parts, barrier)
 _FORWARD = ctypes.CFUNCTYPE(None, ctypes.c_void_p, ctypes.c_void_p, ctypes.c_void_p, ctypes.c_int64, ctypes.c_void_p,
@@ -348,8 +349,18 @@ def _received(producer: str, digest: str, graph: ShapedGraph, packed: np.ndarray
         model = _RECEIVED.get((digest, threads))
         if model is None:
             model = _RECEIVED[digest, threads] = Model._from_packed(graph, packed, untrained, threads, bounds_check,
-                                                                    tiles)
+                                                                    _fitting(graph, tiles))
     return model
+
+
+def _fitting(graph: ShapedGraph, tiles: Tiles | None) -> Tiles | None:
+    """The tiles chosen on the sending host that fit this one: a tile tuned for 32 vector
+    registers does not fit a host with 16, whose layer then gets the fixed rule's tile."""
+    if not tiles:
+        return tiles
+    layers = {layer.node.name: layer for layer in tuned_layers(rewrite_for_inference(graph).graph)}
+    width = jit.host_vector_width()
+    return {name: tile for name, tile in tiles.items() if name in layers and valid_tile(layers[name], width, tile)}
 
 
 def _whole_number(value) -> bool:
