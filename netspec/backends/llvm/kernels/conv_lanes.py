@@ -16,9 +16,7 @@ from __future__ import annotations
 
 import math
 
-from llvmlite import ir
-
-from ..builder import I32, constant, vector_type
+from ..builder import constant, lane_indices, vector_type
 from .common import copy_padded, share_of
 from .conv_weights import BLOCK
 
@@ -182,18 +180,14 @@ def transpose(k, rows: list) -> list:
     rows = list(rows)
     block = width // 2
     while block:
-        low = [m if not m & block else width + m - block for m in range(width)]
-        high = [m + block if not m & block else width + m for m in range(width)]
+        low = tuple(m if not m & block else width + m - block for m in range(width))
+        high = tuple(m + block if not m & block else width + m for m in range(width))
         for i in (i for i in range(width) if not i & block):
             j = i + block
-            rows[i], rows[j] = (k.b.shuffle_vector(rows[i], rows[j], _lanes(low)),
-                                k.b.shuffle_vector(rows[i], rows[j], _lanes(high)))
+            rows[i], rows[j] = (k.b.shuffle_vector(rows[i], rows[j], lane_indices(low)),
+                                k.b.shuffle_vector(rows[i], rows[j], lane_indices(high)))
         block //= 2
     return rows
-
-
-def _lanes(indices) -> ir.Constant:
-    return ir.Constant(ir.VectorType(I32, len(indices)), indices)
 
 
 def _start_results(c, results, rows: tuple, first_vector, vectors: int) -> None:

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from llvmlite import ir
 
-from ..builder import F32, I32, constant, index, vector_type
+from ..builder import F32, constant, index, lane_indices, vector_type
 from . import KernelDef
 from .common import share_of
 
@@ -36,8 +36,7 @@ def _strided(k, pointer, position, stride: int, width: int):
     if stride == 1:
         return k.vload(pointer, position, width)
     wide = k.vload(pointer, position, width * stride)
-    lanes = ir.Constant(ir.VectorType(I32, width), [i * stride for i in range(width)])
-    return k.b.shuffle_vector(wide, ir.Constant(wide.type, None), lanes)
+    return k.b.shuffle_vector(wide, ir.Constant(wide.type, None), lane_indices(tuple(i * stride for i in range(width))))
 
 
 def _lower(c, initial: float, start, combine, finish) -> None:
