@@ -327,3 +327,60 @@ def test_a_model_sent_with_tiles_tuned_for_wider_vectors_gets_the_fixed_rule_whe
     received = function(*arguments[:1], arguments[1] + "narrow", *arguments[2:])
     assert "('conv1', ('lanes', 6, 2))" in received._canonical and "conv2'" not in received._canonical
     np.testing.assert_allclose(received(x), reference_run(network.graph, weights, x), rtol=1e-5, atol=1e-5)
+
+
+def test_shares_of_back_to_back_calls_are_handed_to_a_spinning_pool_thread_which_then_idles():
+    import threading
+    import time
+
+    from netspec.backends.llvm import handoff
+
+    network = netspec.load("examples/lenet5.net")
+    one, two = network.compile(weights="examples/lenet5.npz", threads=1), network.compile(
+        weights="examples/lenet5.npz", threads=2)
+    x = np.random.default_rng(9).random((300, 1, 28, 28), dtype=np.float32)
+    expected = one(x)
+    for _ in range(30):
+        np.testing.assert_array_equal(two(x), expected)
+    block = two._blocks[:handoff.BLOCK_WORDS]
+    assert block[handoff.JOB] == block[handoff.DONE] > 0  # shares went through the block, all finished
+    # Two callers at once: each share is done once, by the server or by the caller itself.
+    results = {}
+
+    def call(number):
+        for _ in range(20):
+            results[number] = two(x[number * 50:number * 50 + 200])
+
+    callers = [threading.Thread(target=call, args=(number,)) for number in range(2)]
+    for caller in callers:
+        caller.start()
+    for caller in callers:
+        caller.join()
+    for number in range(2):
+        np.testing.assert_array_equal(results[number], expected[number * 50:number * 50 + 200])
+    deadline = time.monotonic() + 5
+    while block[handoff.AWAKE] != handoff.NO_SERVER and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert block[handoff.AWAKE] == handoff.NO_SERVER  # an idle server gives the block up
+    np.testing.assert_array_equal(two(x), expected)  # and the next call wakes one again
+
+
+def test_a_child_forked_while_a_pool_thread_serves_runs_the_model_with_threads_of_its_own():
+    import os
+
+    network = netspec.load("examples/lenet5.net")
+    model = network.compile(weights="examples/lenet5.npz", threads=2)
+    x = np.random.default_rng(4).random((300, 1, 28, 28), dtype=np.float32)
+    expected = model(x)
+    reader, writer = os.pipe()
+    child = os.fork()
+    if child == 0:  # the parent's pool thread may still be spinning on its block
+        try:
+            ok = all(np.array_equal(model(x), expected) for _ in range(3))
+            os.write(writer, b"1" if ok else b"0")
+        finally:
+            os._exit(0)
+    os.close(writer)
+    answer = os.read(reader, 1)
+    os.waitpid(child, 0)
+    assert answer == b"1"

@@ -52,7 +52,7 @@ def barrier_function(module: ir.Module) -> ir.Function:
     b.position_at_end(blocks["spin"])
     spins = b.phi(I64, "spins")
     spins.add_incoming(index(0), blocks["arrive"])
-    _pause(module, b)
+    pause(module, b)
     following = b.add(spins, index(1))
     released = b.icmp_signed("!=", b.load_atomic(generation_slot, "acquire", 8), generation)
     rest = b.icmp_signed("==", b.srem(following, index(SPINS)), index(0))
@@ -60,7 +60,7 @@ def barrier_function(module: ir.Module) -> ir.Function:
 
     b.position_at_end(blocks["yield"])
     with b.if_then(rest):
-        b.call(_declare(module, "sched_yield", I32), [])
+        b.call(declare(module, "sched_yield", I32), [])
     spins.add_incoming(following, b.block)
     b.branch(blocks["spin"])
 
@@ -69,11 +69,11 @@ def barrier_function(module: ir.Module) -> ir.Function:
     return function
 
 
-def _declare(module: ir.Module, name: str, result: ir.Type) -> ir.Function:
+def declare(module: ir.Module, name: str, result: ir.Type) -> ir.Function:
     return module.globals.get(name) or ir.Function(module, ir.FunctionType(result, []), name)
 
 
-def _pause(module: ir.Module, b: ir.IRBuilder) -> None:
+def pause(module: ir.Module, b: ir.IRBuilder) -> None:
     """The x86 spin-wait hint (it lets the other thread of a core run, and saves power)."""
     if jit.target_machine().triple.startswith(("x86_64", "i686", "i386")):
-        b.call(_declare(module, "llvm.x86.sse2.pause", ir.VoidType()), [])
+        b.call(declare(module, "llvm.x86.sse2.pause", ir.VoidType()), [])

@@ -17,6 +17,7 @@ from llvmlite import ir
 from ...check import ShapedGraph
 from . import jit
 from .barrier import TICKETS, barrier_function
+from .handoff import handoff_functions
 from .builder import F32_PTR, I64, Buffer, KernelBuilder, LayerCode, Tickets, index, violation_counter
 from .kernels import KERNELS
 from .layout import WeightLayout, weight_layout
@@ -161,11 +162,11 @@ def generate_module(graph: ShapedGraph, vector_width: int, guarded: bool = False
         function, first_start = shared[key]
         functions[name] = (function, start - first_start)
     if part == 0:
-        _forward_function(module, graph, plan, functions)
+        handoff_functions(module, _forward_function(module, graph, plan, functions))
     return module, plan, weights
 
 
-def _forward_function(module: ir.Module, graph: ShapedGraph, plan: MemoryPlan, functions) -> None:
+def _forward_function(module: ir.Module, graph: ShapedGraph, plan: MemoryPlan, functions) -> ir.Function:
     """`forward(input, weights, output, batch, workspace, scratch, part, parts, barrier)`:
     the layers in order over the batch, tile by tile. `parts` threads may run it at once
     on the same tensors (with their own scratch): each does its share of a divisible
@@ -206,6 +207,7 @@ def _forward_function(module: ir.Module, graph: ShapedGraph, plan: MemoryPlan, f
                     builder.b.call(function, arguments)
             builder.b.call(wait, [barrier, parts])
     builder.b.ret_void()
+    return forward
 
 
 def canonical_form(graph: ShapedGraph, guarded: bool = False, tiles: Tiles | None = None) -> str:

@@ -11,7 +11,8 @@ import hashlib
 import os
 import threading
 import time
-from concurrent.futures import ThreadPoolExecutor
+import weakref
+from concurrent.futures import Future, ThreadPoolExecutor
 from math import prod
 
 import numpy as np
@@ -20,7 +21,7 @@ from ...check import ShapedGraph
 from ...errors import DataError
 from ...ir import format_shape
 from ...interop.binding import resolve
-from . import jit
+from . import handoff, jit
 from .barrier import STATE_WORDS
 from .buffers import aligned_copy, aligned_zeros
 from .builder import OUT_OF_BOUNDS
@@ -35,6 +36,14 @@ from .tuning import tuned_layers, tuned_tiles
 # forward(input, weights, output, batch, workspace, scratch, part, parts, barrier)
 _FORWARD = ctypes.CFUNCTYPE(None, ctypes.c_void_p, ctypes.c_void_p, ctypes.c_void_p, ctypes.c_int64, ctypes.c_void_p,
                             ctypes.c_void_p, ctypes.c_int64, ctypes.c_int64, ctypes.c_void_p)
+# The hand-off functions beside it (see `handoff`); ctypes releases the GIL while they run.
+_HANDOFF = {
+    handoff.SERVE: ctypes.CFUNCTYPE(None, *[ctypes.c_void_p] * 5, ctypes.c_int64),
+    handoff.CLAIM: ctypes.CFUNCTYPE(ctypes.c_int64, ctypes.c_void_p),
+    handoff.RELEASE: ctypes.CFUNCTYPE(None, ctypes.c_void_p),
+    handoff.POST: ctypes.CFUNCTYPE(ctypes.c_int64, ctypes.c_void_p, *[ctypes.c_int64] * 8),
+    handoff.FINISH: ctypes.CFUNCTYPE(None, ctypes.c_void_p, ctypes.c_int64),
+}
 
 
 def accepted_input_shapes(graph: ShapedGraph) -> list[tuple[int, ...]]:
@@ -206,6 +215,10 @@ class Model:
             self._violations = ctypes.c_int64.from_address(address)
         self._compiled = compiled  # keeps the native code alive as long as the model
         self._forward = _FORWARD(compiled.address)
+        self._handoff = {name: prototype(compiled.engine.get_function_address(name))
+                         for name, prototype in _HANDOFF.items()}
+        # one block of hand-off words per pool thread (see `handoff`)
+        self._blocks = aligned_zeros(max(self.threads - 1, 1) * 2 * handoff.BLOCK_WORDS).view(np.int64)
         self.compile_seconds = compiled.seconds
         self.from_cache = compiled.from_cache
         self._local = threading.local()
@@ -215,6 +228,7 @@ class Model:
         self._examples_per_thread = -(-MIN_WORK_PER_THREAD // max(self._work, 1))
         self._division = DivisionChoice()
         self._dividing = threading.Lock()
+        _MODELS.add(self)
 
     @property
     def input_shape(self):
@@ -280,11 +294,43 @@ class Model:
             self._run_divided(input_address, output_address, count)
             return output, notes
         slices = self._slices(count)
-        pending = [self._pool.submit(self._run_slice, input_address, output_address, *piece) for piece in slices[1:]]
+        waiting = []
+        for worker, (start, stop) in enumerate(slices[1:]):
+            block = self._block(worker)
+            state = self._handoff[handoff.CLAIM](block)
+            if state == handoff.SERVING:
+                job = self._handoff[handoff.POST](block, handoff.SLICE, input_address + start * self._input_bytes,
+                                                   output_address + start * self._output_bytes, stop - start, 0, 0, 0, 1)
+                waiting.append(functools.partial(self._handoff[handoff.FINISH], block, job))
+            elif state == handoff.NO_SERVER:
+                waiting.append(self._submit(worker, self._run_slice, input_address, output_address, start, stop))
+            else:  # serving another caller of this model: this thread does the slice itself
+                waiting.append(functools.partial(self._run_slice, input_address, output_address, start, stop))
         self._run_slice(input_address, output_address, *slices[0])
-        for future in pending:
-            future.result()
+        for wait in waiting:
+            wait()
         return output, notes
+
+    def _block(self, worker: int) -> int:
+        return self._blocks.ctypes.data + worker * handoff.BLOCK_WORDS * 8
+
+    def _submit(self, worker: int, share, *arguments):
+        """Run a share of a call in a pool thread, which then serves the worker's block (see
+        `handoff`) for the shares of the calls that follow; returns the wait for the share."""
+        finished = Future()
+        self._pool.submit(self._serving, worker, finished, share, *arguments)
+        return finished.result
+
+    def _serving(self, worker: int, finished: Future, share, *arguments) -> None:
+        try:
+            share(*arguments)
+        except BaseException as problem:  # the caller's wait raises it
+            finished.set_exception(problem)
+            return
+        finished.set_result(None)
+        workspace, scratch, barrier = self._memory()
+        self._handoff[handoff.SERVE](self._block(worker), self._weights_address, workspace, scratch, barrier,
+                                     handoff.SERVE_SPINS)
 
     def _run_divided(self, input_address: int, output_address: int, count: int) -> None:
         """The examples divided between the threads layer by layer, or run by this thread
@@ -295,17 +341,38 @@ class Model:
         started = time.perf_counter()
         if divide:
             try:
-                workspace, _, barrier = self._memory()
-                pending = [self._pool.submit(self._run_part, input_address, output_address, count, workspace,
-                                             barrier, part, self.threads) for part in range(1, self.threads)]
-                self._run_part(input_address, output_address, count, workspace, barrier, 0, self.threads)
-                for future in pending:
-                    future.result()
+                divide = self._divide(input_address, output_address, count)
             finally:
                 self._dividing.release()
-        else:
+        if not divide:
             self._run_slice(input_address, output_address, 0, count)
         self._division.record(divide, (time.perf_counter() - started) / count)
+
+    def _divide(self, input_address: int, output_address: int, count: int) -> bool:
+        """Every thread's part of the call, handed to the pool threads' blocks (see
+        `handoff`); False, having done nothing, when a pool thread is busy with another
+        caller (the parts must all run at once: they wait for each other between layers)."""
+        blocks = [self._block(worker) for worker in range(self.threads - 1)]
+        states = [self._handoff[handoff.CLAIM](block) for block in blocks]
+        if handoff.CLAIMED in states:
+            for block, state in zip(blocks, states):
+                if state == handoff.SERVING:
+                    self._handoff[handoff.RELEASE](block)
+            return False
+        workspace, _, barrier = self._memory()
+        waiting = []
+        for part, (block, state) in enumerate(zip(blocks, states), start=1):
+            if state == handoff.SERVING:
+                job = self._handoff[handoff.POST](block, handoff.PART_OF_CALL, input_address, output_address, count,
+                                                   workspace, barrier, part, self.threads)
+                waiting.append(functools.partial(self._handoff[handoff.FINISH], block, job))
+            else:
+                waiting.append(self._submit(part - 1, self._run_part, input_address, output_address, count, workspace,
+                                            barrier, part, self.threads))
+        self._run_part(input_address, output_address, count, workspace, barrier, 0, self.threads)
+        for wait in waiting:
+            wait()
+        return True
 
     def __call__(self, x) -> np.ndarray:
         """N x C x H x W (or one C x H x W example) float32 -> N x output."""
@@ -332,6 +399,22 @@ class Model:
         from .blocks import map_blocks
 
         return map_blocks(self, array)
+
+
+# A child forked from this process has none of its pool threads: its models start
+# new pools, and no block may look served by a thread that is not there.
+_MODELS: weakref.WeakSet = weakref.WeakSet()
+
+
+def _after_fork_in_child() -> None:
+    for model in _MODELS:
+        model._pool = None
+        model._blocks[:] = 0
+        model._dividing = threading.Lock()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
 # The models this process received pickled, by digest and threads: a Dask worker is sent

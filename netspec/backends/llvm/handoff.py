@@ -1,0 +1,157 @@
+"""Handing a share of a call to a pool thread in native code, without waking a Python thread.
+
+A pool thread that has run a share of a call stays in `netspec.serve` for a moment,
+spinning on its block of eight-byte words: a caller that `netspec.claim`s the block
+while it is awake writes the next share there with `netspec.post` and waits for it
+with `netspec.finish`, a hand-off of about a microsecond, where waking a Python
+thread costs 20-50 us (more than a small network's whole call). A thread that waits
+SERVE_SPINS spins in vain gives the block up and returns to Python, so an idle model
+burns no processor; the caller then submits the share to the pool as before.
+
+Block words: AWAKE (0: no server, 1: a server spins, 2: claimed by a caller), JOB and
+DONE (shares posted and finished), then the share: MODE (0: a slice of the batch on
+the server's own workspace; 1: a part of a divided call on the caller's workspace
+and barrier), INPUT, OUTPUT, COUNT, WORKSPACE, BARRIER, PART, PARTS.
+"""
+from __future__ import annotations
+
+from llvmlite import ir
+
+from .barrier import SPINS, declare, pause
+from .builder import F32_PTR, I64, index
+
+AWAKE, JOB, DONE, MODE, INPUT, OUTPUT, COUNT, WORKSPACE, BARRIER, PART, PARTS = range(11)
+BLOCK_WORDS = 16  # a block per pool thread, each on cache lines of its own
+SLICE, PART_OF_CALL = 0, 1
+# How long a server spins for the next share before it returns to Python (a few
+# hundred microseconds): long enough for back-to-back calls, short enough to idle.
+SERVE_SPINS = 20_000
+SERVE, CLAIM, RELEASE, POST, FINISH = "netspec.serve", "netspec.claim", "netspec.release", "netspec.post", \
+    "netspec.finish"
+NO_SERVER, SERVING, CLAIMED = 0, 1, 2
+
+
+def _word(b: ir.IRBuilder, block, number: int):
+    return b.gep(block, [index(number)], inbounds=True)
+
+
+def _load(b, block, number: int, ordering: str = "monotonic"):
+    return b.load_atomic(_word(b, block, number), ordering, 8)
+
+
+def _store(b, value, block, number: int, ordering: str = "monotonic") -> None:
+    b.store_atomic(value, _word(b, block, number), ordering, 8)
+
+
+def _spin(module, b, function, name: str, ready, limit):
+    """Spin (pausing, yielding the processor every SPINS rounds) until `ready(b)` is
+    true, or for `limit` rounds; returns (the block reached when ready, the block
+    reached on the limit or None)."""
+    start = b.block
+    loop, wait, done = (function.append_basic_block(f"{name}.{part}") for part in ("loop", "wait", "done"))
+    b.branch(loop)
+    b.position_at_end(loop)
+    spins = b.phi(I64, f"{name}.spins")
+    spins.add_incoming(index(0), start)
+    b.cbranch(ready(b), done, wait)
+    b.position_at_end(wait)
+    pause(module, b)
+    following = b.add(spins, index(1))
+    with b.if_then(b.icmp_signed("==", b.srem(following, index(SPINS)), index(0))):
+        b.call(declare(module, "sched_yield", ir.IntType(32)), [])
+    spins.add_incoming(following, b.block)
+    given_up = None
+    if limit is None:
+        b.branch(loop)
+    else:
+        given_up = function.append_basic_block(f"{name}.limit")
+        b.cbranch(b.icmp_signed("<", following, index(limit)), loop, given_up)
+    b.position_at_end(done)
+    return done, given_up
+
+
+def handoff_functions(module: ir.Module, forward: ir.Function) -> None:
+    """Define serve, claim, release (a claim not used), post and finish (see the module's
+    docstring) beside `forward`."""
+    block_type = ir.PointerType(I64)
+    _serve(module, forward, block_type)
+
+    # claim(block) -> AWAKE as it was: 1 and now claimed, 0 (no server) or 2 (busy)
+    claim = ir.Function(module, ir.FunctionType(I64, [block_type]), CLAIM)
+    b = ir.IRBuilder(claim.append_basic_block("claim"))
+    exchanged = b.cmpxchg(_word(b, claim.args[0], AWAKE), index(1), index(2), "acq_rel", "monotonic")
+    b.ret(b.extract_value(exchanged, 0))
+
+    release = ir.Function(module, ir.FunctionType(ir.VoidType(), [block_type]), RELEASE)
+    b = ir.IRBuilder(release.append_basic_block("release"))
+    _store(b, index(1), release.args[0], AWAKE, "release")
+    b.ret_void()
+
+    post = ir.Function(module, ir.FunctionType(I64, [block_type] + [I64] * 8), POST)
+    block, *share = post.args
+    b = ir.IRBuilder(post.append_basic_block("post"))
+    for number, value in zip((MODE, INPUT, OUTPUT, COUNT, WORKSPACE, BARRIER, PART, PARTS), share):
+        _store(b, value, block, number)
+    b.ret(b.add(b.atomic_rmw("add", _word(b, block, JOB), index(1), "release"), index(1)))
+
+    finish = ir.Function(module, ir.FunctionType(ir.VoidType(), [block_type, I64]), FINISH)
+    block, job = finish.args
+    b = ir.IRBuilder(finish.append_basic_block("finish"))
+    _spin(module, b, finish, "finish", lambda b: b.icmp_signed(">=", _load(b, block, DONE, "acquire"), job), None)
+    b.ret_void()
+
+
+def _serve(module: ir.Module, forward: ir.Function, block_type) -> None:
+    """serve(block, weights, workspace, scratch, barrier, spins): become the block's
+    server (unless it has one), then run the shares posted to it until `spins` spins
+    pass without one."""
+    function = ir.Function(module, ir.FunctionType(ir.VoidType(), [block_type, F32_PTR, F32_PTR, F32_PTR,
+                                                                   block_type, I64]), SERVE)
+    block, weights, workspace, scratch, barrier, limit = function.args
+    b = ir.IRBuilder(function.append_basic_block("serve"))
+    became = b.cmpxchg(_word(b, block, AWAKE), index(0), index(1), "acq_rel", "monotonic")
+    outer, run, leave = (function.append_basic_block(f"serve.{part}") for part in ("next", "run", "leave"))
+    b.cbranch(b.extract_value(became, 1), outer, leave)
+
+    b.position_at_end(outer)
+    done = _load(b, block, DONE, "acquire")
+
+    def posted(b):
+        return b.icmp_signed("!=", _load(b, block, JOB, "acquire"), done)
+
+    _, given_up = _spin(module, b, function, "serve.wait", posted, limit)
+    b.branch(run)
+    # Spun in vain: give the block up, unless a caller claimed it meanwhile (its share is coming).
+    b.position_at_end(given_up)
+    released = b.cmpxchg(_word(b, block, AWAKE), index(1), index(0), "acq_rel", "monotonic")
+    hold = function.append_basic_block("serve.hold")
+    b.cbranch(b.extract_value(released, 1), leave, hold)
+    b.position_at_end(hold)
+    _spin(module, b, function, "serve.hold", posted, None)
+    b.branch(run)
+
+    b.position_at_end(run)
+    # Only the caller that claimed the block posts to it, and only once before DONE catches up.
+    job = _load(b, block, JOB, "acquire")
+    _run_share(b, forward, block, weights, workspace, scratch, barrier)
+    _store(b, index(1), block, AWAKE, "release")
+    _store(b, job, block, DONE, "release")
+    b.branch(outer)
+
+    b.position_at_end(leave)
+    b.ret_void()
+
+
+def _run_share(b, forward: ir.Function, block, weights, workspace, scratch, barrier) -> None:
+    """forward() on the posted share: a slice on this thread's own workspace and barrier,
+    or a part of a divided call on the caller's."""
+    def pointer(number: int, kind):
+        return b.inttoptr(_load(b, block, number), kind)
+
+    source, target, count = pointer(INPUT, F32_PTR), pointer(OUTPUT, F32_PTR), _load(b, block, COUNT)
+    divided = b.icmp_signed("==", _load(b, block, MODE), index(PART_OF_CALL))
+    shared_workspace = b.select(divided, pointer(WORKSPACE, F32_PTR), workspace)
+    shared_barrier = b.select(divided, pointer(BARRIER, barrier.type), barrier)
+    part = b.select(divided, _load(b, block, PART), index(0))
+    parts = b.select(divided, _load(b, block, PARTS), index(1))
+    b.call(forward, [source, weights, target, count, shared_workspace, scratch, part, parts, shared_barrier])
