@@ -31,8 +31,7 @@ def barrier_function(module: ir.Module) -> ir.Function:
     function.linkage = "internal"
     state, parts = function.args
     state.name, parts.name = "state", "parts"
-    blocks = {name: function.append_basic_block(f"barrier.{name}")
-              for name in ("entry", "arrive", "last", "spin", "yield", "done")}
+    blocks = {name: function.append_basic_block(f"barrier.{name}") for name in ("entry", "arrive", "last", "done")}
     b = ir.IRBuilder(blocks["entry"])
     arrived_slot, generation_slot, tickets_slot = (b.gep(state, [index(word)], inbounds=True)
                                                    for word in (ARRIVED, GENERATION, TICKETS))
@@ -41,7 +40,8 @@ def barrier_function(module: ir.Module) -> ir.Function:
     b.position_at_end(blocks["arrive"])
     generation = b.load_atomic(generation_slot, "acquire", 8)
     arrived = b.atomic_rmw("add", arrived_slot, index(1), "acq_rel")
-    b.cbranch(b.icmp_signed("==", arrived, b.sub(parts, index(1))), blocks["last"], blocks["spin"])
+    waits = function.append_basic_block("barrier.wait")
+    b.cbranch(b.icmp_signed("==", arrived, b.sub(parts, index(1))), blocks["last"], waits)
 
     b.position_at_end(blocks["last"])
     b.store_atomic(index(0), arrived_slot, "monotonic", 8)
@@ -49,24 +49,41 @@ def barrier_function(module: ir.Module) -> ir.Function:
     b.store_atomic(b.add(b.load_atomic(generation_slot, "monotonic", 8), index(1)), generation_slot, "release", 8)
     b.branch(blocks["done"])
 
-    b.position_at_end(blocks["spin"])
-    spins = b.phi(I64, "spins")
-    spins.add_incoming(index(0), blocks["arrive"])
-    pause(module, b)
-    following = b.add(spins, index(1))
-    released = b.icmp_signed("!=", b.load_atomic(generation_slot, "acquire", 8), generation)
-    rest = b.icmp_signed("==", b.srem(following, index(SPINS)), index(0))
-    b.cbranch(released, blocks["done"], blocks["yield"])
-
-    b.position_at_end(blocks["yield"])
-    with b.if_then(rest):
-        b.call(declare(module, "sched_yield", I32), [])
-    spins.add_incoming(following, b.block)
-    b.branch(blocks["spin"])
+    b.position_at_end(waits)
+    spin_until(module, b, function, "barrier.spin",
+               lambda b: b.icmp_signed("!=", b.load_atomic(generation_slot, "acquire", 8), generation))
+    b.branch(blocks["done"])
 
     b.position_at_end(blocks["done"])
     b.ret_void()
     return function
+
+
+def spin_until(module: ir.Module, b: ir.IRBuilder, function: ir.Function, name: str, ready, limit=None):
+    """Spin, pausing and yielding the processor every SPINS rounds, until `ready(b)` (an
+    i1 built afresh each round) is true, or for `limit` rounds (an i64) when given. The
+    builder is left where it is true; returns the block reached on the limit, or None."""
+    start = b.block
+    loop, wait, done = (function.append_basic_block(f"{name}.{part}") for part in ("loop", "wait", "done"))
+    b.branch(loop)
+    b.position_at_end(loop)
+    spins = b.phi(I64, f"{name}.spins")
+    spins.add_incoming(index(0), start)
+    b.cbranch(ready(b), done, wait)
+    b.position_at_end(wait)
+    pause(module, b)
+    following = b.add(spins, index(1))
+    with b.if_then(b.icmp_signed("==", b.srem(following, index(SPINS)), index(0))):
+        b.call(declare(module, "sched_yield", I32), [])
+    spins.add_incoming(following, b.block)
+    given_up = None
+    if limit is None:
+        b.branch(loop)
+    else:
+        given_up = function.append_basic_block(f"{name}.limit")
+        b.cbranch(b.icmp_signed("<", following, index(limit)), loop, given_up)
+    b.position_at_end(done)
+    return given_up
 
 
 def declare(module: ir.Module, name: str, result: ir.Type) -> ir.Function:

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from llvmlite import ir
 
-from .barrier import SPINS, declare, pause
+from .barrier import spin_until
 from .builder import F32_PTR, I64, index
 
 AWAKE, JOB, DONE, MODE, INPUT, OUTPUT, COUNT, WORKSPACE, BARRIER, PART, PARTS = range(11)
@@ -41,33 +41,6 @@ def _load(b, block, number: int, ordering: str = "monotonic"):
 
 def _store(b, value, block, number: int, ordering: str = "monotonic") -> None:
     b.store_atomic(value, _word(b, block, number), ordering, 8)
-
-
-def _spin(module, b, function, name: str, ready, limit):
-    """Spin (pausing, yielding the processor every SPINS rounds) until `ready(b)` is
-    true, or for `limit` rounds; returns (the block reached when ready, the block
-    reached on the limit or None)."""
-    start = b.block
-    loop, wait, done = (function.append_basic_block(f"{name}.{part}") for part in ("loop", "wait", "done"))
-    b.branch(loop)
-    b.position_at_end(loop)
-    spins = b.phi(I64, f"{name}.spins")
-    spins.add_incoming(index(0), start)
-    b.cbranch(ready(b), done, wait)
-    b.position_at_end(wait)
-    pause(module, b)
-    following = b.add(spins, index(1))
-    with b.if_then(b.icmp_signed("==", b.srem(following, index(SPINS)), index(0))):
-        b.call(declare(module, "sched_yield", ir.IntType(32)), [])
-    spins.add_incoming(following, b.block)
-    given_up = None
-    if limit is None:
-        b.branch(loop)
-    else:
-        given_up = function.append_basic_block(f"{name}.limit")
-        b.cbranch(b.icmp_signed("<", following, index(limit)), loop, given_up)
-    b.position_at_end(done)
-    return done, given_up
 
 
 def handoff_functions(module: ir.Module, forward: ir.Function) -> None:
@@ -97,7 +70,7 @@ def handoff_functions(module: ir.Module, forward: ir.Function) -> None:
     finish = ir.Function(module, ir.FunctionType(ir.VoidType(), [block_type, I64]), FINISH)
     block, job = finish.args
     b = ir.IRBuilder(finish.append_basic_block("finish"))
-    _spin(module, b, finish, "finish", lambda b: b.icmp_signed(">=", _load(b, block, DONE, "acquire"), job), None)
+    spin_until(module, b, finish, "finish", lambda b: b.icmp_signed(">=", _load(b, block, DONE, "acquire"), job))
     b.ret_void()
 
 
@@ -119,7 +92,7 @@ def _serve(module: ir.Module, forward: ir.Function, block_type) -> None:
     def posted(b):
         return b.icmp_signed("!=", _load(b, block, JOB, "acquire"), done)
 
-    _, given_up = _spin(module, b, function, "serve.wait", posted, limit)
+    given_up = spin_until(module, b, function, "serve.wait", posted, limit)
     b.branch(run)
     # Spun in vain: give the block up, unless a caller claimed it meanwhile (its share is coming).
     b.position_at_end(given_up)
@@ -127,7 +100,7 @@ def _serve(module: ir.Module, forward: ir.Function, block_type) -> None:
     hold = function.append_basic_block("serve.hold")
     b.cbranch(b.extract_value(released, 1), leave, hold)
     b.position_at_end(hold)
-    _spin(module, b, function, "serve.hold", posted, None)
+    spin_until(module, b, function, "serve.hold", posted)
     b.branch(run)
 
     b.position_at_end(run)

@@ -174,28 +174,36 @@ class Model:
         rewritten = rewrite_for_inference(graph)
         packed = weight_layout(rewritten.graph).pack(rewritten.graph, rewritten.weights(arrays))
         del arrays  # only the packed copy is kept: a large network's weights are not held twice
-        self._build(graph, packed, untrained, bounds_check, tiles)
+        self._build(graph, rewritten.graph, packed, untrained, bounds_check, tiles)
 
     @classmethod
     def _from_packed(cls, graph: ShapedGraph, packed: np.ndarray, untrained: bool, threads: int, bounds_check: bool,
                      tiles: Tiles | None) -> Model:
-        """A model whose weights are already in the generated code's layout (sent by another process)."""
-        expected = weight_layout(rewrite_for_inference(graph).graph).total_floats
+        """A model whose weights are already in the generated code's layout (sent by another
+        process). Tiles tuned on the sending host that do not fit this one (a tile for 32
+        vector registers on a host with 16) give way to the fixed rule's."""
+        code_graph = rewrite_for_inference(graph).graph
+        expected = weight_layout(code_graph).total_floats
         if packed.dtype != np.float32 or packed.shape != (expected,):
             raise DataError(f"network {graph.name} was sent with {packed.size} packed weights of {packed.dtype}; "
                             f"it has {expected} float32")
+        if tiles:
+            layers = {layer.node.name: layer for layer in tuned_layers(code_graph)}
+            width = jit.host_vector_width()
+            tiles = {name: tile for name, tile in tiles.items()
+                     if name in layers and valid_tile(layers[name], width, tile)}
         model = cls.__new__(cls)
         model.threads = threads
-        model._build(graph, aligned_copy(packed), untrained, bounds_check, tiles)
+        model._build(graph, code_graph, aligned_copy(packed), untrained, bounds_check, tiles)
         return model
 
-    def _build(self, graph: ShapedGraph, packed: np.ndarray, untrained: bool, bounds_check: bool,
-               tiles: Tiles | None) -> None:
+    def _build(self, graph: ShapedGraph, code_graph: ShapedGraph, packed: np.ndarray, untrained: bool,
+               bounds_check: bool, tiles: Tiles | None) -> None:
+        """`code_graph`: the graph rewritten for inference, which the code is generated for."""
         self.graph = graph
         self.untrained = untrained
         self._weights = packed
         self._shipped = (bounds_check, tiles)  # what another process compiles it from (__reduce__)
-        code_graph = rewrite_for_inference(graph).graph
         self._weights_address = self._weights.ctypes.data
         self._input_bytes = 4 * prod(graph.input_shape)
         self._output_bytes = 4 * prod(graph.output_shape)
@@ -217,8 +225,8 @@ class Model:
         self._forward = _FORWARD(compiled.address)
         self._handoff = {name: prototype(compiled.engine.get_function_address(name))
                          for name, prototype in _HANDOFF.items()}
-        # one block of hand-off words per pool thread (see `handoff`)
-        self._blocks = aligned_zeros(max(self.threads - 1, 1) * 2 * handoff.BLOCK_WORDS).view(np.int64)
+        # one block of hand-off words per pool thread (see `handoff`), two float32 per int64 word
+        self._blocks = aligned_zeros(2 * max(self.threads - 1, 1) * handoff.BLOCK_WORDS).view(np.int64)
         self.compile_seconds = compiled.seconds
         self.from_cache = compiled.from_cache
         self._local = threading.local()
@@ -296,16 +304,14 @@ class Model:
         slices = self._slices(count)
         waiting = []
         for worker, (start, stop) in enumerate(slices[1:]):
-            block = self._block(worker)
-            state = self._handoff[handoff.CLAIM](block)
-            if state == handoff.SERVING:
-                job = self._handoff[handoff.POST](block, handoff.SLICE, input_address + start * self._input_bytes,
-                                                   output_address + start * self._output_bytes, stop - start, 0, 0, 0, 1)
-                waiting.append(functools.partial(self._handoff[handoff.FINISH], block, job))
-            elif state == handoff.NO_SERVER:
-                waiting.append(self._submit(worker, self._run_slice, input_address, output_address, start, stop))
-            else:  # serving another caller of this model: this thread does the slice itself
+            state = self._handoff[handoff.CLAIM](self._block(worker))
+            if state == handoff.CLAIMED:  # serving another caller of this model: this thread does the slice
                 waiting.append(functools.partial(self._run_slice, input_address, output_address, start, stop))
+                continue
+            share = (handoff.SLICE, input_address + start * self._input_bytes,
+                     output_address + start * self._output_bytes, stop - start, 0, 0, 0, 1)
+            waiting.append(self._hand(worker, state, share, self._run_slice, input_address, output_address, start,
+                                      stop))
         self._run_slice(input_address, output_address, *slices[0])
         for wait in waiting:
             wait()
@@ -314,11 +320,16 @@ class Model:
     def _block(self, worker: int) -> int:
         return self._blocks.ctypes.data + worker * handoff.BLOCK_WORDS * 8
 
-    def _submit(self, worker: int, share, *arguments):
-        """Run a share of a call in a pool thread, which then serves the worker's block (see
-        `handoff`) for the shares of the calls that follow; returns the wait for the share."""
+    def _hand(self, worker: int, state: int, share: tuple, run, *arguments):
+        """A share of a call handed to the worker's block (see `handoff`): posted there when
+        this thread has claimed its spinning server (`state` SERVING), else `run(*arguments)`
+        in a pool thread, which then serves the block for the shares of the calls that
+        follow. Returns the wait for the share."""
+        if state == handoff.SERVING:
+            block = self._block(worker)
+            return functools.partial(self._handoff[handoff.FINISH], block, self._handoff[handoff.POST](block, *share))
         finished = Future()
-        self._pool.submit(self._serving, worker, finished, share, *arguments)
+        self._pool.submit(self._serving, worker, finished, run, *arguments)
         return finished.result
 
     def _serving(self, worker: int, finished: Future, share, *arguments) -> None:
@@ -361,14 +372,9 @@ class Model:
             return False
         workspace, _, barrier = self._memory()
         waiting = []
-        for part, (block, state) in enumerate(zip(blocks, states), start=1):
-            if state == handoff.SERVING:
-                job = self._handoff[handoff.POST](block, handoff.PART_OF_CALL, input_address, output_address, count,
-                                                   workspace, barrier, part, self.threads)
-                waiting.append(functools.partial(self._handoff[handoff.FINISH], block, job))
-            else:
-                waiting.append(self._submit(part - 1, self._run_part, input_address, output_address, count, workspace,
-                                            barrier, part, self.threads))
+        for part, state in enumerate(states, start=1):
+            arguments = (input_address, output_address, count, workspace, barrier, part, self.threads)
+            waiting.append(self._hand(part - 1, state, (handoff.PART_OF_CALL, *arguments), self._run_part, *arguments))
         self._run_part(input_address, output_address, count, workspace, barrier, 0, self.threads)
         for wait in waiting:
             wait()
@@ -432,18 +438,8 @@ def _received(producer: str, digest: str, graph: ShapedGraph, packed: np.ndarray
         model = _RECEIVED.get((digest, threads))
         if model is None:
             model = _RECEIVED[digest, threads] = Model._from_packed(graph, packed, untrained, threads, bounds_check,
-                                                                    _fitting(graph, tiles))
+                                                                    tiles)
     return model
-
-
-def _fitting(graph: ShapedGraph, tiles: Tiles | None) -> Tiles | None:
-    """The tiles chosen on the sending host that fit this one: a tile tuned for 32 vector
-    registers does not fit a host with 16, whose layer then gets the fixed rule's tile."""
-    if not tiles:
-        return tiles
-    layers = {layer.node.name: layer for layer in tuned_layers(rewrite_for_inference(graph).graph)}
-    width = jit.host_vector_width()
-    return {name: tile for name, tile in tiles.items() if name in layers and valid_tile(layers[name], width, tile)}
 
 
 def _whole_number(value) -> bool:

@@ -5,10 +5,7 @@ from math import prod
 
 from ..builder import real
 from . import KernelDef
-from .common import share_of
-
-# Pieces of channels that threads dividing a layer take by ticket (at least this many).
-PIECES = 16
+from .common import channels_of_share
 
 
 def lower(c) -> None:
@@ -17,9 +14,7 @@ def lower(c) -> None:
     k, a = c.k, c.attrs
     channels = c.layer.input_shape[0]
     plane = prod(c.layer.input_shape[1:])
-    group = max(1, channels // PIECES)
-    with share_of(c, "piece", -(-channels // group)) as piece, \
-            k.loop("c", k.mul(piece, group), k.smin(k.mul(k.add(piece, 1), group), channels)) as channel:
+    with channels_of_share(c, channels) as channel:
         deviation = k.intrinsic("llvm.sqrt", k.b.fadd(k.load(c.weights["running_var"], channel), real(a.eps)))
         scale = k.b.fdiv(k.load(c.weights["weight"], channel), deviation)
         shift = k.b.fsub(k.load(c.weights["bias"], channel), k.b.fmul(k.load(c.weights["running_mean"], channel), scale))

@@ -55,7 +55,24 @@ def _taken_tickets(c: LayerCode, count: int):
     b.position_at_end(end)
 
 
+# The pieces a divisible layer is cut into at least (where it allows), for threads dividing
+# one example to take by ticket: a thread slowed by another process takes fewer, and even
+# a layer of 64 channels (one tile of four 16-channel vectors) is shared.
+PIECES = 16
+
+
 def share_of(c: LayerCode, var: str, count: int):
     """A loop over `count` pieces of a layer's work (tiles of output channels, panels of
     outputs): all of them, or, when threads divide the layer, those this thread takes."""
     return _taken_tickets(c, count) if c.tickets else c.k.loop(var, 0, count)
+
+
+@contextmanager
+def channels_of_share(c: LayerCode, channels: int):
+    """A loop over the channels this thread does: all of them, or, when threads divide the
+    layer, those of the pieces of channels (at least PIECES of them) it takes."""
+    k = c.k
+    group = max(1, channels // PIECES)
+    with share_of(c, "piece", -(-channels // group)) as piece, \
+            k.loop("c", k.mul(piece, group), k.smin(k.mul(k.add(piece, 1), group), channels)) as channel:
+        yield channel

@@ -17,7 +17,7 @@ from __future__ import annotations
 import math
 
 from ..builder import constant, lane_indices, vector_type
-from .common import copy_padded, share_of
+from .common import PIECES, copy_padded, share_of
 from .conv_weights import BLOCK
 
 
@@ -28,10 +28,6 @@ MOST_POSITIONS = 24
 # blocks, VGG-11's 512-channel 3x3 layers stream 1.2 MB of weights per tile of 6
 # positions, beyond L2, and ran at 80 % of the blocked speed.
 WEIGHT_BLOCK_BYTES = 192 * 1024
-# Pieces of work a layer is cut into at least (when its positions allow), for threads
-# dividing one example to take by ticket: a layer of 64 output channels is one tile of
-# channel vectors, which one thread would do while the others wait.
-TICKETS = 16
 
 
 class _Geometry:
@@ -225,14 +221,14 @@ def _write_out(c, geometry: _Geometry, results, vectors: tuple, positions: tuple
 
 def chunk_positions(layer, width: int, tile: tuple[int, int]) -> int:
     """Positions per chunk: a layer's work is cut into (channel tile, chunk of positions)
-    pieces, at least TICKETS of them when the positions allow, so that threads dividing
+    pieces, at least PIECES of them when the positions allow, so that threads dividing
     one example share even a layer of one channel tile. A chunk is a whole number of
     position tiles and of transposition squares; the last chunk takes the rest."""
     positions, vectors = tile
-    total = layer.output_shape[1] * layer.output_shape[2]
+    total = _positions(layer)
     unit = math.lcm(positions, width)
     channel_tiles = -(-layer.output_shape[0] // width // vectors)
-    wanted = -(-TICKETS // channel_tiles)
+    wanted = -(-PIECES // channel_tiles)
     return max(unit, -(-total // wanted // unit) * unit)
 
 

@@ -5,10 +5,7 @@ from math import prod
 
 from ..builder import index
 from . import KernelDef
-from .common import share_of
-
-# Pieces of the elements that threads dividing an `add` take by ticket.
-PIECES = 16
+from .common import PIECES, share_of
 
 
 def _lower_add(c) -> None:

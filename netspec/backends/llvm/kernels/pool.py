@@ -5,7 +5,7 @@ from llvmlite import ir
 
 from ..builder import F32, constant, index, lane_indices, vector_type
 from . import KernelDef
-from .common import share_of
+from .common import channels_of_share
 
 
 LANES = 16  # scratch is sized for vectors up to this width
@@ -21,14 +21,6 @@ def scratch_floats(layer) -> int:
     p = layer.attrs.padding
     return (n_h + p.rows) * (n_w + p.columns) + _slack(layer.attrs)
 
-
-# Channels per piece of work that threads dividing a layer take by ticket: at least
-# PIECES pieces, so that two threads share even the last pooling of GoogLeNet.
-PIECES = 16
-
-
-def _channels_per_piece(channels: int) -> int:
-    return max(1, channels // PIECES)
 
 
 def _strided(k, pointer, position, stride: int, width: int):
@@ -63,21 +55,19 @@ def _lower(c, initial: float, start, combine, finish) -> None:
         k.vstore(finish(k, total, k_h * k_w), c.target, k.add(target_position, first_column), lanes)
 
     whole = o_w - o_w % width
-    group = _channels_per_piece(channels)
-    with share_of(c, "piece", -(-channels // group)) as piece:
-        with k.loop("c", k.mul(piece, group), k.smin(k.mul(k.add(piece, 1), group), channels)) as ch:
-            with k.loop("pad.h", 0, n_h) as h:
-                source_row = k.offset((ch, h), (n_h * n_w, n_w))
-                target_row = k.offset((k.add(h, a.padding.top), a.padding.left), (padded_w, 1))
-                with k.loop("pad.w", 0, n_w) as w:
-                    k.store(k.load(c.source, k.add(source_row, w)), c.scratch, k.add(target_row, w))
-            with k.loop("oh", 0, o_h) as oh:
-                row_start = k.mul(oh, s_h * padded_w)
-                target_row = k.offset((ch, oh), (o_h * o_w, o_w))
-                with k.loop("ow", 0, whole, step=width) as first_column:
-                    output_vector(row_start, target_row, first_column, None)
-                if whole < o_w:
-                    output_vector(row_start, target_row, index(whole), o_w - whole)
+    with channels_of_share(c, channels) as ch:
+        with k.loop("pad.h", 0, n_h) as h:
+            source_row = k.offset((ch, h), (n_h * n_w, n_w))
+            target_row = k.offset((k.add(h, a.padding.top), a.padding.left), (padded_w, 1))
+            with k.loop("pad.w", 0, n_w) as w:
+                k.store(k.load(c.source, k.add(source_row, w)), c.scratch, k.add(target_row, w))
+        with k.loop("oh", 0, o_h) as oh:
+            row_start = k.mul(oh, s_h * padded_w)
+            target_row = k.offset((ch, oh), (o_h * o_w, o_w))
+            with k.loop("ow", 0, whole, step=width) as first_column:
+                output_vector(row_start, target_row, first_column, None)
+            if whole < o_w:
+                output_vector(row_start, target_row, index(whole), o_w - whole)
 
 
 def _lower_max(c) -> None:
