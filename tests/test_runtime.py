@@ -365,6 +365,58 @@ def test_shares_of_back_to_back_calls_are_handed_to_a_spinning_pool_thread_which
     np.testing.assert_array_equal(two(x), expected)  # and the next call wakes one again
 
 
+@pytest.mark.parametrize("name, batch", [("mlp", 1), ("mlp", 16), ("lenet5", 1), ("lenet5", 16), ("lenet5", 7)])
+def test_small_calls_wake_the_pool_and_the_calls_after_are_handed_out_natively(name, batch):
+    """A call with too little work to wait for a Python wake-up runs alone and wakes the
+    pool thread; the calls that follow are divided or sliced by `netspec.share_out`
+    while it spins. Every way gives the one-thread outputs (a slice or a part is done
+    by the same code on the same examples)."""
+    from netspec.backends.llvm import handoff
+
+    network = netspec.load(f"examples/{name}.net")
+    one, two = (network.compile(seed=3, threads=threads) for threads in (1, 2))
+    x = np.random.default_rng(5).random((batch, *network.input_shape), dtype=np.float32)
+    expected = one(x)
+    block = two._blocks[:handoff.BLOCK_WORDS]
+    for _ in range(300):  # the first runs alone and wakes a server (which spins a few hundred us)
+        np.testing.assert_array_equal(two(x), expected)
+    assert block[handoff.DONE] == block[handoff.JOB] > 0  # shares were posted to it and all finished
+
+
+def test_share_out_does_nothing_unless_every_server_is_awake_and_gives_back_what_it_claimed():
+    from netspec.backends.llvm import handoff
+
+    model = netspec.load("examples/mlp.net").compile(seed=0, threads=3)
+    x = np.ones((3, 784), dtype=np.float32)
+    output = np.full((3, 10), 7.0, dtype=np.float32)
+    blocks = model._blocks.reshape(-1, handoff.BLOCK_WORDS)
+    blocks[0, handoff.AWAKE] = handoff.SERVING  # as if a server spun on the first block only
+    for share in (0, 1):  # divided between the three threads, or three slices of one example
+        assert not model._shared_out(x.ctypes.data, output.ctypes.data, 3, share)
+        assert blocks[0, handoff.AWAKE] == handoff.SERVING and blocks[1, handoff.AWAKE] == handoff.NO_SERVER
+        assert blocks[0, handoff.JOB] == 0  # nothing was posted
+        assert (output == 7.0).all()  # nor computed
+    blocks[0, handoff.AWAKE] = handoff.NO_SERVER
+
+
+def test_a_division_that_could_not_be_made_is_chosen_again_by_the_next_call():
+    from netspec.backends.llvm.runtime import DivisionChoice
+
+    choice = DivisionChoice()
+    for way in (True, True, False, False):
+        assert choice.divide() is way
+        choice.record(way, 0.001 if way else 0.0005)  # alone is faster
+    picks = []
+    while True not in picks:
+        picks.append(choice.divide())
+    assert len(picks) <= DivisionChoice.EXPLORE  # dividing is retried now and then
+    for _ in range(5):  # no server was awake: the call ran alone, and the retry stands
+        choice.postpone()
+        assert choice.divide() is True
+    choice.record(True, 0.002)
+    assert choice.divide() is False
+
+
 def test_a_child_forked_while_a_pool_thread_serves_runs_the_model_with_threads_of_its_own():
     import os
 

@@ -8,6 +8,10 @@ thread costs 20-50 us (more than a small network's whole call). A thread that wa
 SERVE_SPINS spins in vain gives the block up and returns to Python, so an idle model
 burns no processor; the caller then submits the share to the pool as before.
 
+A call whose servers are all awake hands its shares out with `netspec.share_out`: it
+claims the blocks, posts the shares, runs its own and waits for the others in one
+native call (from Python, each of those steps would cost a microsecond).
+
 Block words: AWAKE (0: no server, 1: a server spins, 2: claimed by a caller), JOB and
 DONE (shares posted and finished), then the share: MODE (0: a slice of the batch on
 the server's own workspace; 1: a part of a divided call on the caller's workspace
@@ -18,7 +22,7 @@ from __future__ import annotations
 from llvmlite import ir
 
 from .barrier import spin_until
-from .builder import F32_PTR, I64, index
+from .builder import F32_PTR, I64, KernelBuilder, index
 
 AWAKE, JOB, DONE, MODE, INPUT, OUTPUT, COUNT, WORKSPACE, BARRIER, PART, PARTS = range(11)
 BLOCK_WORDS = 16  # a block per pool thread, each on cache lines of its own
@@ -26,8 +30,8 @@ SLICE, PART_OF_CALL = 0, 1
 # How long a server spins for the next share before it returns to Python (a few
 # hundred microseconds): long enough for back-to-back calls, short enough to idle.
 SERVE_SPINS = 20_000
-SERVE, CLAIM, RELEASE, POST, FINISH = "netspec.serve", "netspec.claim", "netspec.release", "netspec.post", \
-    "netspec.finish"
+SERVE, CLAIM, RELEASE, POST, FINISH, SHARE_OUT = "netspec.serve", "netspec.claim", "netspec.release", \
+    "netspec.post", "netspec.finish", "netspec.share_out"
 NO_SERVER, SERVING, CLAIMED = 0, 1, 2
 
 
@@ -72,6 +76,7 @@ def handoff_functions(module: ir.Module, forward: ir.Function) -> None:
     b = ir.IRBuilder(finish.append_basic_block("finish"))
     spin_until(module, b, finish, "finish", lambda b: b.icmp_signed(">=", _load(b, block, DONE, "acquire"), job))
     b.ret_void()
+    _share_out(module, forward, claim, release, post, finish)
 
 
 def _serve(module: ir.Module, forward: ir.Function, block_type) -> None:
@@ -128,3 +133,56 @@ def _run_share(b, forward: ir.Function, block, weights, workspace, scratch, barr
     part = b.select(divided, _load(b, block, PART), index(0))
     parts = b.select(divided, _load(b, block, PARTS), index(1))
     b.call(forward, [source, weights, target, count, shared_workspace, scratch, part, parts, shared_barrier])
+
+
+
+def _share_out(module: ir.Module, forward: ir.Function, claim, release, post, finish) -> None:
+    """share_out(blocks, servers, input, weights, output, count, workspace, scratch, barrier,
+    share, input_floats, output_floats) -> 1 when the call was done, 0 (having done nothing)
+    when a server was not awake. `share` 0: the call divided between this thread and
+    `servers` servers (part i + 1 to the server of block i); else slices of `share`
+    examples (of `input_floats` and `output_floats` floats each), the first one here and
+    the others to the servers of the first blocks (count <= share * (servers + 1))."""
+    block_type = ir.PointerType(I64)
+    function = ir.Function(module, ir.FunctionType(I64, [block_type, I64, F32_PTR, F32_PTR, F32_PTR, I64, F32_PTR,
+                                                         F32_PTR, block_type, I64, I64, I64]), SHARE_OUT)
+    (blocks, servers, source, weights, target, count, workspace, scratch, barrier, share, input_floats,
+     output_floats) = function.args
+    k = KernelBuilder(function, "share_out")
+    b = k.b
+    divided = b.icmp_signed("==", share, index(0))
+    step = b.select(divided, index(1), share)
+    used = b.select(divided, servers, b.sub(b.sdiv(b.add(count, b.sub(step, index(1))), step), index(1)))
+    parts = b.select(divided, b.add(servers, index(1)), index(1))
+    claimed = k.variable("claimed", index(0))
+    refused = function.append_basic_block("share_out.refused")
+
+    def block_of(i):
+        return b.gep(blocks, [b.mul(i, index(BLOCK_WORDS))], inbounds=True)
+
+    with k.loop("claim", 0, used) as i:
+        taken = function.append_basic_block("share_out.taken")
+        b.cbranch(b.icmp_signed("==", b.call(claim, [block_of(i)]), index(SERVING)), taken, refused)
+        b.position_at_end(taken)
+        b.store(b.add(i, index(1)), claimed)
+    with k.loop("post", 0, used) as i:
+        first = b.mul(b.add(i, index(1)), share)  # 0 when divided: every part reads the whole call
+
+        def at(pointer, floats):
+            return b.ptrtoint(b.gep(pointer, [b.mul(first, floats)], inbounds=True), I64)
+
+        b.call(post, [block_of(i), b.select(divided, index(PART_OF_CALL), index(SLICE)),
+                      at(source, input_floats), at(target, output_floats),
+                      b.select(divided, count, b.sub(k.smin(b.add(first, share), count), first)),
+                      b.ptrtoint(workspace, I64), b.ptrtoint(barrier, I64),
+                      b.select(divided, b.add(i, index(1)), index(0)), parts])
+    b.call(forward, [source, weights, target, b.select(divided, count, k.smin(share, count)), workspace, scratch,
+                     index(0), parts, barrier])
+    with k.loop("finish", 0, used) as i:
+        b.call(finish, [block_of(i), _load(b, block_of(i), JOB)])
+    b.ret(index(1))
+
+    b.position_at_end(refused)  # give back the blocks claimed before the one refused
+    with k.loop("release", 0, b.load(claimed)) as i:
+        b.call(release, [block_of(i)])
+    b.ret(index(0))

@@ -43,6 +43,8 @@ _HANDOFF = {
     handoff.RELEASE: ctypes.CFUNCTYPE(None, ctypes.c_void_p),
     handoff.POST: ctypes.CFUNCTYPE(ctypes.c_int64, ctypes.c_void_p, *[ctypes.c_int64] * 8),
     handoff.FINISH: ctypes.CFUNCTYPE(None, ctypes.c_void_p, ctypes.c_int64),
+    handoff.SHARE_OUT: ctypes.CFUNCTYPE(ctypes.c_int64, ctypes.c_void_p, ctypes.c_int64, *[ctypes.c_void_p] * 3,
+                                        ctypes.c_int64, *[ctypes.c_void_p] * 3, *[ctypes.c_int64] * 3),
 }
 
 
@@ -103,8 +105,11 @@ MAX_LAYERS = 5000
 
 # A thread gets at least this much work (multiply-accumulates plus tensor
 # elements; LeNet-5 is about 0.43 million per example): below that, handing work
-# to another thread costs more than it saves.
+# to another thread costs more than it saves. A share handed to a pool thread that
+# must first be woken in Python (20-50 us) needs MIN_WORK_PER_THREAD; one posted to
+# a server already spinning (about a microsecond, see `handoff`) needs MIN_WORK_HANDED.
 MIN_WORK_PER_THREAD = 6_000_000
+MIN_WORK_HANDED = 100_000
 
 
 # A network is compiled in up to this many parts at once (one per core); a bounds-checked
@@ -141,6 +146,10 @@ class DivisionChoice:
                 return way
         faster = self.seconds[True] <= self.seconds[False]
         return faster != (self.calls % self.EXPLORE == 0)
+
+    def postpone(self) -> None:
+        """The way `divide` chose could not be taken: the next call chooses as this one did."""
+        self.calls -= 1
 
     def record(self, divided: bool, seconds: float) -> None:
         if divided not in self.warm:
@@ -227,13 +236,17 @@ class Model:
                          for name, prototype in _HANDOFF.items()}
         # one block of hand-off words per pool thread (see `handoff`), two float32 per int64 word
         self._blocks = aligned_zeros(2 * max(self.threads - 1, 1) * handoff.BLOCK_WORDS).view(np.int64)
+        self._blocks_address = self._blocks.ctypes.data
+        self._awake_words = [worker * handoff.BLOCK_WORDS + handoff.AWAKE for worker in range(self.threads - 1)]
         self.compile_seconds = compiled.seconds
         self.from_cache = compiled.from_cache
         self._local = threading.local()
         self._pool: ThreadPoolExecutor | None = None
         self._plan_tile = plan.tile
         self._work = graph.macs + sum(prod(layer.output_shape) for layer in graph.layers)
-        self._examples_per_thread = -(-MIN_WORK_PER_THREAD // max(self._work, 1))
+        self._examples_per_thread = {awake: -(-least // max(self._work, 1))
+                                     for awake, least in ((False, MIN_WORK_PER_THREAD), (True, MIN_WORK_HANDED))}
+        self._waking: set[int] = set()  # pool threads asked to start serving, not yet started
         self._division = DivisionChoice()
         self._dividing = threading.Lock()
         _MODELS.add(self)
@@ -271,12 +284,21 @@ class Model:
         self._forward(input_address, self._weights_address, output_address, count, workspace, scratch, part, parts,
                       barrier)
 
-    def _slices(self, count: int) -> list[tuple[int, int]]:
-        """Split [0, count) into one slice per thread, cut at tile boundaries."""
-        threads = max(1, min(self.threads, count // self._examples_per_thread))
+    def _slice_size(self, count: int, per_thread: int) -> int:
+        """Examples per slice of [0, count) when split into one slice per thread of at least
+        `per_thread` examples, cut at tile boundaries."""
+        threads = max(1, min(self.threads, count // per_thread))
         tile = self._plan_tile if count >= threads * self._plan_tile else 1
-        share = -(-count // (threads * tile)) * tile
-        return [(start, min(start + share, count)) for start in range(0, count, share)]
+        return -(-count // (threads * tile)) * tile
+
+    def _shared_out(self, input_address: int, output_address: int, count: int, share: int) -> bool:
+        """The call handed out in native code to servers all awake (`handoff.SHARE_OUT`):
+        divided between the threads (`share` 0) or in slices of `share` examples. False,
+        having done nothing, when a server was not awake."""
+        workspace, scratch, barrier = self._memory()
+        return bool(self._handoff[handoff.SHARE_OUT](
+            self._blocks_address, self.threads - 1, input_address, self._weights_address, output_address, count,
+            workspace, scratch, barrier, share, self._input_bytes // 4, self._output_bytes // 4))
 
     @property
     def out_of_bounds_accesses(self) -> int:
@@ -293,15 +315,24 @@ class Model:
         count = batch.shape[0]
         output = np.empty((count, *self.output_shape), dtype=np.float32)
         input_address, output_address = _address(batch), _address(output)
-        if self.threads == 1 or count * self._work < 2 * MIN_WORK_PER_THREAD:
+        work = count * self._work
+        if self.threads == 1 or work < 2 * MIN_WORK_HANDED:
             self._run_slice(input_address, output_address, 0, count)
             return output, notes
         if self._pool is None:
             self._pool = ThreadPoolExecutor(max_workers=self.threads - 1, thread_name_prefix="netspec")
-        if count < 2 * self._examples_per_thread:
+        awake = self._servers_awake()
+        if not awake and work < 2 * MIN_WORK_PER_THREAD:
+            self._run_waking(input_address, output_address, count)
+            return output, notes
+        per_thread = self._examples_per_thread[awake]
+        if count < 2 * per_thread:
             self._run_divided(input_address, output_address, count)
             return output, notes
-        slices = self._slices(count)
+        share = self._slice_size(count, per_thread)
+        if awake and self._shared_out(input_address, output_address, count, share):
+            return output, notes
+        slices = [(start, min(start + share, count)) for start in range(0, count, share)]
         waiting = []
         for worker, (start, stop) in enumerate(slices[1:]):
             state = self._handoff[handoff.CLAIM](self._block(worker))
@@ -317,8 +348,33 @@ class Model:
             wait()
         return output, notes
 
+    def _run_waking(self, input_address: int, output_address: int, count: int) -> None:
+        """A call with too little work to wait for a pool thread's Python wake-up: this
+        thread runs it alone, and the pool threads start serving their blocks so that the
+        calls following it can post their shares - unless dividing such calls has been
+        the slower way (then the pool stays asleep, and this call is measured alone)."""
+        if count >= 2 * self._examples_per_thread[True] or self._division.divide():
+            if count < 2 * self._examples_per_thread[True]:
+                self._division.postpone()
+            self._wake_servers()
+            self._run_slice(input_address, output_address, 0, count)
+            return
+        started = time.perf_counter()
+        self._run_slice(input_address, output_address, 0, count)
+        self._division.record(False, (time.perf_counter() - started) / count)
+
+    def _servers_awake(self) -> bool:
+        """Whether every pool thread is spinning on its block (a hint: `claim` decides)."""
+        return all(self._blocks[word] != handoff.NO_SERVER for word in self._awake_words)
+
+    def _wake_servers(self) -> None:
+        for worker, word in enumerate(self._awake_words):
+            if worker not in self._waking and self._blocks[word] == handoff.NO_SERVER:
+                self._waking.add(worker)
+                self._pool.submit(self._serving, worker, Future(), self._waking.discard, worker)
+
     def _block(self, worker: int) -> int:
-        return self._blocks.ctypes.data + worker * handoff.BLOCK_WORDS * 8
+        return self._blocks_address + worker * handoff.BLOCK_WORDS * 8
 
     def _hand(self, worker: int, state: int, share: tuple, run, *arguments):
         """A share of a call handed to the worker's block (see `handoff`): posted there when
@@ -363,6 +419,8 @@ class Model:
         """Every thread's part of the call, handed to the pool threads' blocks (see
         `handoff`); False, having done nothing, when a pool thread is busy with another
         caller (the parts must all run at once: they wait for each other between layers)."""
+        if self._shared_out(input_address, output_address, count, 0):
+            return True
         blocks = [self._block(worker) for worker in range(self.threads - 1)]
         states = [self._handoff[handoff.CLAIM](block) for block in blocks]
         if handoff.CLAIMED in states:
@@ -417,6 +475,7 @@ def _after_fork_in_child() -> None:
         model._pool = None
         model._blocks[:] = 0
         model._dividing = threading.Lock()
+        model._waking = set()
 
 
 if hasattr(os, "register_at_fork"):
