@@ -14,7 +14,7 @@ from __future__ import annotations
 from math import prod
 
 from . import KernelDef, Packing, conv_lanes, conv_rows
-from .conv_weights import BLOCK, channel_weights, pack, stored_shape, unpack
+from .conv_weights import BLOCK, pack, stored_shape, unpack
 
 
 SCHEDULES = {"rows": conv_rows, "lanes": conv_lanes}
@@ -102,7 +102,7 @@ def scratch_floats(layer) -> int:
 
 def lower(c) -> None:
     schedule, *shape = tile_shape(c)
-    SCHEDULES[schedule].lower(c, tuple(shape), channel_weights(c))
+    SCHEDULES[schedule].lower(c, tuple(shape))
 
 
 KERNELS = {"conv": KernelDef(lower=lower, scratch_floats=scratch_floats, fuses_activation=True, divisible=True,
