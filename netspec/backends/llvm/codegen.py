@@ -96,12 +96,33 @@ def layer_function(module: ir.Module, layer, plan: MemoryPlan, weights: WeightLa
 
 
 # Relative compile work, to balance the parts: a register-tiled kernel (one that fuses
-# activations: conv, dense) has several times the code of the others and of `forward`.
+# activations: conv, dense) has several times the code of the others and of `forward`,
+# unless its tiles are code it shares with a layer already placed (KernelDef.shared_code).
 TILED_COST, OTHER_COST, FORWARD_COST = 4, 1, 1
 
 
-def _compile_cost(layer) -> int:
-    return TILED_COST if KERNELS[layer.node.kind].fuses_activation else OTHER_COST
+class _Parts:
+    """Which part of the module defines each layer's function: the least loaded so far,
+    or the one that already holds the code the layer shares with others, which each part
+    would otherwise compile again."""
+
+    def __init__(self, count: int, width: int):
+        self.loads = [FORWARD_COST] + [0] * (count - 1)  # the estimated compile work of each part so far
+        self.width = width
+        self._holding: dict = {}  # shared code -> the part defining it
+
+    def place(self, layer, tile) -> int:
+        kernel = KERNELS[layer.node.kind]
+        shared = kernel.shared_code(layer, self.width, tile)
+        if shared in self._holding:
+            part = self._holding[shared]
+            self.loads[part] += OTHER_COST
+            return part
+        part = self.loads.index(min(self.loads))
+        self.loads[part] += TILED_COST if kernel.fuses_activation else OTHER_COST
+        if shared is not None:
+            self._holding[shared] = part
+        return part
 
 
 def _part_function(module: ir.Module, layer, plan: MemoryPlan, weights: WeightLayout, width: int, guarded: bool,
@@ -148,17 +169,16 @@ def generate_module(graph: ShapedGraph, vector_width: int, guarded: bool = False
     # passes the weights moved by the distance between the two layers' weights.
     functions: dict[str, tuple[ir.Function, int]] = {}
     shared: dict[tuple, tuple[ir.Function, int]] = {}
-    loads = [FORWARD_COST] + [0] * (parts - 1)  # the estimated compile work of each part so far
+    placing = _Parts(parts, vector_width)
     for layer in graph.layers:
         name = layer.node.name
         if name in plan.views:
             continue
         key, start = _code_key(layer, plan, weights, tiles.get(name))
         if key not in shared:
-            least = loads.index(min(loads))
-            loads[least] += _compile_cost(layer)
+            defined = placing.place(layer, tiles.get(name)) == part
             shared[key] = (_part_function(module, layer, plan, weights, vector_width, guarded,
-                                          least == part, parts, tiles.get(name)), start)
+                                          defined, parts, tiles.get(name)), start)
         function, first_start = shared[key]
         functions[name] = (function, start - first_start)
     if part == 0:

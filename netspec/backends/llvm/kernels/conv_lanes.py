@@ -335,6 +335,11 @@ def chunk_positions(layer, width: int, tile: tuple[int, int]) -> int:
     return max(unit, -(-total // wanted // unit) * unit)
 
 
+def shared_code(layer, width: int, tile: tuple[int, int]) -> _SumsShape:
+    """The shape of the sums function the layer calls (see `_sums_function`)."""
+    return _SumsShape.of(layer, _Geometry(layer, width), tile, width)
+
+
 def lower(c, tile: tuple[int, int]) -> None:
     """Pieces of work of a tile of output channel vectors and a chunk of positions, each
     computed a block of input channels at a time (by the module's sums function for the

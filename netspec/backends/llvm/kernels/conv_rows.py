@@ -172,6 +172,11 @@ def _compact(c, phases: _Phases, wide, channels: tuple) -> None:
                 k.vstore(value, c.target, k.add(target_row, start), min(width, o_w - start))
 
 
+def shared_code(layer, width: int, shape: tuple[int, int]) -> None:
+    """Nothing: each layer's code is its own."""
+    return None
+
+
 def lower(c, shape: tuple[int, int]) -> None:
     """Tiles of output channels, each computed over every position and then compacted.
     Threads dividing a layer take tiles by ticket; each splits the whole input into its
