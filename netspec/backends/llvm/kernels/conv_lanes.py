@@ -19,8 +19,8 @@ from dataclasses import dataclass
 
 from llvmlite import ir
 
-from ..builder import F32_PTR, I64, Buffer, KernelBuilder, constant, index, lane_indices, vector_type
-from .common import PIECES, copy_padded, share_of
+from ..builder import F32_PTR, I64, Buffer, constant, lane_indices, vector_type
+from .common import BUFFER, PIECES, call_shared, copy_padded, share_of, shared_function
 from .conv_weights import BLOCK, channel_weights
 
 
@@ -228,44 +228,27 @@ def _start_results(k, shape: _SumsShape, bias, results, c_o, rows: tuple, first_
             k.vstore(start, results, k.add(k.mul(row, c_o), channel))
 
 
-SUMS_ARGUMENTS = ("source", "source.floats", "weights", "weights.floats", "bias", "bias.floats", "results",
-                  "results.floats", "input.channels", "output.channels", "first.vector", "start", "first.tile",
-                  "stop.tile")
-
-
 def _sums_function(module: ir.Module, shape: _SumsShape, guarded: bool) -> ir.Function:
-    """`lanes.sums.…(source, source.floats, weights, weights.floats, bias, bias.floats,
-    results, results.floats, input.channels, output.channels, first.vector, start,
-    first.tile, stop.tile)`: results[p, channel vectors from first.vector] = the bias plus
-    the sums of every input channel, for the position tiles in [first.tile, stop.tile)
-    (positions from `start`). One per module and `shape`, shared by every layer of that
-    shape whatever its channel counts: the counts only bound loops and scale offsets
-    outside the loop over the taps, whose code is the same as with constants, and
-    GoogLeNet's 54 lanes layers need 27 such functions."""
-    name = shape.name
-    function = module.globals.get(name)
-    if function is not None:
-        return function
-    function = ir.Function(module, ir.FunctionType(ir.VoidType(), [F32_PTR, I64] * 4 + [I64] * 6), name)
-    function.linkage = "internal"
-    function.attributes.add("noinline")  # shared: inlined into each layer it would be compiled once per layer
-    for argument, argument_name in zip(function.args, SUMS_ARGUMENTS):
-        argument.name = argument_name
-        if isinstance(argument.type, ir.PointerType):
-            argument.add_attribute("noalias")
-    k = KernelBuilder(function, name, guarded)
-    source, weights, bias, results = (Buffer(*function.args[i:i + 2]) for i in range(0, 8, 2))
-    c_i, c_o, first_vector, start, first_tile, stop_tile = function.args[8:]
-    positions = shape.tile[0]
-    _start_results(k, shape, bias, results, c_o, (start, k.mul(stop_tile, positions)), first_vector)
-    weights_of = channel_weights(k, weights, k.mul(c_i, shape.kernel[0] * shape.kernel[1]))
-    block = k.smin(c_i, shape.block_channels)
-    with k.loop("icb", 0, c_i, step=block) as first_channel:
-        with k.loop("p", first_tile, stop_tile) as position_tile:
-            _register_tile(k, shape, source, weights_of, results, c_o, k.mul(position_tile, positions),
-                           first_vector, (first_channel, k.smin(k.add(first_channel, block), c_i)))
-    k.b.ret_void()
-    return function
+    """`lanes.sums.…(source, weights, bias, results, input.channels, output.channels,
+    first.vector, start, first.tile, stop.tile)`: results[p, channel vectors from
+    first.vector] = the bias plus the sums of every input channel, for the position tiles
+    in [first.tile, stop.tile) (positions from `start`). One per module and `shape`,
+    shared by every layer of that shape whatever its channel counts: the counts only bound
+    loops and scale offsets outside the loop over the taps, whose code is the same as with
+    constants, and GoogLeNet's 54 lanes layers need 27 such functions."""
+    def build(k, source, weights, bias, results, c_i, c_o, first_vector, start, first_tile, stop_tile):
+        positions = shape.tile[0]
+        _start_results(k, shape, bias, results, c_o, (start, k.mul(stop_tile, positions)), first_vector)
+        weights_of = channel_weights(k, weights, k.mul(c_i, shape.kernel[0] * shape.kernel[1]))
+        block = k.smin(c_i, shape.block_channels)
+        with k.loop("icb", 0, c_i, step=block) as first_channel:
+            with k.loop("p", first_tile, stop_tile) as position_tile:
+                _register_tile(k, shape, source, weights_of, results, c_o, k.mul(position_tile, positions),
+                               first_vector, (first_channel, k.smin(k.add(first_channel, block), c_i)))
+
+    arguments = {"source": BUFFER, "weights": BUFFER, "bias": BUFFER, "results": BUFFER, "input.channels": I64,
+                 "output.channels": I64, "first.vector": I64, "start": I64, "first.tile": I64, "stop.tile": I64}
+    return shared_function(module, shape.name, arguments, guarded, build)
 
 
 def _write_out(c, geometry: _Geometry, results, vectors: tuple, positions: tuple) -> None:
@@ -275,51 +258,34 @@ def _write_out(c, geometry: _Geometry, results, vectors: tuple, positions: tuple
     k, width = c.k, c.vector_width
     lanes = geometry.positions if geometry.positions < width else None
     function = _write_out_function(k.function.module, width, c.fused, lanes, k.guarded)
-    k.b.call(function, [results.pointer, index(results.extent), c.target.pointer, index(c.target.extent),
-                        index(c.layer.output_shape[0]), index(geometry.positions), *vectors, *positions])
-
-
-WRITE_OUT_ARGUMENTS = ("results", "results.floats", "target", "target.floats", "channels", "positions",
-                       "first.vector", "stop.vector", "start", "end")
+    call_shared(k, function, results, c.target, c.layer.output_shape[0], geometry.positions, *vectors, *positions)
 
 
 def _write_out_function(module: ir.Module, width: int, fused, lanes: int | None, guarded: bool) -> ir.Function:
-    """`write_out.ACTIVATION(results, results.floats, target, target.floats, channels,
-    positions, first.vector, stop.vector, start, end)`, one per module and activation
-    (and `lanes`, for a map of fewer positions than lanes), shared by every lanes layer:
-    it runs once per piece of work, not per tap, so taking the sizes as arguments costs
-    nothing measurable, and emitting its transposition once instead of in every layer
-    saves a third of a network's compile time. A square of width positions x width
-    channels at a time: the last square moved back to end at `end` (a chunk of positions
-    holds at least one square), or, when the whole map has only `lanes` positions,
-    stored masked to those."""
+    """`write_out.ACTIVATION(results, target, channels, positions, first.vector,
+    stop.vector, start, end)`, one per module and activation (and `lanes`, for a map of
+    fewer positions than lanes), shared by every lanes layer: it runs once per piece of
+    work, not per tap, so taking the sizes as arguments costs nothing measurable, and
+    emitting its transposition once instead of in every layer saves a third of a
+    network's compile time. A square of width positions x width channels at a time: the
+    last square moved back to end at `end` (a chunk of positions holds at least one
+    square), or, when the whole map has only `lanes` positions, stored masked to those."""
+    def build(k, results, target, c_o, total, first_vector, stop_vector, start, end):
+        squares = k.b.udiv(k.add(k.b.sub(end, start), width - 1), k.add(width))
+        with k.loop("v.out", first_vector, stop_vector) as vector:
+            channel = k.mul(vector, width)
+            with k.loop("p.out", 0, squares) as square:
+                first = k.add(start, k.mul(square, width)) if lanes else \
+                    k.smin(k.add(start, k.mul(square, width)), k.b.sub(end, k.add(width)))
+                rows = [k.vload(results, k.add(k.mul(k.add(first, i), c_o), channel), width) for i in range(width)]
+                for j, column in enumerate(transpose(k, rows)):
+                    value = fused(k, column) if fused else column
+                    k.vstore(value, target, k.add(k.mul(k.add(channel, j), total), first), lanes)
+
     name = f"write_out.{fused.__name__ if fused else 'identity'}" + (f".lanes{lanes}" if lanes else "")
-    function = module.globals.get(name)
-    if function is not None:
-        return function
-    function = ir.Function(module, ir.FunctionType(ir.VoidType(), [F32_PTR, I64, F32_PTR] + [I64] * 7), name)
-    function.linkage = "internal"
-    function.attributes.add("noinline")  # shared: inlined into each layer it would be compiled once per layer
-    for argument, argument_name in zip(function.args, WRITE_OUT_ARGUMENTS):
-        argument.name = argument_name
-    function.args[0].add_attribute("noalias")
-    function.args[2].add_attribute("noalias")
-    results_pointer, results_floats, target_pointer, target_floats, c_o, total, first_vector, stop_vector, start, end \
-        = function.args
-    k = KernelBuilder(function, name, guarded)
-    results, target = Buffer(results_pointer, results_floats), Buffer(target_pointer, target_floats)
-    squares = k.b.udiv(k.add(k.b.sub(end, start), width - 1), k.add(width))
-    with k.loop("v.out", first_vector, stop_vector) as vector:
-        channel = k.mul(vector, width)
-        with k.loop("p.out", 0, squares) as square:
-            first = k.add(start, k.mul(square, width)) if lanes else \
-                k.smin(k.add(start, k.mul(square, width)), k.b.sub(end, k.add(width)))
-            rows = [k.vload(results, k.add(k.mul(k.add(first, i), c_o), channel), width) for i in range(width)]
-            for j, column in enumerate(transpose(k, rows)):
-                value = fused(k, column) if fused else column
-                k.vstore(value, target, k.add(k.mul(k.add(channel, j), total), first), lanes)
-    k.b.ret_void()
-    return function
+    arguments = {"results": BUFFER, "target": BUFFER, "channels": I64, "positions": I64, "first.vector": I64,
+                 "stop.vector": I64, "start": I64, "end": I64}
+    return shared_function(module, name, arguments, guarded, build)
 
 
 def chunk_positions(layer, width: int, tile: tuple[int, int]) -> int:
@@ -374,8 +340,6 @@ def lower(c, tile: tuple[int, int]) -> None:
         # sums twice): the last one runs past the end instead.
         tile_range = (k.b.udiv(start, k.add(positions)),
                       k.b.select(last_chunk, k.add(position_tiles), k.b.udiv(end, k.add(positions))))
-        k.b.call(sums, [source.pointer, index(source.extent), weights.pointer, index(weights.extent), bias.pointer,
-                        index(bias.extent), results.pointer, index(results.extent), index(c_i), index(c_o),
-                        first_vector, start, *tile_range])
+        call_shared(k, sums, source, weights, bias, results, c_i, c_o, first_vector, start, *tile_range)
         _write_out(c, geometry, results, (k.mul(tile_number, vectors),
                                           k.smin(k.mul(k.add(tile_number, 1), vectors), channel_vectors)), (start, end))
