@@ -152,7 +152,8 @@ class _SumsShape:
     @property
     def name(self) -> str:
         (k_h, k_w), (s_h, s_w), (positions, vectors) = self.kernel, self.stride, self.tile
-        return (f"lanes.sums.{k_h}x{k_w}.stride{s_h}x{s_w}.in{self.height}x{self.width}.out{self.positions}"
+        return (f"lanes.sums.{k_h}x{k_w}.stride{s_h}x{s_w}.in{self.height}x{self.width}"
+                f".out{self.positions // self.columns}x{self.columns}"
                 f".tile{positions}x{vectors}" + (".bias" if self.bias else ""))
 
 
