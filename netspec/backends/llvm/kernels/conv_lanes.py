@@ -11,6 +11,8 @@ rows it is 48 lanes of 8-wide rows). The positions of a tile are any `positions`
 consecutive output positions, each with its own input offset, so strides need no
 phase split. Results land position-major in scratch and are transposed into the
 channel-major output a square of vectors at a time, applying the fused activation.
+The sums and the write-out are functions shared by the layers of a module that differ
+only in their channel counts (`_sums_function`, `_write_out_function`).
 """
 from __future__ import annotations
 
@@ -283,6 +285,7 @@ def _write_out_function(module: ir.Module, width: int, fused, lanes: int | None,
                     value = fused(k, column) if fused else column
                     k.vstore(value, target, k.add(k.mul(k.add(channel, j), total), first), lanes)
 
+    # named after the activation's element function (mathfn.relu: write_out.relu)
     name = f"write_out.{fused.__name__ if fused else 'identity'}" + (f".lanes{lanes}" if lanes else "")
     arguments = {"results": BUFFER, "target": BUFFER, "channels": I64, "positions": I64, "first.vector": I64,
                  "stop.vector": I64, "start": I64, "end": I64}
