@@ -74,7 +74,7 @@ def _lower(c, initial: float, start, combine, finish) -> None:
     layer take pieces of channels by ticket, each done by the module's function for the
     layer's shape (`_pool_function`)."""
     k = c.k
-    c.k.fill("pad.i", c.scratch, scratch_floats(c.layer), initial)
+    k.fill("pad.i", c.scratch, scratch_floats(c.layer), initial)
     function = _pool_function(k.function.module, _PoolShape.of(c.layer, c.vector_width), k.guarded,
                               (start, combine, finish))
     with channel_range_of_share(c, c.layer.input_shape[0]) as (first, stop):
