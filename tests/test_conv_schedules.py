@@ -10,6 +10,7 @@ from llvmlite import ir
 import netspec
 from netspec.backends.llvm import jit
 from netspec.backends.llvm.builder import F32_PTR, Buffer, KernelBuilder
+from netspec.backends.llvm.codegen import generate_module
 from netspec.backends.llvm.kernels import conv, conv_lanes, conv_weights
 from netspec.backends.llvm.kernels.conv_lanes import transpose
 from netspec.backends.llvm.runtime import Model
@@ -85,6 +86,20 @@ def test_lanes_sum_input_channels_in_blocks_as_they_sum_them_whole(block_bytes, 
         guarded = Model(graph, weights, threads=1, bounds_check=True, tiles={"conv1": tile})
         np.testing.assert_allclose(guarded(x), expected, rtol=1e-5, atol=1e-5, err_msg=f"tile {tile}")
         assert guarded.out_of_bounds_accesses == 0
+
+
+def test_lanes_layers_of_one_shape_share_their_sums_whatever_their_channel_counts(vector_width):
+    net = netspec.loads("network t\ninput 16x6x6\nconv 32 kernel=3 padding=1\nrelu\n"
+                        "conv 64 kernel=3 padding=1\nrelu\nconv 48 kernel=3 padding=1\n")
+    graph = net.graph
+    weights = initial_weights(graph, seed=4)
+    x = np.random.default_rng(5).normal(size=(2, *graph.input_shape)).astype(np.float32)
+    tiles = {layer.node.name: ("lanes", 6, 2) for layer in graph.layers if layer.node.kind == "conv"}
+    module, _, _ = generate_module(graph, vector_width, guarded=True, tiles=tiles)
+    assert sum(function.name.startswith("lanes.sums.") for function in module.functions if function.blocks) == 1
+    guarded = Model(graph, weights, threads=1, bounds_check=True, tiles=tiles)
+    np.testing.assert_allclose(guarded(x), reference_run(graph, weights, x), rtol=1e-5, atol=1e-5)
+    assert guarded.out_of_bounds_accesses == 0
 
 
 @pytest.mark.parametrize("channels", [5, 16, 40])

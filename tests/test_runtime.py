@@ -105,6 +105,21 @@ def test_identical_layers_share_one_function_and_each_reads_its_own_weights():
     assert_matches_reference(text, 3)
 
 
+def test_poolings_differing_only_in_channels_share_one_function_and_stay_in_bounds():
+    from netspec.backends.llvm.codegen import llvm_ir
+
+    text = ("network pools\ninput 3x8x8\nmaxpool kernel=3 stride=1 padding=1\nconv 5 kernel=1\n"
+            "maxpool kernel=3 stride=1 padding=1\nconv 2 kernel=1\n")
+    network = netspec.loads(text)
+    assert llvm_ir(network.graph).count('define internal void @"maxpool.') == 1  # two poolings, one function
+    rng = np.random.default_rng(2)
+    weights = random_weights(network.graph, rng)
+    x = rng.normal(size=(2, *network.input_shape)).astype(np.float32)
+    guarded = network.compile(weights=weights, bounds_check=True)
+    np.testing.assert_allclose(guarded(x), reference_run(network.graph, weights, x), rtol=1e-5, atol=1e-5)
+    assert guarded.out_of_bounds_accesses == 0
+
+
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(spec=random_spec(), batch=st.integers(1, 3), seed=st.integers(0, 100))
 def test_random_specs_match_reference(spec, batch, seed):

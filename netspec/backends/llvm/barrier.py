@@ -29,6 +29,9 @@ def barrier_function(module: ir.Module) -> ir.Function:
         return existing
     function = ir.Function(module, ir.FunctionType(ir.VoidType(), [ir.PointerType(I64), I64]), BARRIER)
     function.linkage = "internal"
+    # Called after every layer: inlined, its spin loop would be optimized and compiled once
+    # per layer (a fifth of GoogLeNet's compile time), for the saving of a call per layer.
+    function.attributes.add("noinline")
     state, parts = function.args
     state.name, parts.name = "state", "parts"
     blocks = {name: function.append_basic_block(f"barrier.{name}") for name in ("entry", "arrive", "last", "done")}

@@ -96,12 +96,29 @@ def layer_function(module: ir.Module, layer, plan: MemoryPlan, weights: WeightLa
 
 
 # Relative compile work, to balance the parts: a register-tiled kernel (one that fuses
-# activations: conv, dense) has several times the code of the others and of `forward`.
+# activations: conv, dense) has several times the code of the others and of `forward`,
+# unless its tiles are code it shares with another layer (KernelDef.shared_code).
 TILED_COST, OTHER_COST, FORWARD_COST = 4, 1, 1
 
 
-def _compile_cost(layer) -> int:
-    return TILED_COST if KERNELS[layer.node.kind].fuses_activation else OTHER_COST
+def _placement(codes: dict[tuple, object], width: int, tiles: Tiles, parts: int) -> dict[tuple, int]:
+    """The part defining each layer code (`codes`: code key -> its first layer). Layers
+    sharing code (KernelDef.shared_code) stay in one part, which would otherwise each
+    compile it again; such groups, the most work first, go to the least loaded part."""
+    groups: dict[object, list] = {}  # shared code (else the code key) -> [cost, code keys]
+    for key, layer in codes.items():
+        kernel = KERNELS[layer.node.kind]
+        shared = kernel.shared_code(layer, width, tiles.get(layer.node.name))
+        group = groups.setdefault(key if shared is None else shared, [0, []])
+        group[0] += OTHER_COST if group[1] or not kernel.fuses_activation else TILED_COST
+        group[1].append(key)
+    loads = [FORWARD_COST] + [0] * (parts - 1)
+    placement = {}
+    for cost, keys in sorted(groups.values(), key=lambda group: -group[0]):
+        part = loads.index(min(loads))
+        loads[part] += cost
+        placement.update(dict.fromkeys(keys, part))
+    return placement
 
 
 def _part_function(module: ir.Module, layer, plan: MemoryPlan, weights: WeightLayout, width: int, guarded: bool,
@@ -146,19 +163,20 @@ def generate_module(graph: ShapedGraph, vector_width: int, guarded: bool = False
     # Layers that would compile to the same code share one function (the first such
     # layer's): it reads its weights relative to the pointer it is given, so each call
     # passes the weights moved by the distance between the two layers' weights.
+    layers = [layer for layer in graph.layers if layer.node.name not in plan.views]
+    keys = {layer.node.name: _code_key(layer, plan, weights, tiles.get(layer.node.name)) for layer in layers}
+    codes: dict[tuple, object] = {}
+    for layer in layers:
+        codes.setdefault(keys[layer.node.name][0], layer)
+    placement = _placement(codes, vector_width, tiles, parts)
     functions: dict[str, tuple[ir.Function, int]] = {}
     shared: dict[tuple, tuple[ir.Function, int]] = {}
-    loads = [FORWARD_COST] + [0] * (parts - 1)  # the estimated compile work of each part so far
-    for layer in graph.layers:
+    for layer in layers:
         name = layer.node.name
-        if name in plan.views:
-            continue
-        key, start = _code_key(layer, plan, weights, tiles.get(name))
+        key, start = keys[name]
         if key not in shared:
-            least = loads.index(min(loads))
-            loads[least] += _compile_cost(layer)
             shared[key] = (_part_function(module, layer, plan, weights, vector_width, guarded,
-                                          least == part, parts, tiles.get(name)), start)
+                                          placement[key] == part, parts, tiles.get(name)), start)
         function, first_start = shared[key]
         functions[name] = (function, start - first_start)
     if part == 0:

@@ -7,7 +7,7 @@ plan and the weight layout need to know about it; what the kind computes is in
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Callable
+from typing import Callable, Hashable
 
 import numpy as np
 
@@ -16,6 +16,10 @@ from ....ir import Shape
 
 def _no_scratch(layer) -> int:
     return 0
+
+
+def _nothing_shared(layer, width: int, tile) -> None:
+    return None
 
 
 def _stored_as_given(attrs, input_shape: Shape, suffix: str, shape: Shape) -> Shape:
@@ -67,6 +71,11 @@ class KernelDef:
     divisible: bool = False
     # Elementwise kinds: the scalar-or-vector function, for fusing into a producer.
     element: Callable | None = None
+    # What a layer's code shares with other layers of the module (a function defined once
+    # per module that their functions call; see conv_lanes), as a key equal for layers
+    # sharing it, None for nothing: given the layer, the vector width and its tile
+    # (LayerCode.tile). The parts a module is compiled in keep such layers together.
+    shared_code: Callable[[object, int, object], Hashable | None] = _nothing_shared
     packing: Packing = AS_GIVEN
 
 

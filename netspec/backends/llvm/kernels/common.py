@@ -4,7 +4,9 @@ from __future__ import annotations
 from contextlib import contextmanager
 from math import prod
 
-from ..builder import LayerCode, index
+from llvmlite import ir
+
+from ..builder import F32_PTR, I64, Buffer, KernelBuilder, LayerCode, index
 
 
 def copy_padded(c: LayerCode, channels: int, height: int, width: int, padding, fill: float, extra: int = 0):
@@ -68,11 +70,58 @@ def share_of(c: LayerCode, var: str, count: int):
 
 
 @contextmanager
-def channels_of_share(c: LayerCode, channels: int):
-    """A loop over the channels this thread does: all of them, or, when threads divide the
-    layer, those of the pieces of channels (at least PIECES of them) it takes."""
+def channel_range_of_share(c: LayerCode, channels: int):
+    """The range [first, stop) of channels of each piece this thread does: all of them, or,
+    when threads divide the layer, those of the pieces of channels (at least PIECES of
+    them) it takes."""
     k = c.k
     group = max(1, channels // PIECES)
-    with share_of(c, "piece", -(-channels // group)) as piece, \
-            k.loop("c", k.mul(piece, group), k.smin(k.mul(k.add(piece, 1), group), channels)) as channel:
+    with share_of(c, "piece", -(-channels // group)) as piece:
+        yield k.mul(piece, group), k.smin(k.mul(k.add(piece, 1), group), channels)
+
+
+@contextmanager
+def channels_of_share(c: LayerCode, channels: int):
+    """A loop over the channels this thread does (see `channel_range_of_share`)."""
+    with channel_range_of_share(c, channels) as (first, stop), c.k.loop("c", first, stop) as channel:
         yield channel
+
+
+# The kind of a shared function's argument that is a buffer: passed as its pointer (noalias)
+# and its extent (`NAME.floats`), which bounds-checked code tests accesses against.
+BUFFER = "buffer"
+
+
+def shared_function(module: ir.Module, name: str, arguments: dict, guarded: bool, build) -> ir.Function:
+    """The module's function `name`, of `arguments` (name -> an IR type or BUFFER), its body
+    written by `build(k, *arguments)` the first time it is asked for: code that the
+    functions of several layers call (see `call_shared`), so that it is compiled once per
+    module. Internal and never inlined (inlined, it would be compiled once per caller again)."""
+    function = module.globals.get(name)
+    if function is not None:
+        return function
+    types = [t for kind in arguments.values() for t in ((F32_PTR, I64) if kind == BUFFER else (kind,))]
+    function = ir.Function(module, ir.FunctionType(ir.VoidType(), types), name)
+    function.linkage = "internal"
+    function.attributes.add("noinline")
+    given, values = iter(function.args), []
+    for argument_name, kind in arguments.items():
+        value = next(given)
+        value.name = argument_name
+        if kind == BUFFER:
+            value.add_attribute("noalias")
+            extent = next(given)
+            extent.name = f"{argument_name}.floats"
+            value = Buffer(value, extent)
+        values.append(value)
+    k = KernelBuilder(function, name, guarded)
+    build(k, *values)
+    k.b.ret_void()
+    return function
+
+
+def call_shared(k: KernelBuilder, function: ir.Function, *arguments) -> None:
+    """Call a shared function (see `shared_function`): a Buffer as its pointer and extent."""
+    flat = [value for argument in arguments
+            for value in ((argument.pointer, index(argument.extent)) if isinstance(argument, Buffer) else (index(argument),))]
+    k.b.call(function, flat)

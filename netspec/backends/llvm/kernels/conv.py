@@ -14,7 +14,7 @@ from __future__ import annotations
 from math import prod
 
 from . import KernelDef, Packing, conv_lanes, conv_rows
-from .conv_weights import BLOCK, channel_weights, pack, stored_shape, unpack
+from .conv_weights import BLOCK, pack, stored_shape, unpack
 
 
 SCHEDULES = {"rows": conv_rows, "lanes": conv_lanes}
@@ -86,13 +86,13 @@ def describe_tile(tile) -> str:
     return f"{schedule}:{first}x{second}"
 
 
-def tile_shape(c) -> tuple[str, int, int]:
+def tile_shape(layer, width: int, tile) -> tuple[str, int, int]:
     """The layer's register tile: the one chosen for it (LayerCode.tile), else the fixed rule's."""
-    if c.tile is None:
-        return fixed_tile(c.layer, c.vector_width)
-    if not valid_tile(c.layer, c.vector_width, c.tile):
-        raise ValueError(f"tile {c.tile} does not fit conv layer {c.layer.node.name}")
-    return c.tile
+    if tile is None:
+        return fixed_tile(layer, width)
+    if not valid_tile(layer, width, tile):
+        raise ValueError(f"tile {tile} does not fit conv layer {layer.node.name}")
+    return tile
 
 
 def scratch_floats(layer) -> int:
@@ -100,10 +100,16 @@ def scratch_floats(layer) -> int:
     return max(conv_rows.scratch_floats(layer), conv_lanes.scratch_floats(layer, BLOCK))
 
 
+def shared_code(layer, width: int, tile):
+    """The code the layer's schedule shares with other layers (see KernelDef.shared_code)."""
+    schedule, *shape = tile_shape(layer, width, tile)
+    return SCHEDULES[schedule].shared_code(layer, width, tuple(shape))
+
+
 def lower(c) -> None:
-    schedule, *shape = tile_shape(c)
-    SCHEDULES[schedule].lower(c, tuple(shape), channel_weights(c))
+    schedule, *shape = tile_shape(c.layer, c.vector_width, c.tile)
+    SCHEDULES[schedule].lower(c, tuple(shape))
 
 
 KERNELS = {"conv": KernelDef(lower=lower, scratch_floats=scratch_floats, fuses_activation=True, divisible=True,
-                             packing=Packing(stored_shape, pack, unpack))}
+                             packing=Packing(stored_shape, pack, unpack), shared_code=shared_code)}

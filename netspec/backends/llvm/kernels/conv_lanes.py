@@ -11,14 +11,19 @@ rows it is 48 lanes of 8-wide rows). The positions of a tile are any `positions`
 consecutive output positions, each with its own input offset, so strides need no
 phase split. Results land position-major in scratch and are transposed into the
 channel-major output a square of vectors at a time, applying the fused activation.
+The sums and the write-out are functions shared by the layers of a module that differ
+only in their channel counts (`_sums_function`, `_write_out_function`).
 """
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
-from ..builder import constant, lane_indices, vector_type
-from .common import PIECES, copy_padded, share_of
-from .conv_weights import BLOCK
+from llvmlite import ir
+
+from ..builder import F32_PTR, I64, Buffer, constant, lane_indices, vector_type
+from .common import BUFFER, PIECES, call_shared, copy_padded, share_of, shared_function
+from .conv_weights import BLOCK, channel_weights
 
 
 # Positions per tile are at most the accumulators there are (24 with 32 vector registers).
@@ -118,40 +123,68 @@ def useful_share(layer, width: int, tile: tuple[int, int]) -> float:
             * channel_vectors / (-(-channel_vectors // vectors) * vectors))
 
 
-def _input_offset(c, geometry: _Geometry, position):
+@dataclass(frozen=True)
+class _SumsShape:
+    """What the code of a lanes layer's sums depends on beside its channel counts (which it
+    takes as arguments): layers that agree on it share one function (see `_sums_function`).
+    `height` and `width` are the padded input's, `columns` the output's."""
+
+    kernel: tuple[int, int]
+    stride: tuple[int, int]
+    height: int
+    width: int
+    positions: int
+    columns: int
+    tile: tuple[int, int]
+    bias: bool
+    vector_width: int
+
+    @classmethod
+    def of(cls, layer, geometry: _Geometry, tile: tuple[int, int], vector_width: int) -> _SumsShape:
+        a = layer.attrs
+        return cls(a.kernel, a.stride, geometry.height, geometry.width, geometry.positions, layer.output_shape[2],
+                   tile, a.bias, vector_width)
+
+    @property
+    def block_channels(self) -> int:
+        """Input channels per block at most: as many as keep a tile's weights within WEIGHT_BLOCK_BYTES."""
+        per_channel = 4 * self.tile[1] * self.vector_width * self.kernel[0] * self.kernel[1]
+        return max(1, WEIGHT_BLOCK_BYTES // per_channel)
+
+    @property
+    def name(self) -> str:
+        (k_h, k_w), (s_h, s_w), (positions, vectors) = self.kernel, self.stride, self.tile
+        return (f"lanes.sums.{k_h}x{k_w}.stride{s_h}x{s_w}.in{self.height}x{self.width}"
+                f".out{self.positions // self.columns}x{self.columns}"
+                f".tile{positions}x{vectors}" + (".bias" if self.bias else ""))
+
+
+def _input_offset(k, shape: _SumsShape, position):
     """Where output position `position`'s window starts in the (padded) input channel 0."""
-    k, (s_h, s_w) = c.k, c.attrs.stride
-    o_w = c.layer.output_shape[2]
-    row, column = k.b.udiv(position, k.add(o_w)), k.b.urem(position, k.add(o_w))
-    return k.add(k.mul(row, s_h * geometry.width), k.mul(column, s_w))
+    s_h, s_w = shape.stride
+    row, column = k.b.udiv(position, k.add(shape.columns)), k.b.urem(position, k.add(shape.columns))
+    return k.add(k.mul(row, s_h * shape.width), k.mul(column, s_w))
 
 
-def input_block(layer, width: int, vectors: int) -> int:
-    """Input channels per block: as many as keep a tile's weights within WEIGHT_BLOCK_BYTES."""
-    per_channel = 4 * vectors * width * layer.attrs.kernel[0] * layer.attrs.kernel[1]
-    return max(1, min(layer.input_shape[0], WEIGHT_BLOCK_BYTES // per_channel))
-
-
-def _register_tile(c, geometry: _Geometry, source, weights_of, results, first_position, positions: int,
-                   first_vector, vectors: int, block) -> None:
-    """results[p, channels] += the taps of input channels [start, stop) for `positions`
+def _register_tile(k, shape: _SumsShape, source, weights_of, results, c_o, first_position, first_vector,
+                   block) -> None:
+    """results[p, channels] += the taps of input channels [start, stop) for a tile of
     positions from `first_position` (the results start as the bias, see `_start_results`).
     Positions past the last one (in the last tile) read the last position's window: their
     rows of results are never written out."""
-    k, a, width = c.k, c.attrs, c.vector_width
-    c_o = c.layer.output_shape[0]
-    k_h, k_w = a.kernel
+    width, (positions, vectors), (k_h, k_w) = shape.vector_width, shape.tile, shape.kernel
+    plane = shape.height * shape.width
     start_channel, stop_channel = block
     channels = [k.mul(k.add(first_vector, v), width) for v in range(vectors)]
     rows = [k.mul(k.add(first_position, r), c_o) for r in range(positions)]
     weights = [weights_of(channel) for channel in channels]
     accumulators = [[k.variable(f"acc{r}.{v}", k.vload(results, k.add(rows[r], channels[v]), width))
                      for v in range(vectors)] for r in range(positions)]
-    last = geometry.positions - 1
-    windows = [_input_offset(c, geometry, k.smin(k.add(first_position, r), last)) for r in range(positions)]
+    last = shape.positions - 1
+    windows = [_input_offset(k, shape, k.smin(k.add(first_position, r), last)) for r in range(positions)]
     with k.loop("ic", start_channel, stop_channel) as ic:
         with k.loop("kh", 0, k_h) as kh:
-            line = k.add(k.mul(ic, geometry.plane), k.mul(kh, geometry.width))
+            line = k.add(k.mul(ic, plane), k.mul(kh, shape.width))
             # this kernel row's taps of each channel vector, from (ic, kh, 0) on
             tap_row = k.mul(k.add(k.mul(ic, k_h), kh), k_w * BLOCK)
             lines = [k.view(weights[v], tap_row, k_w * BLOCK) for v in range(vectors)]
@@ -186,37 +219,77 @@ def transpose(k, rows: list) -> list:
     return rows
 
 
-def _start_results(c, results, rows: tuple, first_vector, vectors: int) -> None:
+def _start_results(k, shape: _SumsShape, bias, results, c_o, rows: tuple, first_vector) -> None:
     """results[p, channels of the tile] = bias (or 0) for the positions p in [first, stop):
     the sums of every block of input channels are added to them."""
-    k, width, c_o = c.k, c.vector_width, c.layer.output_shape[0]
+    width, vectors = shape.vector_width, shape.tile[1]
     channels = [k.mul(k.add(first_vector, v), width) for v in range(vectors)]
-    starts = [k.vload(c.weights["bias"], channel, width) if c.attrs.bias else constant(vector_type(width), 0.0)
+    starts = [k.vload(bias, channel, width) if shape.bias else constant(vector_type(width), 0.0)
               for channel in channels]
     with k.loop("p.bias", *rows) as row:
         for channel, start in zip(channels, starts):
             k.vstore(start, results, k.add(k.mul(row, c_o), channel))
 
 
+def _sums_function(module: ir.Module, shape: _SumsShape, guarded: bool) -> ir.Function:
+    """`lanes.sums.…(source, weights, bias, results, input.channels, output.channels,
+    first.vector, start, first.tile, stop.tile)`: results[p, channel vectors from
+    first.vector] = the bias plus the sums of every input channel, for the position tiles
+    in [first.tile, stop.tile) (positions from `start`). One per module and `shape`,
+    shared by every layer of that shape whatever its channel counts: the counts only bound
+    loops and scale offsets outside the loop over the taps, whose code is the same as with
+    constants, and GoogLeNet's 54 lanes layers need 27 such functions."""
+    def build(k, source, weights, bias, results, c_i, c_o, first_vector, start, first_tile, stop_tile):
+        positions = shape.tile[0]
+        _start_results(k, shape, bias, results, c_o, (start, k.mul(stop_tile, positions)), first_vector)
+        weights_of = channel_weights(k, weights, k.mul(c_i, shape.kernel[0] * shape.kernel[1]))
+        block = k.smin(c_i, shape.block_channels)
+        with k.loop("icb", 0, c_i, step=block) as first_channel:
+            with k.loop("p", first_tile, stop_tile) as position_tile:
+                _register_tile(k, shape, source, weights_of, results, c_o, k.mul(position_tile, positions),
+                               first_vector, (first_channel, k.smin(k.add(first_channel, block), c_i)))
+
+    arguments = {"source": BUFFER, "weights": BUFFER, "bias": BUFFER, "results": BUFFER, "input.channels": I64,
+                 "output.channels": I64, "first.vector": I64, "start": I64, "first.tile": I64, "stop.tile": I64}
+    return shared_function(module, shape.name, arguments, guarded, build)
+
+
 def _write_out(c, geometry: _Geometry, results, vectors: tuple, positions: tuple) -> None:
     """out[channel, p] = act(results[p, channel]) for the channel vectors in [first, stop)
-    and the positions p in [start, end), a square of width positions x width channels at
-    a time: the last square moved back to end at `end` (a chunk of positions holds at
-    least one square), or masked when the whole map is smaller than one."""
+    and the positions p in [start, end), by the module's write-out function for the
+    layer's activation (see `_write_out_function`)."""
     k, width = c.k, c.vector_width
-    c_o = c.layer.output_shape[0]
-    total = geometry.positions
-    lanes = min(width, total)
-    start, end = positions
-    squares = k.b.udiv(k.add(k.b.sub(end, start), width - 1), k.add(width))
-    with k.loop("v.out", *vectors) as vector:
-        channel = k.mul(vector, width)
-        with k.loop("p.out", 0, squares) as square:
-            first = k.add(start, k.mul(square, width)) if total < width else \
-                k.smin(k.add(start, k.mul(square, width)), k.b.sub(end, k.add(width)))
-            rows = [k.vload(results, k.add(k.mul(k.add(first, i), c_o), channel), width) for i in range(width)]
-            for j, column in enumerate(transpose(k, rows)):
-                k.vstore(c.activate(column), c.target, k.add(k.mul(k.add(channel, j), total), first), lanes)
+    lanes = geometry.positions if geometry.positions < width else None
+    function = _write_out_function(k.function.module, width, c.fused, lanes, k.guarded)
+    call_shared(k, function, results, c.target, c.layer.output_shape[0], geometry.positions, *vectors, *positions)
+
+
+def _write_out_function(module: ir.Module, width: int, fused, lanes: int | None, guarded: bool) -> ir.Function:
+    """`write_out.ACTIVATION(results, target, channels, positions, first.vector,
+    stop.vector, start, end)`, one per module and activation (and `lanes`, for a map of
+    fewer positions than lanes), shared by every lanes layer: it runs once per piece of
+    work, not per tap, so taking the sizes as arguments costs nothing measurable, and
+    emitting its transposition once instead of in every layer saves a third of a
+    network's compile time. A square of width positions x width channels at a time: the
+    last square moved back to end at `end` (a chunk of positions holds at least one
+    square), or, when the whole map has only `lanes` positions, stored masked to those."""
+    def build(k, results, target, c_o, total, first_vector, stop_vector, start, end):
+        squares = k.b.udiv(k.add(k.b.sub(end, start), width - 1), k.add(width))
+        with k.loop("v.out", first_vector, stop_vector) as vector:
+            channel = k.mul(vector, width)
+            with k.loop("p.out", 0, squares) as square:
+                first = k.add(start, k.mul(square, width)) if lanes else \
+                    k.smin(k.add(start, k.mul(square, width)), k.b.sub(end, k.add(width)))
+                rows = [k.vload(results, k.add(k.mul(k.add(first, i), c_o), channel), width) for i in range(width)]
+                for j, column in enumerate(transpose(k, rows)):
+                    value = fused(k, column) if fused else column
+                    k.vstore(value, target, k.add(k.mul(k.add(channel, j), total), first), lanes)
+
+    # named after the activation's element function (mathfn.relu: write_out.relu)
+    name = f"write_out.{fused.__name__ if fused else 'identity'}" + (f".lanes{lanes}" if lanes else "")
+    arguments = {"results": BUFFER, "target": BUFFER, "channels": I64, "positions": I64, "first.vector": I64,
+                 "stop.vector": I64, "start": I64, "end": I64}
+    return shared_function(module, name, arguments, guarded, build)
 
 
 def chunk_positions(layer, width: int, tile: tuple[int, int]) -> int:
@@ -232,11 +305,16 @@ def chunk_positions(layer, width: int, tile: tuple[int, int]) -> int:
     return max(unit, -(-total // wanted // unit) * unit)
 
 
-def lower(c, tile: tuple[int, int], weights_of) -> None:
+def shared_code(layer, width: int, tile: tuple[int, int]) -> _SumsShape:
+    """The shape of the sums function the layer calls (see `_sums_function`)."""
+    return _SumsShape.of(layer, _Geometry(layer, width), tile, width)
+
+
+def lower(c, tile: tuple[int, int]) -> None:
     """Pieces of work of a tile of output channel vectors and a chunk of positions, each
-    computed a block of input channels at a time, then written out. Threads dividing a
-    layer take pieces by ticket, each with its own copy of the padded input (when there
-    is padding) and its own results."""
+    computed a block of input channels at a time (by the module's sums function for the
+    layer's shape), then written out. Threads dividing a layer take pieces by ticket,
+    each with its own copy of the padded input (when there is padding) and its own results."""
     k, width = c.k, c.vector_width
     geometry = _Geometry(c.layer, width)
     if geometry.padded:
@@ -246,7 +324,11 @@ def lower(c, tile: tuple[int, int], weights_of) -> None:
         source = c.source
     results = k.view(c.scratch, geometry.input_floats, geometry.result_floats)
     positions, vectors = tile
-    channel_vectors = c.layer.output_shape[0] // width
+    c_i, c_o = c.layer.input_shape[0], c.layer.output_shape[0]
+    sums = _sums_function(k.function.module, _SumsShape.of(c.layer, geometry, tile, width), k.guarded)
+    weights = c.weights["weight"]
+    bias = c.weights["bias"] if c.attrs.bias else Buffer(ir.Constant(F32_PTR, None), 0)
+    channel_vectors = c_o // width
     tiles = -(-channel_vectors // vectors)
     per_chunk = chunk_positions(c.layer, width, tile)
     chunks = max(1, geometry.positions // per_chunk)
@@ -262,11 +344,6 @@ def lower(c, tile: tuple[int, int], weights_of) -> None:
         # sums twice): the last one runs past the end instead.
         tile_range = (k.b.udiv(start, k.add(positions)),
                       k.b.select(last_chunk, k.add(position_tiles), k.b.udiv(end, k.add(positions))))
-        _start_results(c, results, (start, k.mul(tile_range[1], positions)), first_vector, vectors)
-        c_i, block = c.layer.input_shape[0], input_block(c.layer, width, vectors)
-        with k.loop("icb", 0, c_i, step=block) as first_channel:
-            with k.loop("p", *tile_range) as position_tile:
-                _register_tile(c, geometry, source, weights_of, results, k.mul(position_tile, positions), positions,
-                               first_vector, vectors, (first_channel, k.smin(k.add(first_channel, block), c_i)))
+        call_shared(k, sums, source, weights, bias, results, c_i, c_o, first_vector, start, *tile_range)
         _write_out(c, geometry, results, (k.mul(tile_number, vectors),
                                           k.smin(k.mul(k.add(tile_number, 1), vectors), channel_vectors)), (start, end))

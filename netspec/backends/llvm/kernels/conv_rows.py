@@ -2,10 +2,11 @@
 from __future__ import annotations
 
 from contextlib import contextmanager
+from math import prod
 
 from ..builder import constant, index, vector_type
 from .common import share_of
-from .conv_weights import BLOCK
+from .conv_weights import BLOCK, channel_weights
 
 # The padded input is split into its s_h x s_w stride phases: phase (a, b) holds
 # padded rows a, a + s_h, ... and columns b, b + s_w, ... With that layout, output
@@ -171,7 +172,12 @@ def _compact(c, phases: _Phases, wide, channels: tuple) -> None:
                 k.vstore(value, c.target, k.add(target_row, start), min(width, o_w - start))
 
 
-def lower(c, shape: tuple[int, int], weights_of) -> None:
+def shared_code(layer, width: int, shape: tuple[int, int]) -> None:
+    """Nothing: each layer's code is its own."""
+    return None
+
+
+def lower(c, shape: tuple[int, int]) -> None:
     """Tiles of output channels, each computed over every position and then compacted.
     Threads dividing a layer take tiles by ticket; each splits the whole input into its
     own scratch (a copy, cheap beside the products)."""
@@ -181,6 +187,7 @@ def lower(c, shape: tuple[int, int], weights_of) -> None:
     split = k.view(c.scratch, 0, phases.input_floats)
     wide = k.view(c.scratch, phases.input_floats, c_o * phases.pitch)
     _split_phases(c, phases, split)
+    weights_of = channel_weights(k, c.weights["weight"], c.layer.input_shape[0] * prod(c.attrs.kernel))
     channels = shape[0]
     tiles = -(-c_o // channels)
     with share_of(c, "oc", tiles) as tile:

@@ -42,15 +42,14 @@ def unpack(attrs, input_shape: Shape, suffix: str, stored: np.ndarray) -> np.nda
     return np.ascontiguousarray(taps.reshape(channels, input_shape[0], *attrs.kernel))
 
 
-def channel_weights(c):
-    """A function of an output channel (an IR value) giving the view of its stored weights,
-    tap t (in (input channel, kh, kw) order) at t * BLOCK; vectors of output channels
-    from a multiple of the vector width lie within one block."""
-    k, taps = c.k, c.layer.input_shape[0] * prod(c.attrs.kernel)
+def channel_weights(k, weights, taps):
+    """A function of an output channel (an IR value) giving the view of its stored weights
+    (`weights`, of `taps` taps per channel: an int, or an IR value), tap t (in (input
+    channel, kh, kw) order) at t * BLOCK; vectors of output channels from a multiple of
+    the vector width lie within one block."""
+    row = k.mul(taps, BLOCK)
 
     def view(channel):
         block, lane = k.b.udiv(channel, k.add(BLOCK)), k.b.urem(channel, k.add(BLOCK))
-        return k.view(c.weights["weight"], k.add(k.mul(block, taps * BLOCK), lane), k.b.sub(k.add(taps * BLOCK), lane))
+        return k.view(weights, k.add(k.mul(block, row), lane), k.b.sub(k.add(row), lane))
     return view
-
-

@@ -1,11 +1,13 @@
 """Pooling as loop nests: a vector of outputs at a time over a padded copy of the input."""
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from llvmlite import ir
 
-from ..builder import F32, constant, index, lane_indices, vector_type
+from ..builder import F32, I64, constant, index, lane_indices, vector_type
 from . import KernelDef
-from .common import channels_of_share
+from .common import BUFFER, call_shared, channel_range_of_share, shared_function
 
 
 LANES = 16  # scratch is sized for vectors up to this width
@@ -31,6 +33,37 @@ def _strided(k, pointer, position, stride: int, width: int):
     return k.b.shuffle_vector(wide, ir.Constant(wide.type, None), lane_indices(tuple(i * stride for i in range(width))))
 
 
+@dataclass(frozen=True)
+class _PoolShape:
+    """What the code of a pooling depends on beside its channel count: layers that agree on
+    it share one function (see `_pool_function`)."""
+
+    kind: str
+    kernel: tuple[int, int]
+    step: tuple[int, int]
+    padding: tuple[int, int, int, int]  # top, bottom, left, right
+    input_size: tuple[int, int]
+    output_size: tuple[int, int]
+    vector_width: int
+
+    @classmethod
+    def of(cls, layer, width: int) -> _PoolShape:
+        a, p = layer.attrs, layer.attrs.padding
+        return cls(layer.node.kind, a.kernel, a.step, (p.top, p.bottom, p.left, p.right), layer.input_shape[1:],
+                   layer.output_shape[1:], width)
+
+    @property
+    def name(self) -> str:
+        (k_h, k_w), (s_h, s_w), (n_h, n_w), (o_h, o_w) = self.kernel, self.step, self.input_size, self.output_size
+        return (f"{self.kind}.{k_h}x{k_w}.step{s_h}x{s_w}.padding{'.'.join(map(str, self.padding))}"
+                f".in{n_h}x{n_w}.out{o_h}x{o_w}")
+
+
+def shared_code(layer, width: int, tile) -> _PoolShape:
+    """The shape of the pooling function the layer calls (see KernelDef.shared_code)."""
+    return _PoolShape.of(layer, width)
+
+
 def _lower(c, initial: float, start, combine, finish) -> None:
     """out[ch, oh, ow] = finish(combine over the window, from start), a vector of outputs
     at a time; the padding holds `initial`.
@@ -38,36 +71,52 @@ def _lower(c, initial: float, start, combine, finish) -> None:
     Each channel is first copied into scratch inside its padding (filled with `initial`
     once: every channel overwrites only the inside) and slack, so every window - and
     every strided vector load - lies inside the scratch buffer. Threads dividing the
-    layer take pieces of channels by ticket."""
-    k, a, width = c.k, c.attrs, c.vector_width
-    channels, n_h, n_w = c.layer.input_shape
-    _, o_h, o_w = c.layer.output_shape
-    (k_h, k_w), (s_h, s_w) = a.kernel, a.step
-    padded_w = n_w + a.padding.columns
+    layer take pieces of channels by ticket, each done by the module's function for the
+    layer's shape (`_pool_function`)."""
+    k = c.k
     k.fill("pad.i", c.scratch, scratch_floats(c.layer), initial)
+    function = _pool_function(k.function.module, _PoolShape.of(c.layer, c.vector_width), k.guarded,
+                              (start, combine, finish))
+    with channel_range_of_share(c, c.layer.input_shape[0]) as (first, stop):
+        call_shared(k, function, c.source, c.scratch, c.target, first, stop)
 
-    def output_vector(row_start, target_position, first_column, lanes):
-        total = start(k, vector_type(width))
-        for kh in range(k_h):
-            for kw in range(k_w):
-                position = k.add(row_start, kh * padded_w + kw, k.mul(first_column, s_w))
-                total = combine(k, total, _strided(k, c.scratch, position, s_w, width))
-        k.vstore(finish(k, total, k_h * k_w), c.target, k.add(target_position, first_column), lanes)
 
-    whole = o_w - o_w % width
-    with channels_of_share(c, channels) as ch:
-        with k.loop("pad.h", 0, n_h) as h:
-            source_row = k.offset((ch, h), (n_h * n_w, n_w))
-            target_row = k.offset((k.add(h, a.padding.top), a.padding.left), (padded_w, 1))
-            with k.loop("pad.w", 0, n_w) as w:
-                k.store(k.load(c.source, k.add(source_row, w)), c.scratch, k.add(target_row, w))
-        with k.loop("oh", 0, o_h) as oh:
-            row_start = k.mul(oh, s_h * padded_w)
-            target_row = k.offset((ch, oh), (o_h * o_w, o_w))
-            with k.loop("ow", 0, whole, step=width) as first_column:
-                output_vector(row_start, target_row, first_column, None)
-            if whole < o_w:
-                output_vector(row_start, target_row, index(whole), o_w - whole)
+def _pool_function(module: ir.Module, shape: _PoolShape, guarded: bool, window) -> ir.Function:
+    """`KIND.…(source, scratch, target, first, stop)`: the pooling of channels [first,
+    stop), one per module and `shape`, shared by the layers of that shape whatever their
+    channel counts. `window`: (start, combine, finish) of the values of a window."""
+    start, combine, finish = window
+    (k_h, k_w), (s_h, s_w), (n_h, n_w), (o_h, o_w) = shape.kernel, shape.step, shape.input_size, shape.output_size
+    top, bottom, left, right = shape.padding
+    width = shape.vector_width
+    padded_w = n_w + left + right
+
+    def build(k, source, scratch, target, first, stop):
+        def output_vector(row_start, target_position, first_column, lanes):
+            total = start(k, vector_type(width))
+            for kh in range(k_h):
+                for kw in range(k_w):
+                    position = k.add(row_start, kh * padded_w + kw, k.mul(first_column, s_w))
+                    total = combine(k, total, _strided(k, scratch, position, s_w, width))
+            k.vstore(finish(k, total, k_h * k_w), target, k.add(target_position, first_column), lanes)
+
+        whole = o_w - o_w % width
+        with k.loop("c", first, stop) as ch:
+            with k.loop("pad.h", 0, n_h) as h:
+                source_row = k.offset((ch, h), (n_h * n_w, n_w))
+                target_row = k.offset((k.add(h, top), left), (padded_w, 1))
+                with k.loop("pad.w", 0, n_w) as w:
+                    k.store(k.load(source, k.add(source_row, w)), scratch, k.add(target_row, w))
+            with k.loop("oh", 0, o_h) as oh:
+                row_start = k.mul(oh, s_h * padded_w)
+                target_row = k.offset((ch, oh), (o_h * o_w, o_w))
+                with k.loop("ow", 0, whole, step=width) as first_column:
+                    output_vector(row_start, target_row, first_column, None)
+                if whole < o_w:
+                    output_vector(row_start, target_row, index(whole), o_w - whole)
+
+    arguments = {"source": BUFFER, "scratch": BUFFER, "target": BUFFER, "first": I64, "stop": I64}
+    return shared_function(module, shape.name, arguments, guarded, build)
 
 
 def _lower_max(c) -> None:
@@ -153,8 +202,8 @@ def _lower_global(c) -> None:
 
 
 KERNELS = {
-    "maxpool": KernelDef(lower=_lower_max, scratch_floats=scratch_floats, divisible=True),
-    "avgpool": KernelDef(lower=_lower_avg, scratch_floats=scratch_floats, divisible=True),
+    "maxpool": KernelDef(lower=_lower_max, scratch_floats=scratch_floats, divisible=True, shared_code=shared_code),
+    "avgpool": KernelDef(lower=_lower_avg, scratch_floats=scratch_floats, divisible=True, shared_code=shared_code),
     "adaptiveavgpool": KernelDef(lower=_lower_adaptive),
     "globalavgpool": KernelDef(lower=_lower_global),
 }
