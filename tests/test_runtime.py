@@ -120,6 +120,30 @@ def test_poolings_differing_only_in_channels_share_one_function_and_stay_in_boun
     assert guarded.out_of_bounds_accesses == 0
 
 
+@pytest.mark.parametrize("layer, plane", [
+    ("maxpool kernel=3 stride=1 padding=1", "3x3"),   # GoogLeNet's last maps: one vector or less
+    ("maxpool kernel=3 stride=2 padding=1", "6x6"),   # three vectors at width 16, nine at 4
+    ("avgpool kernel=3 stride=1 padding=1", "6x6"),
+    ("maxpool kernel=2 stride=2", "8x8"),            # four vectors at width 16: the largest kept in registers
+    ("avgpool kernel=3x2 stride=2x1 padding=1,0,1,0", "5x7"),  # asymmetric kernel, stride and padding
+    ("maxpool kernel=3 stride=2", "9x9"),            # beyond four vectors at every width: the padded copy
+])
+def test_small_maps_pooled_in_registers_match_the_reference_at_every_width(layer, plane, vector_width):
+    """Channels of up to four vectors are pooled from registers by shuffles (pool.py,
+    `_small_planes`): every output, the padding and the masked last vector of a channel
+    against the reference, a NaN spreading to exactly the windows holding it, and no
+    access outside the buffers."""
+    network = netspec.loads(f"network pools\ninput 5x{plane}\n{layer}\n")
+    x = np.random.default_rng(6).normal(size=(3, *network.input_shape)).astype(np.float32)
+    x[1, 2, 0, 1] = np.nan
+    model = network.compile(bounds_check=True)
+    got, expected = model(x), reference_run(network.graph, {}, x)
+    np.testing.assert_array_equal(np.isnan(got), np.isnan(expected))
+    assert np.isnan(expected).any()
+    np.testing.assert_allclose(got, expected, rtol=1e-6, atol=1e-6)
+    assert model.out_of_bounds_accesses == 0
+
+
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(spec=random_spec(), batch=st.integers(1, 3), seed=st.integers(0, 100))
 def test_random_specs_match_reference(spec, batch, seed):

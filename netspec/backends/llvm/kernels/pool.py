@@ -64,19 +64,30 @@ def shared_code(layer, width: int, tile) -> _PoolShape:
     return _PoolShape.of(layer, width)
 
 
+# A channel of at most this many vectors is pooled in registers (see `_small_planes`).
+SMALL_PLANE_VECTORS = 4
+
+
+def _small(shape: _PoolShape) -> bool:
+    n_h, n_w = shape.input_size
+    return n_h * n_w <= SMALL_PLANE_VECTORS * shape.vector_width
+
+
 def _lower(c, initial: float, start, combine, finish) -> None:
     """out[ch, oh, ow] = finish(combine over the window, from start), a vector of outputs
     at a time; the padding holds `initial`.
 
     Each channel is first copied into scratch inside its padding (filled with `initial`
     once: every channel overwrites only the inside) and slack, so every window - and
-    every strided vector load - lies inside the scratch buffer. Threads dividing the
-    layer take pieces of channels by ticket, each done by the module's function for the
-    layer's shape (`_pool_function`)."""
+    every strided vector load - lies inside the scratch buffer; a small channel is
+    pooled in registers instead (`_small_planes`). Threads dividing the layer take
+    pieces of channels by ticket, each done by the module's function for the layer's
+    shape (`_pool_function`)."""
     k = c.k
-    k.fill("pad.i", c.scratch, scratch_floats(c.layer), initial)
-    function = _pool_function(k.function.module, _PoolShape.of(c.layer, c.vector_width), k.guarded,
-                              (start, combine, finish))
+    shape = _PoolShape.of(c.layer, c.vector_width)
+    if not _small(shape):
+        k.fill("pad.i", c.scratch, scratch_floats(c.layer), initial)
+    function = _pool_function(k.function.module, shape, k.guarded, (initial, start, combine, finish))
     with channel_range_of_share(c, c.layer.input_shape[0]) as (first, stop):
         call_shared(k, function, c.source, c.scratch, c.target, first, stop)
 
@@ -84,8 +95,9 @@ def _lower(c, initial: float, start, combine, finish) -> None:
 def _pool_function(module: ir.Module, shape: _PoolShape, guarded: bool, window) -> ir.Function:
     """`KIND.…(source, scratch, target, first, stop)`: the pooling of channels [first,
     stop), one per module and `shape`, shared by the layers of that shape whatever their
-    channel counts. `window`: (start, combine, finish) of the values of a window."""
-    start, combine, finish = window
+    channel counts. `window`: (padding value, start, combine, finish) of the values of a
+    window."""
+    initial, start, combine, finish = window
     (k_h, k_w), (s_h, s_w), (n_h, n_w), (o_h, o_w) = shape.kernel, shape.step, shape.input_size, shape.output_size
     top, bottom, left, right = shape.padding
     width = shape.vector_width
@@ -115,8 +127,47 @@ def _pool_function(module: ir.Module, shape: _PoolShape, guarded: bool, window) 
                 if whole < o_w:
                     output_vector(row_start, target_row, index(whole), o_w - whole)
 
+    def build_small(k, source, scratch, target, first, stop):
+        _small_planes(k, shape, source, target, (first, stop), window)
+
     arguments = {"source": BUFFER, "scratch": BUFFER, "target": BUFFER, "first": I64, "stop": I64}
-    return shared_function(module, shape.name, arguments, guarded, build)
+    return shared_function(module, shape.name, arguments, guarded, build_small if _small(shape) else build)
+
+
+def _small_planes(k, shape: _PoolShape, source, target, channels: tuple, window) -> None:
+    """Channels of at most SMALL_PLANE_VECTORS vectors (GoogLeNet's 6x6 and 3x3 maps):
+    each is loaded into registers as one wide vector, and the inputs of every tap of a
+    vector of outputs are picked out of it by one shuffle (the padding from a vector of
+    the padding value), so no padded copy is made and no lane is spent on a row's end."""
+    initial, start, combine, finish = window
+    (k_h, k_w), (s_h, s_w), (n_h, n_w), (o_h, o_w) = shape.kernel, shape.step, shape.input_size, shape.output_size
+    top, _, left, _ = shape.padding
+    width, plane, outputs = shape.vector_width, n_h * n_w, o_h * o_w
+    loaded = -(-plane // width)
+    wide = 1 << (loaded - 1).bit_length()  # vectors in the wide vector: a power of two
+    padding = wide * width  # the shuffle's index of the padding value
+
+    def source_index(position: int, kh: int, kw: int) -> int:
+        row, column = divmod(position, o_w)
+        ih, iw = row * s_h + kh - top, column * s_w + kw - left
+        return ih * n_w + iw if position < outputs and 0 <= ih < n_h and 0 <= iw < n_w else padding
+
+    with k.loop("c", *channels) as ch:
+        parts = [k.vload(source, k.add(k.mul(ch, plane), i * width), width, min(width, plane - i * width))
+                 for i in range(loaded)]
+        parts += [constant(vector_type(width), 0.0)] * (wide - loaded)
+        while len(parts) > 1:  # join pairs of vectors until one holds the whole channel
+            parts = [k.b.shuffle_vector(a, b, lane_indices(tuple(range(2 * a.type.count))))
+                     for a, b in zip(parts[::2], parts[1::2])]
+        values, fill = parts[0], constant(parts[0].type, initial)
+        for first_output in range(0, outputs, width):
+            total = start(k, vector_type(width))
+            for kh in range(k_h):
+                for kw in range(k_w):
+                    taps = tuple(source_index(first_output + lane, kh, kw) for lane in range(width))
+                    total = combine(k, total, k.b.shuffle_vector(values, fill, lane_indices(taps)))
+            k.vstore(finish(k, total, k_h * k_w), target, k.add(k.mul(ch, outputs), first_output),
+                     min(width, outputs - first_output))
 
 
 def _lower_max(c) -> None:
