@@ -277,22 +277,27 @@ def _network(path: str, as_json: bool = False, allow=(), deny_warnings: bool = F
     return Network(result.graph, result.weights)
 
 
-def _run_record(model, found: Predictions, seconds, notes, unread, output_path, top) -> dict:
+def _run_record(model, found: Predictions, times: tuple[float, float], notes, unread, output_path, top) -> dict:
+    """`times`: seconds the network took, and in all (with reading the images)."""
     graph = model.graph
+    seconds, total = times
     return {
         "network": graph.name, "input": list(graph.input_shape), "output_shape": list(found.outputs.shape),
         "params": graph.params, "macs": graph.macs, "untrained": model.untrained,
         "from_cache": model.from_cache, "compile_ms": model.compile_seconds * 1e3, "run_ms": seconds * 1e3,
+        "total_ms": total * 1e3,
         **predictions_record(found, top), "notes": notes, "output_file": output_path,
         "errors": [{"file": u.path, "line": None, "column": None, "message": u.problem} for u in unread],
     }
 
 
-def _report(model, output: np.ndarray, seconds: float) -> None:
+def _report(model, output: np.ndarray, seconds: float, total: float) -> None:
+    """`seconds`: the network's time; `total`: with reading the images, when there were any."""
     batch = output.shape[0]
     how = "loaded from cache" if model.from_cache else "compiled"
+    reading = f"; reading the images took {(total - seconds) * 1e3:.1f} ms" if total > seconds else ""
     click.echo(f"{how} in {model.compile_seconds * 1e3:.1f} ms; ran {batch} example{'s' * (batch != 1)} "
-               f"in {seconds * 1e3:.3f} ms ({batch / seconds:,.0f} images/s)")
+               f"in {seconds * 1e3:.3f} ms ({batch / seconds:,.0f} images/s){reading}")
     click.echo(f"output: {'x'.join(map(str, output.shape))}")
 
 
@@ -423,8 +428,9 @@ def run(file, input_paths, labels_path, weights_path, map_path, output_path, bat
         labels = read_labels(labels_path, network.graph) if labels_path else None
         if input_paths and not is_array(input_paths) and not verify:
             model = _compiled(network, _bound_weights(network, weights_path, map_path), seed, threads, limit, tuned)
-            inputs, output, seconds = run_images(model, input_paths, preprocessing,
-                                                 chunk_examples(network.graph, threads, limit), available_cores())
+            inputs, output, total, seconds = run_images(model, input_paths, preprocessing,
+                                                        chunk_examples(network.graph, threads, limit),
+                                                        available_cores())
             converted = []
         else:
             if input_paths:
@@ -439,7 +445,7 @@ def run(file, input_paths, labels_path, weights_path, map_path, output_path, bat
             model.run(batch[:1])  # the first call sets up the workspace: not timed
             started = time.perf_counter()
             output, _ = model.run(batch)
-            seconds = time.perf_counter() - started
+            seconds = total = time.perf_counter() - started
         found = predict(output, network.graph, inputs.names, inputs.folders, labels)
         if output_path:
             write(output_path, found)
@@ -448,7 +454,7 @@ def run(file, input_paths, labels_path, weights_path, map_path, output_path, bat
         _fail(str(problem), as_json)
     notes = [*inputs.notes, *converted, *found.notes]
     if as_json:
-        record = _run_record(model, found, seconds, notes, inputs.unread, output_path, top)
+        record = _run_record(model, found, (seconds, total), notes, inputs.unread, output_path, top)
         click.echo(json.dumps({**record, **({"verify": _verify_record(verification)} if verify else {})}, indent=2))
         sys.exit(1 if inputs.unread or verification and verification.diverged else 0)
     for note in notes:
@@ -457,7 +463,7 @@ def run(file, input_paths, labels_path, weights_path, map_path, output_path, bat
                f"{network.graph.params:,} parameters, {network.graph.macs:,} MACs per example")
     if model.untrained:
         click.echo(f"note: untrained weights (initialised from seed {seed}); the outputs are not predictions")
-    _report(model, output, seconds)
+    _report(model, output, seconds, total)
     report = describe(found, top)
     if report:
         click.echo(report)

@@ -22,13 +22,18 @@ def _decoded(file: images.ImageFile, input_shape, preprocessing):
         return images.Unread(file.path, str(problem)), None, ()
 
 
-def run_images(model, paths, preprocessing, chunk_size: int, workers: int) -> tuple[Inputs, np.ndarray, float]:
+def run_images(model, paths, preprocessing, chunk_size: int,
+               workers: int) -> tuple[Inputs, np.ndarray, float, float]:
     """The images that `paths` name run through `model`: what was read (as `Inputs`, without
-    the pixels), the outputs of the images read, in order, and the seconds taken."""
+    the pixels), the outputs of the images read, in order, the seconds taken in all and
+    those the network took (after a first call that sets up its workspace, not counted,
+    as for arrays: so that one image's report is the network's time, not Pillow's)."""
     found, skipped = find_images(paths)
     images.image_channels(model.input_shape)
     chunks = split(len(found.files), chunk_size)
     kept, notes, unread, outputs = [], [], list(found.unread), []
+    model(np.zeros((1, *model.input_shape), dtype=np.float32))
+    network_seconds = 0.0
     started = time.perf_counter()
     with ThreadPoolExecutor(workers, thread_name_prefix="netspec-decode") as pool, \
             progress_bar(len(found.files), "running") as bar:
@@ -46,10 +51,13 @@ def run_images(model, paths, preprocessing, chunk_size: int, workers: int) -> tu
                 (kept if example is not None else unread).append(read)
                 notes.extend(note)
             if examples:
-                outputs.append(model(np.stack(examples)))
+                batch = np.stack(examples)
+                network_started = time.perf_counter()
+                outputs.append(model(batch))
+                network_seconds += time.perf_counter() - network_started
             bar.update(chunk.count)
     seconds = time.perf_counter() - started
     read = images.Images(np.empty(0), tuple(kept), tuple(notes), tuple(unread))
     require_read(read)
     inputs = Inputs(None, tuple(f.path for f in kept), tuple(f.folder for f in kept), skipped + read.notes, read.unread)
-    return inputs, np.concatenate(outputs), seconds
+    return inputs, np.concatenate(outputs), seconds, network_seconds

@@ -443,6 +443,31 @@ def test_share_out_does_nothing_unless_every_server_is_awake_and_gives_back_what
     blocks[0, handoff.AWAKE] = handoff.NO_SERVER
 
 
+def test_the_slower_way_is_tried_less_often_while_it_stays_slower_and_as_often_again_when_it_wins():
+    from netspec.backends.llvm.runtime import DivisionChoice
+
+    choice = DivisionChoice()
+    for way in (True, True, False, False):
+        choice.divide()
+        choice.record(way, 0.002 if way else 0.001)  # alone is faster
+
+    def tries(calls: int) -> list[int]:
+        """The calls among the next `calls` that divide (alone still measured faster)."""
+        found = []
+        for call in range(calls):
+            if choice.divide():
+                found.append(call)
+                choice.record(True, 0.002)
+        return found
+
+    gaps = [b - a for a, b in zip(*(lambda t: (t, t[1:]))(tries(6000)))]
+    assert gaps[:5] == [64, 128, 256, 512, 1024] and set(gaps[5:]) == {DivisionChoice.EXPLORE_MOST}
+    choice.seconds[True] = 0.0005  # dividing became the faster way: taken at once
+    picks = [choice.divide() for _ in range(DivisionChoice.EXPLORE_MOST + 2 * DivisionChoice.EXPLORE)]
+    tried = [call for call, divided in enumerate(picks) if not divided]
+    assert picks[0] and tried[1] - tried[0] == DivisionChoice.EXPLORE  # alone, now slower, tried often again
+
+
 def test_a_division_that_could_not_be_made_is_chosen_again_by_the_next_call():
     from netspec.backends.llvm.runtime import DivisionChoice
 

@@ -110,6 +110,10 @@ MAX_LAYERS = 5000
 # a server already spinning (about a microsecond, see `handoff`) needs MIN_WORK_HANDED.
 MIN_WORK_PER_THREAD = 6_000_000
 MIN_WORK_HANDED = 100_000
+# STREAM_CALLS small calls each within STREAM_GAP seconds of the one before (while a
+# server would still be spinning, see handoff.SERVE_SPINS) are a stream, worth waking
+# the pool for.
+STREAM_CALLS, STREAM_GAP = 8, 0.0002
 
 
 # A network is compiled in up to this many parts at once (one per core); a bounds-checked
@@ -126,30 +130,41 @@ class DivisionChoice:
     how fast each way has been: the threads wait for each other after every layer, so a
     thread whose core another process is using slows them all, and one thread alone is
     then faster. Keeps an estimate of seconds per example for each way, uses the faster,
-    and tries the other every EXPLORE calls in case the machine has changed. The first
-    call each way (which starts threads and touches new memory) is not counted; a faster
-    measurement replaces the estimate (interference only ever slows a call down), a
-    slower one moves it by WEIGHT of the difference."""
+    and tries the other now and then in case the machine has changed: after EXPLORE
+    calls, and after twice as many each time the same way is still the faster (up to
+    EXPLORE_MOST), since a try costs a slow call and, for a small call, a pool thread's
+    wake-up. The first call each way (which starts threads and touches new memory) is
+    not counted; a faster measurement replaces the estimate (interference only ever
+    slows a call down), a slower one moves it by WEIGHT of the difference."""
 
-    EXPLORE = 64
+    EXPLORE, EXPLORE_MOST = 64, 1024
     WEIGHT = 0.25
 
     def __init__(self):
         self.seconds = {True: None, False: None}  # per example, divided or not
         self.warm: set[bool] = set()
         self.calls = 0
+        self.interval = self.EXPLORE
+        self.next_try = self.EXPLORE  # the call that tries the slower way
+        self.faster_at_try: bool | None = None
+        self._before = None
 
     def divide(self) -> bool:
+        self._before = (self.calls, self.interval, self.next_try, self.faster_at_try)
         self.calls += 1
         for way in (True, False):  # measure each way, dividing first
             if self.seconds[way] is None:
                 return way
         faster = self.seconds[True] <= self.seconds[False]
-        return faster != (self.calls % self.EXPLORE == 0)
+        if self.calls < self.next_try:
+            return faster
+        self.interval = min(2 * self.interval, self.EXPLORE_MOST) if faster == self.faster_at_try else self.EXPLORE
+        self.next_try, self.faster_at_try = self.calls + self.interval, faster
+        return not faster
 
     def postpone(self) -> None:
         """The way `divide` chose could not be taken: the next call chooses as this one did."""
-        self.calls -= 1
+        self.calls, self.interval, self.next_try, self.faster_at_try = self._before
 
     def record(self, divided: bool, seconds: float) -> None:
         if divided not in self.warm:
@@ -247,6 +262,7 @@ class Model:
         self._examples_per_thread = {awake: -(-least // max(self._work, 1))
                                      for awake, least in ((False, MIN_WORK_PER_THREAD), (True, MIN_WORK_HANDED))}
         self._waking: set[int] = set()  # pool threads asked to start serving, not yet started
+        self._last_small_call, self._stream = -STREAM_GAP, 0  # the last call too small to wait for a wake-up
         self._division = DivisionChoice()
         self._dividing = threading.Lock()
         _MODELS.add(self)
@@ -350,18 +366,25 @@ class Model:
 
     def _run_waking(self, input_address: int, output_address: int, count: int) -> None:
         """A call with too little work to wait for a pool thread's Python wake-up: this
-        thread runs it alone, and the pool threads start serving their blocks so that the
-        calls following it can post their shares - unless dividing such calls has been
-        the slower way (then the pool stays asleep, and this call is measured alone)."""
-        if count >= 2 * self._examples_per_thread[True] or self._division.divide():
-            if count < 2 * self._examples_per_thread[True]:
+        thread runs it alone. Once STREAM_CALLS such calls have come back to back, the
+        pool threads are then woken to serve their blocks, so that the calls after it
+        can post their shares - unless dividing such calls has been the slower way (then
+        the pool stays asleep, and this call is measured alone). A wake-up starts a
+        thread or takes the GIL for a moment, which a lone call or a few would pay for
+        and not win back."""
+        started = time.perf_counter()
+        self._stream = self._stream + 1 if started - self._last_small_call < STREAM_GAP else 1
+        self._last_small_call = started
+        streaming = self._stream >= STREAM_CALLS
+        sliced = count >= 2 * self._examples_per_thread[True]
+        wake = streaming and (sliced or self._division.divide())
+        self._run_slice(input_address, output_address, 0, count)
+        if wake:
+            if not sliced:
                 self._division.postpone()
             self._wake_servers()
-            self._run_slice(input_address, output_address, 0, count)
-            return
-        started = time.perf_counter()
-        self._run_slice(input_address, output_address, 0, count)
-        self._division.record(False, (time.perf_counter() - started) / count)
+        elif streaming:
+            self._division.record(False, (time.perf_counter() - started) / count)
 
     def _servers_awake(self) -> bool:
         """Whether every pool thread is spinning on its block (a hint: `claim` decides)."""
