@@ -211,9 +211,11 @@ def test_division_is_chosen_by_measured_speed_and_the_slower_way_is_retried_now_
     assert picks.count(True) == 2 and picks.count(False) == 2 * DivisionChoice.EXPLORE - 2
     choice.record(True, 0.002)  # dividing has become faster: believed at once
     assert choice.divide() is True
-    choice.record(True, 0.010)  # one slow call moves the estimate only part of the way
-    assert choice.seconds[True] == pytest.approx(0.002 + DivisionChoice.WEIGHT * 0.008)
-    assert choice.divide() is True
+    for _ in range(DivisionChoice.RECENT - 1):  # slow calls change nothing while a fast one is recent
+        choice.record(True, 0.010)
+    assert choice.seconds[True] == 0.002 and choice.divide() is True
+    choice.record(True, 0.010)  # every recent divided call slow: the machine has changed
+    assert choice.seconds[True] == 0.010 and choice.divide() is False
 
 
 def test_concurrent_calls_from_many_threads_agree():

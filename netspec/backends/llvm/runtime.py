@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import ctypes
 import functools
+from collections import deque
 import hashlib
 import os
 import threading
@@ -134,14 +135,16 @@ class DivisionChoice:
     calls, and after twice as many each time the same way is still the faster (up to
     EXPLORE_MOST), since a try costs a slow call and, for a small call, a pool thread's
     wake-up. The first call each way (which starts threads and touches new memory) is
-    not counted; a faster measurement replaces the estimate (interference only ever
-    slows a call down), a slower one moves it by WEIGHT of the difference."""
+    not counted; a way's estimate is the fastest of its last RECENT calls (interference
+    only ever slows a call down: a few slow calls change nothing, a slower machine
+    shows once all of them are slow)."""
 
     EXPLORE, EXPLORE_MOST = 64, 1024
-    WEIGHT = 0.25
+    RECENT = 16
 
     def __init__(self):
-        self.seconds = {True: None, False: None}  # per example, divided or not
+        self.recent = {way: deque(maxlen=self.RECENT) for way in (True, False)}  # seconds per example
+        self.seconds: dict[bool, float | None] = {True: None, False: None}  # the estimates
         self.warm: set[bool] = set()
         self.calls = 0
         self.interval = self.EXPLORE
@@ -170,8 +173,8 @@ class DivisionChoice:
         if divided not in self.warm:
             self.warm.add(divided)
             return
-        before = self.seconds[divided]
-        self.seconds[divided] = seconds if before is None or seconds < before else before + self.WEIGHT * (seconds - before)
+        self.recent[divided].append(seconds)
+        self.seconds[divided] = min(self.recent[divided])
 
 
 class Model:
@@ -341,12 +344,18 @@ class Model:
         if not awake and work < 2 * MIN_WORK_PER_THREAD:
             self._run_waking(input_address, output_address, count)
             return output, notes
+        # A small call whose server gave up its block since the look above runs alone:
+        # waking one through Python would cost more than the call.
+        small = work < 2 * MIN_WORK_PER_THREAD
         per_thread = self._examples_per_thread[awake]
         if count < 2 * per_thread:
-            self._run_divided(input_address, output_address, count)
+            self._run_divided(input_address, output_address, count, small)
             return output, notes
         share = self._slice_size(count, per_thread)
         if awake and self._shared_out(input_address, output_address, count, share):
+            return output, notes
+        if small:
+            self._run_slice(input_address, output_address, 0, count)
             return output, notes
         slices = [(start, min(start + share, count)) for start in range(0, count, share)]
         waiting = []
@@ -422,28 +431,32 @@ class Model:
         self._handoff[handoff.SERVE](self._block(worker), self._weights_address, workspace, scratch, barrier,
                                      handoff.SERVE_SPINS)
 
-    def _run_divided(self, input_address: int, output_address: int, count: int) -> None:
+    def _run_divided(self, input_address: int, output_address: int, count: int, small: bool) -> None:
         """The examples divided between the threads layer by layer, or run by this thread
-        alone when that has been faster (see `DivisionChoice`)."""
+        alone when that has been faster (see `DivisionChoice`) or, for a `small` call,
+        when a pool thread is not spinning on its block."""
         # One divided call at a time: each needs every pool thread at its barriers, and two
         # callers' parts interleaved in the pool's queue would wait for each other forever.
         divide = self._division.divide() and self._dividing.acquire(blocking=False)
         started = time.perf_counter()
         if divide:
             try:
-                divide = self._divide(input_address, output_address, count)
+                divide = self._divide(input_address, output_address, count, small)
             finally:
                 self._dividing.release()
         if not divide:
             self._run_slice(input_address, output_address, 0, count)
         self._division.record(divide, (time.perf_counter() - started) / count)
 
-    def _divide(self, input_address: int, output_address: int, count: int) -> bool:
+    def _divide(self, input_address: int, output_address: int, count: int, small: bool = False) -> bool:
         """Every thread's part of the call, handed to the pool threads' blocks (see
         `handoff`); False, having done nothing, when a pool thread is busy with another
-        caller (the parts must all run at once: they wait for each other between layers)."""
+        caller (the parts must all run at once: they wait for each other between layers)
+        or, for a `small` call, not spinning on its block."""
         if self._shared_out(input_address, output_address, count, 0):
             return True
+        if small:
+            return False
         blocks = [self._block(worker) for worker in range(self.threads - 1)]
         states = [self._handoff[handoff.CLAIM](block) for block in blocks]
         if handoff.CLAIMED in states:
