@@ -154,17 +154,15 @@ def _share_out(module: ir.Module, forward: ir.Function, claim, release, post, fi
     step = b.select(divided, index(1), share)
     used = b.select(divided, servers, b.sub(b.sdiv(b.add(count, b.sub(step, index(1))), step), index(1)))
     parts = b.select(divided, b.add(servers, index(1)), index(1))
-    claimed = k.variable("claimed", index(0))
     refused = function.append_basic_block("share_out.refused")
 
     def block_of(i):
         return b.gep(blocks, [b.mul(i, index(BLOCK_WORDS))], inbounds=True)
 
-    with k.loop("claim", 0, used) as i:
+    with k.loop("claim", 0, used) as claimed:  # refused at block `claimed`: the ones before it are claimed
         taken = function.append_basic_block("share_out.taken")
-        b.cbranch(b.icmp_signed("==", b.call(claim, [block_of(i)]), index(SERVING)), taken, refused)
+        b.cbranch(b.icmp_signed("==", b.call(claim, [block_of(claimed)]), index(SERVING)), taken, refused)
         b.position_at_end(taken)
-        b.store(b.add(i, index(1)), claimed)
     with k.loop("post", 0, used) as i:
         first = b.mul(b.add(i, index(1)), share)  # 0 when divided: every part reads the whole call
 
@@ -183,6 +181,6 @@ def _share_out(module: ir.Module, forward: ir.Function, claim, release, post, fi
     b.ret(index(1))
 
     b.position_at_end(refused)  # give back the blocks claimed before the one refused
-    with k.loop("release", 0, b.load(claimed)) as i:
+    with k.loop("release", 0, claimed) as i:
         b.call(release, [block_of(i)])
     b.ret(index(0))

@@ -7,12 +7,12 @@ from __future__ import annotations
 
 import ctypes
 import functools
-from collections import deque
 import hashlib
 import os
 import threading
 import time
 import weakref
+from collections import deque
 from concurrent.futures import Future, ThreadPoolExecutor
 from math import prod
 
@@ -340,13 +340,13 @@ class Model:
             return output, notes
         if self._pool is None:
             self._pool = ThreadPoolExecutor(max_workers=self.threads - 1, thread_name_prefix="netspec")
+        # A small call is not worth waking a pool thread through Python: it runs alone when
+        # no server is spinning, or when its server gave up its block since the look here.
+        small = work < 2 * MIN_WORK_PER_THREAD
         awake = self._servers_awake()
-        if not awake and work < 2 * MIN_WORK_PER_THREAD:
+        if small and not awake:
             self._run_waking(input_address, output_address, count)
             return output, notes
-        # A small call whose server gave up its block since the look above runs alone:
-        # waking one through Python would cost more than the call.
-        small = work < 2 * MIN_WORK_PER_THREAD
         per_thread = self._examples_per_thread[awake]
         if count < 2 * per_thread:
             self._run_divided(input_address, output_address, count, small)
@@ -448,7 +448,7 @@ class Model:
             self._run_slice(input_address, output_address, 0, count)
         self._division.record(divide, (time.perf_counter() - started) / count)
 
-    def _divide(self, input_address: int, output_address: int, count: int, small: bool = False) -> bool:
+    def _divide(self, input_address: int, output_address: int, count: int, small: bool) -> bool:
         """Every thread's part of the call, handed to the pool threads' blocks (see
         `handoff`); False, having done nothing, when a pool thread is busy with another
         caller (the parts must all run at once: they wait for each other between layers)

@@ -1,4 +1,5 @@
-"""Pooling as loop nests: a vector of outputs at a time over a padded copy of the input."""
+"""Pooling as loop nests: a vector of outputs at a time over a padded copy of the input, or
+from registers holding a whole channel when it is small."""
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -11,6 +12,8 @@ from .common import BUFFER, call_shared, channel_range_of_share, shared_function
 
 
 LANES = 16  # scratch is sized for vectors up to this width
+# A channel of at most this many vectors is pooled in registers (see `_small_planes`).
+SMALL_PLANE_VECTORS = 4
 
 
 def _slack(a) -> int:
@@ -22,7 +25,6 @@ def scratch_floats(layer) -> int:
     _, n_h, n_w = layer.input_shape
     p = layer.attrs.padding
     return (n_h + p.rows) * (n_w + p.columns) + _slack(layer.attrs)
-
 
 
 def _strided(k, pointer, position, stride: int, width: int):
@@ -58,19 +60,16 @@ class _PoolShape:
         return (f"{self.kind}.{k_h}x{k_w}.step{s_h}x{s_w}.padding{'.'.join(map(str, self.padding))}"
                 f".in{n_h}x{n_w}.out{o_h}x{o_w}")
 
+    @property
+    def small(self) -> bool:
+        """Whether a channel is at most SMALL_PLANE_VECTORS vectors (see `_small_planes`)."""
+        n_h, n_w = self.input_size
+        return n_h * n_w <= SMALL_PLANE_VECTORS * self.vector_width
+
 
 def shared_code(layer, width: int, tile) -> _PoolShape:
     """The shape of the pooling function the layer calls (see KernelDef.shared_code)."""
     return _PoolShape.of(layer, width)
-
-
-# A channel of at most this many vectors is pooled in registers (see `_small_planes`).
-SMALL_PLANE_VECTORS = 4
-
-
-def _small(shape: _PoolShape) -> bool:
-    n_h, n_w = shape.input_size
-    return n_h * n_w <= SMALL_PLANE_VECTORS * shape.vector_width
 
 
 def _lower(c, initial: float, start, combine, finish) -> None:
@@ -85,7 +84,7 @@ def _lower(c, initial: float, start, combine, finish) -> None:
     shape (`_pool_function`)."""
     k = c.k
     shape = _PoolShape.of(c.layer, c.vector_width)
-    if not _small(shape):
+    if not shape.small:
         k.fill("pad.i", c.scratch, scratch_floats(c.layer), initial)
     function = _pool_function(k.function.module, shape, k.guarded, (initial, start, combine, finish))
     with channel_range_of_share(c, c.layer.input_shape[0]) as (first, stop):
@@ -131,7 +130,7 @@ def _pool_function(module: ir.Module, shape: _PoolShape, guarded: bool, window) 
         _small_planes(k, shape, source, target, (first, stop), window)
 
     arguments = {"source": BUFFER, "scratch": BUFFER, "target": BUFFER, "first": I64, "stop": I64}
-    return shared_function(module, shape.name, arguments, guarded, build_small if _small(shape) else build)
+    return shared_function(module, shape.name, arguments, guarded, build_small if shape.small else build)
 
 
 def _small_planes(k, shape: _PoolShape, source, target, channels: tuple, window) -> None:
